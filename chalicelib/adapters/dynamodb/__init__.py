@@ -1,0 +1,1 @@
+"""The single DynamoDB table, through PynamoDB. Key formats live only in the entity classes."""

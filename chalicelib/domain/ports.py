@@ -1,0 +1,209 @@
+"""Ports: what the domain needs from the outside world, as Protocols. Adapters implement them
+(chalicelib/adapters); the composition root picks which. Shapes follow DESIGN.md."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from chalicelib.domain.events import Event
+
+# --------------------------------------------------------------------------- runtime (micro)
+
+
+@dataclass(frozen=True)
+class ResourceQuota:
+    """micro's ``resourcequota``: Memory MiB, CPU millicores, EphemeralStorage MiB."""
+
+    memory_mib: int
+    cpu_millicores: int
+    ephemeral_storage_mib: int
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    version: str
+    source: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    command: Sequence[str] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RuntimeService:
+    name: str
+    version: str
+    source: str
+    status: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    timestamp: datetime
+    message: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class RuntimePort(Protocol):
+    """The micro runtime of one cluster (``/runtime/Runtime/{Create,Read,Update,Delete,Logs}``)."""
+
+    def create_namespace(self, namespace: str) -> None: ...
+    def delete_namespace(self, namespace: str) -> None: ...
+    def set_quota(self, namespace: str, name: str, requests: ResourceQuota, limits: ResourceQuota) -> None: ...
+    def delete_quota(self, namespace: str, name: str) -> None: ...
+    def set_network_policy(self, namespace: str, name: str, allowed_labels: dict[str, str]) -> None: ...
+    def delete_network_policy(self, namespace: str, name: str) -> None: ...
+    def create_service(self, namespace: str, spec: ServiceSpec) -> None: ...
+    def update_service(self, namespace: str, spec: ServiceSpec) -> None: ...
+    def delete_service(self, namespace: str, name: str, version: str) -> None: ...
+    def read_services(self, namespace: str, name: str | None = None) -> list[RuntimeService]: ...
+    def logs(self, namespace: str, name: str, *, since: datetime | None = None, tail: int = 100) -> Iterator[LogRecord]: ...
+
+
+# --------------------------------------------------------------------------- billing (Stripe)
+
+
+@dataclass(frozen=True)
+class MeterEvent:
+    """One usage report. ``identifier`` is stable so a retry is deduplicated by the provider."""
+
+    identifier: str
+    event_name: str
+    customer_id: str
+    value: int
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class InvoiceSummary:
+    id: str
+    customer_id: str
+    status: str
+    amount_due: int
+    currency: str
+    period_start: datetime
+    period_end: datetime
+
+
+class BillingPort(Protocol):
+    def create_customer(self, namespace: str, email: str | None, idempotency_key: str) -> str: ...
+    def delete_customer(self, customer_id: str) -> None: ...
+    def create_subscription(self, customer_id: str, plan: str, idempotency_key: str) -> str: ...
+    def cancel_subscription(self, subscription_id: str, *, at_period_end: bool = True) -> None: ...
+    def report_meter_event(self, event: MeterEvent) -> None: ...
+    def list_invoices(self, customer_id: str) -> list[InvoiceSummary]: ...
+
+
+# --------------------------------------------------------------------------- regions and clusters
+
+RegionStatus = Literal["provisioning", "active", "draining", "failed", "retired"]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: str
+    region: str
+    cloud: str
+    proxy_address: str
+    status: RegionStatus
+    capacity: int
+    used: int = 0
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    cloud: str
+    display_name: str
+    status: RegionStatus
+    clusters: tuple[Cluster, ...] = ()
+
+
+class RegionRegistry(Protocol):
+    def get(self, name: str) -> Region: ...
+    def list(self) -> list[Region]: ...
+    def put(self, region: Region) -> None: ...
+    def add_cluster(self, cluster: Cluster) -> None: ...
+    def set_status(self, name: str, status: RegionStatus) -> None: ...
+
+
+# --------------------------------------------------------------------------- GitHub
+
+
+@dataclass(frozen=True)
+class GitHubUser:
+    id: int
+    login: str
+    name: str | None = None
+    email: str | None = None
+
+
+TeamRole = Literal["maintainer", "member"]
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    login: str
+    id: int
+    role: TeamRole
+
+
+class GitHubPort(Protocol):
+    def get_user(self, user_token: str) -> GitHubUser: ...
+    def org_role(self, org: str, login: str) -> Literal["admin", "member"] | None: ...
+    def team_exists(self, org: str, team_slug: str) -> bool: ...
+    def team_members(self, org: str, team_slug: str) -> list[TeamMember]: ...
+    def set_commit_status(
+        self, installation_id: int, repo_id: int, sha: str, state: str, context: str, description: str, target_url: str
+    ) -> None: ...
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+@dataclass(frozen=True)
+class Notification:
+    channel: Literal["email", "sms", "slack", "webhook"]
+    target: str
+    subject: str
+    text: str
+    html: str | None = None
+    attachments: tuple[tuple[str, bytes, str], ...] = ()  # (filename, content, mime type)
+    idempotency_key: str = ""
+
+
+class NotifierPort(Protocol):
+    def send(self, notification: Notification) -> str:
+        """Deliver; answer the provider's message id. Raises DependencyUnavailableError to be retried."""
+        ...
+
+
+# --------------------------------------------------------------------------- events
+
+
+class EventBus(Protocol):
+    """Where relayed events go (EventBridge on AWS and in the local cloud)."""
+
+    def publish(self, events: Sequence[Event]) -> list[str]:
+        """Publish; answer the ids of the events that failed (empty when all were accepted)."""
+        ...
+
+
+class Outbox(Protocol):
+    """Pending events written in the same transaction as the state change they describe."""
+
+    def pending(self, limit: int) -> list[Event]: ...
+    def mark_sent(self, event_ids: Sequence[str]) -> None: ...
+
+
+class HealthCheck(Protocol):
+    name: str
+
+    def check(self) -> dict[str, Any]:
+        """Answer details when healthy; raise DependencyUnavailableError when not."""
+        ...
