@@ -1,0 +1,113 @@
+"""The transactional outbox: a state change and its events are written in one TransactWrite; the
+relay (functions/outbox_relay) later pages the pending ones through GSI1 and puts them on the bus."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from pynamodb.attributes import UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamodb.base import BaseItem
+from chalicelib.domain.clock import Clock, epoch_seconds
+from chalicelib.domain.errors import ConditionFailedError
+from chalicelib.domain.events import Event
+
+PENDING = "OUTBOX#PENDING"
+KEEP_SENT_FOR = timedelta(days=7)
+
+
+class OutboxItem(BaseItem, discriminator="Outbox"):
+    payload = UnicodeAttribute()
+    status = UnicodeAttribute(default="pending")
+
+    @staticmethod
+    def key(event_id: str) -> tuple[str, str]:
+        return f"OUTBOX#{event_id}", "OUTBOX"
+
+    @classmethod
+    def of(cls, event: Event) -> OutboxItem:
+        pk, sk = cls.key(event.id)
+        return cls(
+            PK=pk,
+            SK=sk,
+            GSI1PK=PENDING,
+            GSI1SK=f"{event.occurred_at.isoformat()}#{event.id}",
+            payload=event.to_json(),
+            created_at=event.occurred_at,
+        )
+
+    def event(self) -> Event:
+        return Event.from_dict(json.loads(self.payload))
+
+
+def write_with_events(
+    puts: Iterable[tuple[Model, object | None]],
+    events: Sequence[Event],
+    *,
+    updates: Iterable[tuple[Model, list[object], object | None]] = (),
+    client_request_token: str | None = None,
+) -> None:
+    """Write ``puts`` (item, condition) and ``updates`` (item, actions, condition) together with one
+    outbox item per event, all or nothing. A lost condition raises ConditionFailedError and writes
+    nothing. ``client_request_token`` makes a retried transaction idempotent for 10 minutes."""
+    connection = Connection(region=BaseItem.Meta.region, host=BaseItem.Meta.host)
+    try:
+        with TransactWrite(connection=connection, client_request_token=client_request_token) as tx:
+            for item, condition in puts:
+                tx.save(item, condition=condition)  # type: ignore[arg-type]
+            for item, actions, condition in updates:
+                tx.update(item, actions=actions, condition=condition)  # type: ignore[arg-type]
+            for event in events:
+                outbox = OutboxItem.of(event)
+                tx.save(outbox, condition=OutboxItem.PK.does_not_exist())
+    except TransactWriteError as e:
+        reasons = [getattr(r, "code", None) for r in (e.cancellation_reasons or []) if r is not None]
+        if "ConditionalCheckFailed" in reasons:
+            raise ConditionFailedError(
+                "the write conflicts with the current state", {"reasons": [r for r in reasons if r]}
+            ) from e
+        raise
+
+
+class DynamoOutbox:
+    """The ``Outbox`` port over the table."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def pending(self, limit: int) -> list[Event]:
+        items = OutboxItem.gsi1.query(PENDING, limit=limit)
+        return [item.event() for item in items if isinstance(item, OutboxItem)]
+
+    def mark_sent(self, event_ids: Sequence[str]) -> None:
+        now = self._clock.now()
+        for event_id in event_ids:
+            pk, sk = OutboxItem.key(event_id)
+            item = OutboxItem(PK=pk, SK=sk)
+            try:
+                item.update(
+                    actions=[
+                        OutboxItem.status.set("sent"),
+                        OutboxItem.GSI1PK.remove(),
+                        OutboxItem.GSI1SK.remove(),
+                        OutboxItem.expires_at.set(epoch_seconds(now + KEEP_SENT_FOR)),
+                    ],
+                    condition=OutboxItem.PK.exists(),
+                )
+            except UpdateError as e:  # already cleaned up: nothing to mark
+                if e.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+
+
+def outbox_lag(now: datetime) -> float:
+    """Seconds since the oldest pending event occurred (0 when none): the relay's health figure."""
+    for item in OutboxItem.gsi1.query(PENDING, limit=1):
+        if isinstance(item, OutboxItem) and item.created_at is not None:
+            return max(0.0, (now - item.created_at).total_seconds())
+    return 0.0

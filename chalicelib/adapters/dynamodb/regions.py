@@ -1,0 +1,136 @@
+"""The region registry over the table: one partition per region holds the region and its clusters."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import PutError
+
+from chalicelib.adapters.dynamodb.base import BaseItem
+from chalicelib.domain.clock import Clock
+from chalicelib.domain.errors import NotFoundError, ValidationError
+from chalicelib.domain.ports import Cluster, Region, RegionStatus
+
+STATUSES: tuple[RegionStatus, ...] = ("provisioning", "active", "draining", "failed", "retired")
+ALL_REGIONS = "REGIONS"
+
+
+class RegionItem(BaseItem, discriminator="Region"):
+    name = UnicodeAttribute()
+    cloud = UnicodeAttribute()
+    display_name = UnicodeAttribute()
+    status = UnicodeAttribute()
+
+    @staticmethod
+    def key(name: str) -> tuple[str, str]:
+        return f"REGION#{name}", "REGION"
+
+    @classmethod
+    def of(cls, region: Region) -> RegionItem:
+        pk, sk = cls.key(region.name)
+        return cls(
+            PK=pk, SK=sk, GSI1PK=ALL_REGIONS, GSI1SK=region.name,
+            name=region.name, cloud=region.cloud, display_name=region.display_name, status=region.status,
+        )
+
+
+class ClusterItem(BaseItem, discriminator="Cluster"):
+    cluster_id = UnicodeAttribute()
+    region = UnicodeAttribute()
+    cloud = UnicodeAttribute()
+    proxy_address = UnicodeAttribute()
+    status = UnicodeAttribute()
+    capacity = NumberAttribute()
+    used = NumberAttribute(default=0)
+
+    @staticmethod
+    def key(region: str, cluster_id: str) -> tuple[str, str]:
+        return f"REGION#{region}", f"CLUSTER#{cluster_id}"
+
+    @classmethod
+    def of(cls, c: Cluster) -> ClusterItem:
+        pk, sk = cls.key(c.region, c.id)
+        return cls(
+            PK=pk, SK=sk, GSI1PK=ALL_REGIONS, GSI1SK=f"{c.region}#CLUSTER#{c.id}",
+            cluster_id=c.id, region=c.region, cloud=c.cloud, proxy_address=c.proxy_address,
+            status=c.status, capacity=c.capacity, used=c.used,
+        )
+
+    def to_domain(self) -> Cluster:
+        return Cluster(
+            id=self.cluster_id, region=self.region, cloud=self.cloud, proxy_address=self.proxy_address,
+            status=self.status, capacity=int(self.capacity), used=int(self.used),  # type: ignore[arg-type]
+        )
+
+
+def _assemble(items: list[BaseItem]) -> list[Region]:
+    regions: dict[str, RegionItem] = {}
+    clusters: dict[str, list[Cluster]] = {}
+    for item in items:
+        if isinstance(item, RegionItem):
+            regions[item.name] = item
+        elif isinstance(item, ClusterItem):
+            clusters.setdefault(item.region, []).append(item.to_domain())
+    return [
+        Region(
+            name=r.name, cloud=r.cloud, display_name=r.display_name, status=r.status,  # type: ignore[arg-type]
+            clusters=tuple(clusters.get(r.name, ())),
+        )
+        for r in sorted(regions.values(), key=lambda r: r.name)
+    ]
+
+
+class DynamoRegionRegistry:
+    """The ``RegionRegistry`` port. Reads: one Query per call (the region's partition, or GSI1)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def get(self, name: str) -> Region:
+        pk, _ = RegionItem.key(name)
+        found = _assemble(list(BaseItem.query(pk)))
+        if not found:
+            raise NotFoundError(f"region {name!r} does not exist", {"region": name})
+        return found[0]
+
+    def list(self) -> list[Region]:
+        return _assemble(list(BaseItem.gsi1.query(ALL_REGIONS)))
+
+    def put(self, region: Region) -> None:
+        if region.status not in STATUSES:
+            raise ValidationError(f"unknown region status {region.status!r}", {"status": region.status})
+        item = RegionItem.of(region)
+        item.created_at = self._clock.now()
+        item.save()
+
+    def add_cluster(self, cluster: Cluster) -> None:
+        self.get(cluster.region)
+        item = ClusterItem.of(cluster)
+        item.created_at = self._clock.now()
+        item.save()
+
+    def set_status(self, name: str, status: RegionStatus) -> None:
+        if status not in STATUSES:
+            raise ValidationError(f"unknown region status {status!r}", {"status": status})
+        pk, sk = RegionItem.key(name)
+        try:
+            RegionItem(PK=pk, SK=sk).update(
+                actions=[RegionItem.status.set(status)], condition=RegionItem.PK.exists()
+            )
+        except Exception as e:
+            if getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException":
+                raise NotFoundError(f"region {name!r} does not exist", {"region": name}) from e
+            raise
+
+    def seed(self, region: Region) -> bool:
+        """Create the region and its clusters unless the region exists; answer whether it did."""
+        item = RegionItem.of(region)
+        item.created_at = self._clock.now()
+        try:
+            item.save(condition=RegionItem.PK.does_not_exist())
+        except PutError as e:
+            if e.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        for cluster in region.clusters:
+            self.add_cluster(cluster)
+        return True

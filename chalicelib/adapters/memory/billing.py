@@ -1,0 +1,75 @@
+"""An in-memory billing provider: the ``BillingPort`` contract, with Stripe's idempotency rules
+(the same key answers the same object) and meter-event identifier deduplication."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from chalicelib.domain.errors import ConflictError, NotFoundError
+from chalicelib.domain.ids import new_id
+from chalicelib.domain.ports import InvoiceSummary, MeterEvent
+
+
+@dataclass
+class _Subscription:
+    id: str
+    customer_id: str
+    plan: str
+    status: str = "active"
+    cancel_at_period_end: bool = False
+
+
+class InMemoryBilling:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.customers: dict[str, dict[str, str | None]] = {}
+        self.subscriptions: dict[str, _Subscription] = {}
+        self.meter_events: dict[str, MeterEvent] = {}
+        self._idempotency: dict[str, str] = {}
+
+    def create_customer(self, namespace: str, email: str | None, idempotency_key: str) -> str:
+        with self._lock:
+            if idempotency_key in self._idempotency:
+                return self._idempotency[idempotency_key]
+            cid = f"cus_{new_id().lower()}"
+            self.customers[cid] = {"namespace": namespace, "email": email}
+            self._idempotency[idempotency_key] = cid
+            return cid
+
+    def delete_customer(self, customer_id: str) -> None:
+        with self._lock:
+            if self.customers.pop(customer_id, None) is None:
+                raise NotFoundError(f"no such customer: {customer_id}", {"customer": customer_id})
+
+    def create_subscription(self, customer_id: str, plan: str, idempotency_key: str) -> str:
+        with self._lock:
+            if idempotency_key in self._idempotency:
+                return self._idempotency[idempotency_key]
+            if customer_id not in self.customers:
+                raise NotFoundError(f"no such customer: {customer_id}", {"customer": customer_id})
+            sid = f"sub_{new_id().lower()}"
+            self.subscriptions[sid] = _Subscription(sid, customer_id, plan)
+            self._idempotency[idempotency_key] = sid
+            return sid
+
+    def cancel_subscription(self, subscription_id: str, *, at_period_end: bool = True) -> None:
+        with self._lock:
+            sub = self.subscriptions.get(subscription_id)
+            if sub is None:
+                raise NotFoundError(f"no such subscription: {subscription_id}", {"subscription": subscription_id})
+            if sub.status == "canceled":
+                raise ConflictError("subscription already canceled", {"subscription": subscription_id})
+            if at_period_end:
+                sub.cancel_at_period_end = True
+            else:
+                sub.status = "canceled"
+
+    def report_meter_event(self, event: MeterEvent) -> None:
+        with self._lock:
+            if event.customer_id not in self.customers:
+                raise NotFoundError(f"no such customer: {event.customer_id}", {"customer": event.customer_id})
+            self.meter_events.setdefault(event.identifier, event)
+
+    def list_invoices(self, customer_id: str) -> list[InvoiceSummary]:
+        return []

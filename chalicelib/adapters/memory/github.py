@@ -1,0 +1,70 @@
+"""An in-memory GitHub: organizations, teams and users, with the ``GitHubPort`` contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from chalicelib.domain.errors import NotFoundError, UnauthenticatedError
+from chalicelib.domain.ports import GitHubUser, TeamMember, TeamRole
+
+
+@dataclass
+class _Org:
+    members: dict[str, Literal["admin", "member"]] = field(default_factory=dict)
+    teams: dict[str, dict[str, TeamRole]] = field(default_factory=dict)
+
+
+class InMemoryGitHub:
+    def __init__(self) -> None:
+        self.users: dict[str, GitHubUser] = {}
+        self.tokens: dict[str, str] = {}  # user token -> login
+        self.orgs: dict[str, _Org] = {}
+        self.statuses: list[dict[str, object]] = []
+
+    # seeding
+    def add_user(self, login: str, token: str | None = None) -> GitHubUser:
+        user = GitHubUser(id=len(self.users) + 1, login=login)
+        self.users[login] = user
+        if token:
+            self.tokens[token] = login
+        return user
+
+    def add_org_member(self, org: str, login: str, role: Literal["admin", "member"] = "member") -> None:
+        self.orgs.setdefault(org, _Org()).members[login] = role
+
+    def add_team_member(self, org: str, team: str, login: str, role: TeamRole = "member") -> None:
+        o = self.orgs.setdefault(org, _Org())
+        o.members.setdefault(login, "member")
+        o.teams.setdefault(team, {})[login] = role
+
+    # the port
+    def get_user(self, user_token: str) -> GitHubUser:
+        login = self.tokens.get(user_token)
+        if login is None:
+            raise UnauthenticatedError("GitHub did not accept the user token")
+        return self.users[login]
+
+    def org_role(self, org: str, login: str) -> Literal["admin", "member"] | None:
+        o = self.orgs.get(org)
+        return None if o is None else o.members.get(login)
+
+    def team_exists(self, org: str, team_slug: str) -> bool:
+        o = self.orgs.get(org)
+        return o is not None and team_slug in o.teams
+
+    def team_members(self, org: str, team_slug: str) -> list[TeamMember]:
+        if not self.team_exists(org, team_slug):
+            raise NotFoundError(f"team {org}/{team_slug} does not exist", {"team": f"{org}/{team_slug}"})
+        return [
+            TeamMember(login=login, id=self.users[login].id if login in self.users else 0, role=role)
+            for login, role in sorted(self.orgs[org].teams[team_slug].items())
+        ]
+
+    def set_commit_status(
+        self, installation_id: int, repo_id: int, sha: str, state: str, context: str, description: str, target_url: str
+    ) -> None:
+        self.statuses.append(
+            {"installation_id": installation_id, "repo_id": repo_id, "sha": sha, "state": state,
+             "context": context, "description": description, "target_url": target_url}
+        )

@@ -1,0 +1,119 @@
+"""The OpenAPI 3.1 document, generated from the route registry."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+
+from chalicelib.api.errors import status_for
+from chalicelib.api.registry import RouteSpec
+from chalicelib.domain.errors import (
+    BadRequestError,
+    PayloadTooLargeError,
+    PlatformError,
+    UnauthenticatedError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "description": "stable, machine-readable"},
+                "message": {"type": "string", "description": "for people"},
+                "details": {"type": "object", "description": "what failed, e.g. the failing fields"},
+            },
+        }
+    },
+}
+
+DESCRIPTIONS = {
+    400: "Malformed request (`invalid_json`: the body is not JSON)",
+    401: "No valid token",
+    403: "The token lacks the scope or role this route needs",
+    404: "Not found, or not visible to the caller",
+    405: "Method not allowed",
+    409: "Conflicts with the current state",
+    413: "Body over 1 MiB",
+    415: "Body not sent as application/json",
+    422: "Body failed validation; `details.fields` names the failing fields",
+    429: "Rate limited",
+    500: "Internal error",
+    503: "A dependency is down; `details` names it",
+}
+
+
+def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = sub
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _error_statuses(spec: RouteSpec) -> set[int]:
+    errors: list[type[PlatformError]] = list(spec.errors)
+    if spec.request_model is not None:
+        errors += [BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError]
+    if spec.auth is not None:
+        errors += [UnauthenticatedError]
+    statuses = {status_for(cls) for cls in errors}
+    return statuses | {500}
+
+
+def build_document(specs: list[RouteSpec], *, version: str, title: str = "Micro as a Service API") -> dict[str, Any]:
+    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    paths: dict[str, Any] = {}
+    for spec in sorted(specs, key=lambda s: (s.path, s.method)):
+        op: dict[str, Any] = {
+            "operationId": spec.operation_id,
+            "summary": spec.summary,
+            "tags": [spec.tag],
+            "responses": {},
+        }
+        params = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            for n in re.findall(r"{(\w+)}", spec.path)
+        ] + [
+            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
+            for n, d in spec.query.items()
+        ]
+        if params:
+            op["parameters"] = params
+        if spec.request_model is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _schema_ref(spec.request_model, components)}},
+            }
+        ok: dict[str, Any] = {"description": "Success"}
+        if spec.response_model is not None:
+            ok["content"] = {spec.response_content_type: {"schema": _schema_ref(spec.response_model, components)}}
+        elif spec.response_content_type != "application/json":
+            ok["content"] = {spec.response_content_type: {"schema": {"type": "string"}}}
+        op["responses"][str(spec.status)] = ok
+        for status in sorted(_error_statuses(spec)):
+            op["responses"][str(status)] = {
+                "description": DESCRIPTIONS.get(status, "Error"),
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+        if spec.auth is not None:
+            op["security"] = [{"bearerAuth": []}]
+            op["x-platform-auth"] = {"scope": spec.auth.scope, "role": spec.auth.role}
+        paths.setdefault(spec.path, {})[spec.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,171 @@
+"""Our own route registry. Each route declares its request and response models (pydantic), the
+token scope and namespace role it needs, its success status and the errors it can answer; the
+OpenAPI 3.1 document is generated from these declarations (Chalice makes Swagger 2.0 only).
+
+A view receives a ``Call`` (the parsed request) and answers a pydantic model, a dict, or a
+``chalice.Response``. Bodies are parsed here, not by Chalice: the content type must be JSON (415),
+the body at most ``MAX_BODY_BYTES`` (413), well-formed (400 ``invalid_json``) and valid against the
+model (422 naming the failing fields)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from chalicelib.api.errors import error_response, internal_error_response, request_id_of
+from chalicelib.domain.errors import (
+    BadRequestError,
+    PayloadTooLargeError,
+    PlatformError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
+from chalicelib.logs import get_logger
+
+MAX_BODY_BYTES = 1024 * 1024
+Scope = Literal["read", "deploy", "billing", "admin"]
+Role = Literal["viewer", "member", "admin", "owner", "platform_admin"]
+
+
+@dataclass(frozen=True)
+class Auth:
+    """What a route needs from its caller: a token with ``scope`` and, in the route's namespace,
+    at least ``role``. ``None`` on a route means it is public."""
+
+    scope: Scope | None = None
+    role: Role | None = None
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    path: str
+    method: str
+    operation_id: str
+    summary: str
+    tag: str
+    request_model: type[BaseModel] | None
+    response_model: type[BaseModel] | None
+    status: int
+    auth: Auth | None
+    errors: tuple[type[PlatformError], ...]
+    query: dict[str, str] = field(default_factory=dict)  # name -> description
+    response_content_type: str = "application/json"
+
+
+@dataclass
+class Call:
+    """What a view gets: the Chalice request, the validated body, the path parameters."""
+
+    request: Any
+    body: Any
+    params: dict[str, str]
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(self.request.query_params or {})
+
+    @property
+    def request_id(self) -> str:
+        return request_id_of(self.request)
+
+
+View = Callable[[Call], Any]
+
+
+class RouteRegistry:
+    def __init__(self) -> None:
+        self.specs: list[RouteSpec] = []
+
+    def route(
+        self,
+        bp: Blueprint,
+        path: str,
+        method: str,
+        *,
+        summary: str,
+        tag: str,
+        request: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        auth: Auth | None = None,
+        errors: tuple[type[PlatformError], ...] = (),
+        query: dict[str, str] | None = None,
+        response_content_type: str = "application/json",
+    ) -> Callable[[View], View]:
+        def decorator(view: View) -> View:
+            spec = RouteSpec(
+                path=path, method=method.upper(), operation_id=view.__name__, summary=summary, tag=tag,
+                request_model=request, response_model=response, status=status, auth=auth, errors=errors,
+                query=query or {}, response_content_type=response_content_type,
+            )
+            self.specs.append(spec)
+
+            def chalice_view(**params: str) -> Response:
+                # Chalice turns any exception a view raises into its own 500, so errors are mapped here.
+                req = bp.current_request
+                try:
+                    body = parse_body(req, spec.request_model) if spec.request_model is not None else None
+                    return to_response(view(Call(req, body, params)), spec)
+                except PlatformError as e:
+                    return error_response(e)
+                except Exception:
+                    get_logger().exception("unhandled error", extra={"operation": spec.operation_id})
+                    return internal_error_response(request_id_of(req))
+
+            chalice_view.__name__ = view.__name__
+            bp.route(path, methods=[spec.method], content_types=["*/*"])(chalice_view)
+            return view
+
+        return decorator
+
+
+def parse_body(request: Any, model: type[BaseModel]) -> BaseModel:
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    raw: bytes = request.raw_body or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(
+            f"the body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", {"limit": MAX_BODY_BYTES}
+        )
+    if raw and content_type != "application/json":
+        raise UnsupportedMediaTypeError(
+            "send the body as application/json", {"content_type": content_type or None}
+        )
+    try:
+        data = json.loads(raw) if raw else {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadRequestError("the body is not valid JSON", {"reason": str(e)}, code="invalid_json") from e
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as e:
+        raise ValidationError("the body is not valid", {"fields": _field_errors(e)}) from e
+
+
+def _field_errors(e: PydanticValidationError) -> list[dict[str, str]]:
+    out = []
+    for err in e.errors(include_url=False, include_input=False):
+        out.append({"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"],
+                    "type": err["type"]})
+    return out
+
+
+def to_response(result: Any, spec: RouteSpec) -> Response:
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, BaseModel):
+        body: Any = result.model_dump(mode="json")
+    else:
+        body = result
+    return Response(
+        body=json.dumps(body) if spec.response_content_type == "application/json" else body,
+        status_code=spec.status,
+        headers={"Content-Type": spec.response_content_type},
+    )
+
+
+registry = RouteRegistry()

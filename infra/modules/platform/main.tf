@@ -1,0 +1,189 @@
+# The platform's own AWS resources, created from the shared declaration in
+# infra/resources.json. The local cloud creates the same resources on its moto
+# server from the same file, so names and shapes cannot drift: every name here
+# is "<declared name>-<stage>", and a queue's dead-letter queue is
+# "<queue name>-dlq-<stage>".
+
+locals {
+  resources = jsondecode(file(var.resources_file))
+
+  table = local.resources.table
+
+  # Keyed by declared name so that adding or removing one entry never
+  # re-creates the others.
+  queues = { for queue in try(local.resources.queues, []) : queue.name => queue }
+  rules  = { for rule in try(local.resources.rules, []) : rule.name => rule }
+
+  # One queue policy per queue, allowing every rule that targets it.
+  rule_names_by_queue = {
+    for queue_name in keys(local.queues) : queue_name => [
+      for rule in values(local.rules) : rule.name if rule.queue == queue_name
+    ]
+  }
+  targeted_queues = {
+    for queue_name, rule_names in local.rule_names_by_queue : queue_name => rule_names
+    if length(rule_names) > 0
+  }
+
+  # Not created yet: state_machines (statemachines/*.asl.json rendered with
+  # templatefile) and schedules (EventBridge Scheduler) are declared in
+  # resources.json and belong to a later issue, together with the Lambda
+  # functions they start. Until then the module ignores these two lists.
+}
+
+################################################################################
+# DynamoDB: the single table
+################################################################################
+
+resource "aws_dynamodb_table" "this" {
+  name         = "${local.table.name}-${var.stage}"
+  billing_mode = local.table.billing_mode
+  hash_key     = local.table.hash_key
+  range_key    = local.table.range_key
+
+  stream_enabled   = true
+  stream_view_type = local.table.stream_view_type
+
+  deletion_protection_enabled = contains(local.table.deletion_protection_stages, var.stage)
+
+  # Every key attribute of the single-table design is a string.
+  dynamic "attribute" {
+    for_each = local.table.attributes
+
+    content {
+      name = attribute.value
+      type = "S"
+    }
+  }
+
+  dynamic "global_secondary_index" {
+    for_each = local.table.global_secondary_indexes
+
+    content {
+      name            = global_secondary_index.value.name
+      hash_key        = global_secondary_index.value.hash_key
+      range_key       = try(global_secondary_index.value.range_key, null)
+      projection_type = global_secondary_index.value.projection
+    }
+  }
+
+  # TTL only cleans up: the code treats an expired item as absent on its own.
+  ttl {
+    attribute_name = local.table.ttl_attribute
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = contains(local.table.point_in_time_recovery_stages, var.stage)
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = local.table.billing_mode == "PAY_PER_REQUEST"
+      error_message = "The module supports only on-demand tables (billing_mode PAY_PER_REQUEST): provisioned capacity is not declared in resources.json."
+    }
+  }
+}
+
+################################################################################
+# EventBridge: the platform bus
+################################################################################
+
+resource "aws_cloudwatch_event_bus" "this" {
+  name = "${local.resources.event_bus.name}-${var.stage}"
+
+  tags = var.tags
+}
+
+################################################################################
+# SQS: one queue per declared consumer, each with a dead-letter queue
+################################################################################
+
+resource "aws_sqs_queue" "dlq" {
+  for_each = local.queues
+
+  name                      = "${each.key}-dlq-${var.stage}"
+  message_retention_seconds = 1209600 # 14 days, the maximum, to leave time for a redrive
+  sqs_managed_sse_enabled   = true
+
+  tags = var.tags
+}
+
+resource "aws_sqs_queue" "this" {
+  for_each = local.queues
+
+  name                       = "${each.key}-${var.stage}"
+  visibility_timeout_seconds = each.value.visibility_timeout
+  sqs_managed_sse_enabled    = true
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq[each.key].arn
+    maxReceiveCount     = each.value.max_receive_count
+  })
+
+  tags = var.tags
+}
+
+resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  for_each = local.queues
+
+  queue_url = aws_sqs_queue.dlq[each.key].url
+
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.this[each.key].arn]
+  })
+}
+
+################################################################################
+# EventBridge rules routing events on the bus to the queues
+################################################################################
+
+resource "aws_cloudwatch_event_rule" "this" {
+  for_each = local.rules
+
+  name           = "${each.key}-${var.stage}"
+  event_bus_name = aws_cloudwatch_event_bus.this.name
+  event_pattern  = jsonencode(each.value.event_pattern)
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "this" {
+  for_each = local.rules
+
+  rule           = aws_cloudwatch_event_rule.this[each.key].name
+  event_bus_name = aws_cloudwatch_event_bus.this.name
+  target_id      = "sqs-${each.value.queue}"
+  arn            = aws_sqs_queue.this[each.value.queue].arn
+}
+
+resource "aws_sqs_queue_policy" "this" {
+  for_each = local.targeted_queues
+
+  queue_url = aws_sqs_queue.this[each.key].url
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AllowPlatformEventRules"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = "sqs:SendMessage"
+        Resource  = aws_sqs_queue.this[each.key].arn
+        Condition = {
+          ArnEquals = {
+            "aws:SourceArn" = [for rule_name in each.value : aws_cloudwatch_event_rule.this[rule_name].arn]
+          }
+        }
+      }
+    ]
+  })
+}

@@ -1,0 +1,182 @@
+# Offline tests of the module's logic (Terraform >= 1.7): the AWS provider is
+# mocked, so nothing is called and no credentials are needed. Run with
+#   terraform -chdir=infra/modules/platform init -backend=false
+#   terraform -chdir=infra/modules/platform test
+
+mock_provider "aws" {}
+
+run "prod_table_from_the_shared_declaration" {
+  command = plan
+
+  variables {
+    stage          = "prod"
+    resources_file = "../../resources.json"
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.this.name == "platform-prod"
+    error_message = "The table must be named <declared name>-<stage>."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.this.deletion_protection_enabled
+    error_message = "Deletion protection must be on in prod."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.this.point_in_time_recovery[0].enabled
+    error_message = "Point-in-time recovery must be on in prod."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.this.server_side_encryption[0].enabled
+    error_message = "Server-side encryption must be on."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.this.stream_enabled && aws_dynamodb_table.this.stream_view_type == "NEW_AND_OLD_IMAGES"
+    error_message = "The stream must be on with the declared view type."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.this.ttl[0].attribute_name == "expires_at" && aws_dynamodb_table.this.ttl[0].enabled
+    error_message = "TTL must be on the declared attribute."
+  }
+
+  assert {
+    condition     = toset([for gsi in aws_dynamodb_table.this.global_secondary_index : gsi.name]) == toset(["GSI1", "GSI2"])
+    error_message = "Every declared GSI must be created."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_event_bus.this.name == "platform-prod"
+    error_message = "The bus must be named <declared name>-<stage>."
+  }
+
+  assert {
+    condition     = length(aws_sqs_queue.this) == 0 && length(aws_cloudwatch_event_rule.this) == 0
+    error_message = "The shared declaration has no queues or rules yet."
+  }
+}
+
+run "dev_table_can_be_deleted" {
+  command = plan
+
+  variables {
+    stage          = "dev"
+    resources_file = "../../resources.json"
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.this.name == "platform-dev"
+    error_message = "The table must be named <declared name>-<stage>."
+  }
+
+  assert {
+    condition     = !aws_dynamodb_table.this.deletion_protection_enabled
+    error_message = "Deletion protection is for prod only."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.this.point_in_time_recovery[0].enabled
+    error_message = "Point-in-time recovery is declared for dev too."
+  }
+}
+
+run "queues_and_rules" {
+  # apply (against the mock) so that ARNs and URLs are known to the assertions.
+  command = apply
+
+  variables {
+    stage          = "dev"
+    resources_file = "tests/fixtures/resources-with-queues.json"
+  }
+
+  # The mock's random strings are not ARNs, which the provider's own
+  # validation rejects; give every queue a distinct, well-formed one.
+
+  override_resource {
+    target = aws_sqs_queue.this["alerts"]
+    values = {
+      arn = "arn:aws:sqs:eu-west-1:123456789012:alerts-dev"
+      url = "https://sqs.eu-west-1.amazonaws.com/123456789012/alerts-dev"
+    }
+  }
+
+  override_resource {
+    target = aws_sqs_queue.this["projections"]
+    values = {
+      arn = "arn:aws:sqs:eu-west-1:123456789012:projections-dev"
+      url = "https://sqs.eu-west-1.amazonaws.com/123456789012/projections-dev"
+    }
+  }
+
+  override_resource {
+    target = aws_sqs_queue.dlq["alerts"]
+    values = {
+      arn = "arn:aws:sqs:eu-west-1:123456789012:alerts-dlq-dev"
+      url = "https://sqs.eu-west-1.amazonaws.com/123456789012/alerts-dlq-dev"
+    }
+  }
+
+  override_resource {
+    target = aws_sqs_queue.dlq["projections"]
+    values = {
+      arn = "arn:aws:sqs:eu-west-1:123456789012:projections-dlq-dev"
+      url = "https://sqs.eu-west-1.amazonaws.com/123456789012/projections-dlq-dev"
+    }
+  }
+
+  assert {
+    condition     = toset(keys(aws_sqs_queue.this)) == toset(["alerts", "projections"])
+    error_message = "One queue per declared queue."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.this["alerts"].name == "alerts-dev" && aws_sqs_queue.dlq["alerts"].name == "alerts-dlq-dev"
+    error_message = "Queues are <name>-<stage>, dead-letter queues <name>-dlq-<stage>."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.this["alerts"].visibility_timeout_seconds == 60
+    error_message = "The declared visibility timeout must be used."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sqs_queue.this["alerts"].redrive_policy).deadLetterTargetArn == aws_sqs_queue.dlq["alerts"].arn
+    error_message = "A queue must redrive to its own dead-letter queue."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sqs_queue.this["projections"].redrive_policy).maxReceiveCount == 3
+    error_message = "The declared max receive count must be used."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_event_rule.this["budget-exceeded-to-alerts"].event_bus_name == "platform-dev"
+    error_message = "Rules belong to the platform bus."
+  }
+
+  assert {
+    condition     = jsondecode(aws_cloudwatch_event_rule.this["budget-exceeded-to-alerts"].event_pattern)["detail-type"] == ["budget.exceeded"]
+    error_message = "The declared event pattern must be used."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_event_target.this["deployment-finished-to-alerts"].arn == aws_sqs_queue.this["alerts"].arn
+    error_message = "A rule must target its declared queue."
+  }
+
+  assert {
+    condition     = toset(keys(aws_sqs_queue_policy.this)) == toset(["alerts"])
+    error_message = "Only queues that rules target get a policy for EventBridge."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_sqs_queue_policy.this["alerts"].policy).Statement[0].Principal.Service == "events.amazonaws.com"
+      && length(jsondecode(aws_sqs_queue_policy.this["alerts"].policy).Statement[0].Condition.ArnEquals["aws:SourceArn"]) == 2
+    )
+    error_message = "The queue policy must let EventBridge send from every rule that targets the queue."
+  }
+}
