@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
 
 SERVICE = "platform"
 MASK = "***"
@@ -81,6 +82,8 @@ def get_logger() -> Logger:
     """The platform's logger, built once per process."""
     global _logger
     if _logger is None:
+        from aws_lambda_powertools import Logger  # imported on first use: cold starts
+
         logger = Logger(service=SERVICE)
         handler = logger.registered_handler
         if handler.formatter is not None and not isinstance(handler.formatter, RedactingFormatter):

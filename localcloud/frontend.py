@@ -53,8 +53,11 @@ class FrontEndHandler(ChaliceRequestHandler):
     def _generic_handle(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         if length > MAX_BODY_BYTES:
-            body = _error("payload_too_large", f"the body is {length} bytes; the limit is {MAX_BODY_BYTES}",
-                          {"limit": MAX_BODY_BYTES})
+            body = _error(
+                "payload_too_large",
+                f"the body is {length} bytes; the limit is {MAX_BODY_BYTES}",
+                {"limit": MAX_BODY_BYTES},
+            )
             self.close_connection = True
             self._send_http_response(413, {"Content-Type": "application/json", "Connection": "close"}, body)
             return

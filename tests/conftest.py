@@ -30,7 +30,7 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from tests.helpers import ROOT, ScanGuard, create_table  # noqa: E402
+from tests.helpers import ROOT, ScanGuard, create_table
 
 LOG_FILE = ROOT / ".test-logs" / "run.log"
 

@@ -54,13 +54,17 @@ def create_table(dynamodb: Any, table_name: str) -> None:
     dynamodb.create_table(
         TableName=table_name,
         AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in t["attributes"]],
-        KeySchema=[{"AttributeName": t["hash_key"], "KeyType": "HASH"},
-                   {"AttributeName": t["range_key"], "KeyType": "RANGE"}],
+        KeySchema=[
+            {"AttributeName": t["hash_key"], "KeyType": "HASH"},
+            {"AttributeName": t["range_key"], "KeyType": "RANGE"},
+        ],
         GlobalSecondaryIndexes=[
             {
                 "IndexName": g["name"],
-                "KeySchema": [{"AttributeName": g["hash_key"], "KeyType": "HASH"},
-                              {"AttributeName": g["range_key"], "KeyType": "RANGE"}],
+                "KeySchema": [
+                    {"AttributeName": g["hash_key"], "KeyType": "HASH"},
+                    {"AttributeName": g["range_key"], "KeyType": "RANGE"},
+                ],
                 "Projection": {"ProjectionType": g["projection"]},
             }
             for g in t["global_secondary_indexes"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.domain import errors as e
 
@@ -31,7 +31,7 @@ class MethodNotAllowedError(e.PlatformError):
 
 STATUS[MethodNotAllowedError] = 405
 
-JSON_HEADERS = {"Content-Type": "application/json"}
+JSON_HEADERS: dict[str, str | list[str]] = {"Content-Type": "application/json"}
 
 
 def status_for(error: e.PlatformError | type[e.PlatformError]) -> int:
@@ -48,11 +48,12 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 
 def error_response(error: e.PlatformError, headers: dict[str, str] | None = None) -> Response:
     status = status_for(error)
-    all_headers = {**JSON_HEADERS, **(headers or {})}
+    all_headers: dict[str, str | list[str]] = {**JSON_HEADERS, **(headers or {})}
     if status == 401:
         all_headers.setdefault("WWW-Authenticate", 'Bearer realm="platform"')
-    return Response(body=json.dumps(error_body(error.code, error.message, error.details)), status_code=status,
-                    headers=all_headers)
+    return Response(
+        body=json.dumps(error_body(error.code, error.message, error.details)), status_code=status, headers=all_headers
+    )
 
 
 def request_id_of(request: Any) -> str:
@@ -67,7 +68,7 @@ def internal_error_response(request_id: str | None) -> Response:
     return Response(
         body=json.dumps(error_body("internal_error", "an internal error occurred", details)),
         status_code=500,
-        headers=dict(JSON_HEADERS),
+        headers={**JSON_HEADERS},
     )
 
 

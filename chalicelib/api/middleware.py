@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.api.errors import CHALICE_CODES, error_body, error_response, internal_error_response, request_id_of
 from chalicelib.api.registry import MAX_BODY_BYTES
@@ -32,8 +32,9 @@ def _rewrite_chalice_error(response: Response) -> Response:
     code = CHALICE_CODES.get(response.status_code, "error")
     details: dict[str, Any] = {}
     headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type",)}
-    if response.status_code == 405 and "Allow" in headers:
-        details["allowed_methods"] = [m.strip() for m in headers["Allow"].split(",")]
+    allow = headers.get("Allow")
+    if response.status_code == 405 and isinstance(allow, str):
+        details["allowed_methods"] = [m.strip() for m in allow.split(",")]
     message = "an internal error occurred" if response.status_code >= 500 else str(body["Message"])
     return Response(
         body=json.dumps(error_body(code, message, details)),

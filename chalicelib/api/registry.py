@@ -9,14 +9,14 @@ model (422 naming the failing fields)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal, Union
 
-from chalice import Blueprint, Response
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
+from chalice.app import Blueprint, Response
 
 from chalicelib.api.errors import error_response, internal_error_response, request_id_of
 from chalicelib.domain.errors import (
@@ -28,7 +28,30 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.logs import get_logger
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from pydantic import ValidationError as PydanticValidationError
+
 MAX_BODY_BYTES = 1024 * 1024
+
+# A model, or "module:Class" naming one. Blueprints name their models by string so that importing
+# the app does not import pydantic (cold starts): a model is imported when a request first needs it.
+ModelRef = Union[type["BaseModel"], str]  # noqa: UP007
+
+
+@cache
+def _import_model(ref: str) -> type[BaseModel]:
+    module, _, name = ref.partition(":")
+    model: type[BaseModel] = getattr(importlib.import_module(module), name)
+    return model
+
+
+def resolve(ref: ModelRef | None) -> type[BaseModel] | None:
+    if ref is None or not isinstance(ref, str):
+        return ref
+    return _import_model(ref)
+
+
 Scope = Literal["read", "deploy", "billing", "admin"]
 Role = Literal["viewer", "member", "admin", "owner", "platform_admin"]
 
@@ -49,13 +72,21 @@ class RouteSpec:
     operation_id: str
     summary: str
     tag: str
-    request_model: type[BaseModel] | None
-    response_model: type[BaseModel] | None
+    request: ModelRef | None
+    response: ModelRef | None
     status: int
     auth: Auth | None
     errors: tuple[type[PlatformError], ...]
     query: dict[str, str] = field(default_factory=dict)  # name -> description
     response_content_type: str = "application/json"
+
+    @property
+    def request_model(self) -> type[BaseModel] | None:
+        return resolve(self.request)
+
+    @property
+    def response_model(self) -> type[BaseModel] | None:
+        return resolve(self.response)
 
 
 @dataclass
@@ -90,8 +121,8 @@ class RouteRegistry:
         *,
         summary: str,
         tag: str,
-        request: type[BaseModel] | None = None,
-        response: type[BaseModel] | None = None,
+        request: ModelRef | None = None,
+        response: ModelRef | None = None,
         status: int = 200,
         auth: Auth | None = None,
         errors: tuple[type[PlatformError], ...] = (),
@@ -100,9 +131,18 @@ class RouteRegistry:
     ) -> Callable[[View], View]:
         def decorator(view: View) -> View:
             spec = RouteSpec(
-                path=path, method=method.upper(), operation_id=view.__name__, summary=summary, tag=tag,
-                request_model=request, response_model=response, status=status, auth=auth, errors=errors,
-                query=query or {}, response_content_type=response_content_type,
+                path=path,
+                method=method.upper(),
+                operation_id=view.__name__,
+                summary=summary,
+                tag=tag,
+                request=request,
+                response=response,
+                status=status,
+                auth=auth,
+                errors=errors,
+                query=query or {},
+                response_content_type=response_content_type,
             )
             self.specs.append(spec)
 
@@ -110,7 +150,7 @@ class RouteRegistry:
                 # Chalice turns any exception a view raises into its own 500, so errors are mapped here.
                 req = bp.current_request
                 try:
-                    body = parse_body(req, spec.request_model) if spec.request_model is not None else None
+                    body = parse_body(req, spec.request_model) if spec.request is not None else None
                     return to_response(view(Call(req, body, params)), spec)
                 except PlatformError as e:
                     return error_response(e)
@@ -125,7 +165,10 @@ class RouteRegistry:
         return decorator
 
 
-def parse_body(request: Any, model: type[BaseModel]) -> BaseModel:
+def parse_body(request: Any, model: type[BaseModel] | None) -> BaseModel:
+    from pydantic import ValidationError as PydanticValidationError
+
+    assert model is not None
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     raw: bytes = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
@@ -133,9 +176,7 @@ def parse_body(request: Any, model: type[BaseModel]) -> BaseModel:
             f"the body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", {"limit": MAX_BODY_BYTES}
         )
     if raw and content_type != "application/json":
-        raise UnsupportedMediaTypeError(
-            "send the body as application/json", {"content_type": content_type or None}
-        )
+        raise UnsupportedMediaTypeError("send the body as application/json", {"content_type": content_type or None})
     try:
         data = json.loads(raw) if raw else {}
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -149,15 +190,19 @@ def parse_body(request: Any, model: type[BaseModel]) -> BaseModel:
 def _field_errors(e: PydanticValidationError) -> list[dict[str, str]]:
     out = []
     for err in e.errors(include_url=False, include_input=False):
-        out.append({"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"],
-                    "type": err["type"]})
+        out.append(
+            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"], "type": err["type"]}
+        )
     return out
 
 
 def to_response(result: Any, spec: RouteSpec) -> Response:
     if isinstance(result, Response):
         return result
-    if isinstance(result, BaseModel):
+    model = spec.response_model
+    if model is not None and not isinstance(result, model):
+        result = model.model_validate(result)  # the answer keeps the documented shape
+    if hasattr(result, "model_dump"):
         body: Any = result.model_dump(mode="json")
     else:
         body = result

@@ -32,8 +32,7 @@ def make_app() -> Chalice:
     registry = RouteRegistry()
     bp = Blueprint(__name__)
 
-    @registry.route(bp, "/widgets", "POST", tag="t", summary="create", request=WidgetIn, response=WidgetOut,
-                    status=201)
+    @registry.route(bp, "/widgets", "POST", tag="t", summary="create", request=WidgetIn, response=WidgetOut, status=201)
     def create_widget(call: Call) -> WidgetOut:
         if call.body.name == "taken":
             raise e.ConflictError("widget 'taken' exists", {"name": "taken"})
@@ -141,10 +140,18 @@ def test_every_answer_carries_a_request_id(widgets: Any) -> None:
 @pytest.mark.parametrize(
     ("error", "status"),
     [
-        (e.BadRequestError, 400), (e.UnauthenticatedError, 401), (e.ForbiddenError, 403), (e.NotFoundError, 404),
-        (e.ConflictError, 409), (e.ConditionFailedError, 409), (e.PayloadTooLargeError, 413),
-        (e.UnsupportedMediaTypeError, 415), (e.ValidationError, 422), (e.RateLimitedError, 429),
-        (e.DependencyUnavailableError, 503), (e.PlatformError, 500),
+        (e.BadRequestError, 400),
+        (e.UnauthenticatedError, 401),
+        (e.ForbiddenError, 403),
+        (e.NotFoundError, 404),
+        (e.ConflictError, 409),
+        (e.ConditionFailedError, 409),
+        (e.PayloadTooLargeError, 413),
+        (e.UnsupportedMediaTypeError, 415),
+        (e.ValidationError, 422),
+        (e.RateLimitedError, 429),
+        (e.DependencyUnavailableError, 503),
+        (e.PlatformError, 500),
     ],
 )
 def test_status_mapping(error: type[e.PlatformError], status: int) -> None:

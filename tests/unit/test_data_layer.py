@@ -119,8 +119,13 @@ def test_the_outbox_relay_function_relays(container: Any, clock: Any) -> None:
 
 def test_regions_are_seeded_once_and_read_with_one_query(container: Any) -> None:
     registry = container.regions
-    local = Region("local", "local", "This machine", "active",
-                   (Cluster("local-1", "local", "local", "http://127.0.0.1:8081", "active", 100),))
+    local = Region(
+        "local",
+        "local",
+        "This machine",
+        "active",
+        (Cluster("local-1", "local", "local", "http://127.0.0.1:8081", "active", 100),),
+    )
     assert registry.seed(local) is True
     assert registry.seed(Region("local", "local", "changed", "draining")) is False
     got = registry.get("local")

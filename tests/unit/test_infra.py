@@ -109,9 +109,7 @@ def test_every_table_setting_the_module_reads_is_declared() -> None:
 def test_the_table_has_stage_dependent_deletion_protection_and_pitr() -> None:
     table = _resource(_load_dir(MODULE), "aws_dynamodb_table", "this")
     assert table["name"] == "${local.table.name}-${var.stage}"
-    assert table["deletion_protection_enabled"] == (
-        "${contains(local.table.deletion_protection_stages, var.stage)}"
-    )
+    assert table["deletion_protection_enabled"] == "${contains(local.table.deletion_protection_stages, var.stage)}"
     assert table["point_in_time_recovery"] == [
         {"enabled": "${contains(local.table.point_in_time_recovery_stages, var.stage)}"}
     ]
@@ -137,9 +135,7 @@ def test_every_variable_and_output_has_a_description(path: Path) -> None:
     config = _load(path)
     for kind in ("variable", "output"):
         for name, body in _named(config.get(kind, [])).items():
-            assert str(body.get("description", "")).strip(), (
-                f"{kind} {name!r} in {path.name} has no description"
-            )
+            assert str(body.get("description", "")).strip(), f"{kind} {name!r} in {path.name} has no description"
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
@@ -175,9 +171,7 @@ provider_installation {{
 """
 
 
-def _terraform(
-    args: list[str], cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def _terraform(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     assert TERRAFORM is not None
     return subprocess.run(
         [TERRAFORM, *args],
@@ -194,9 +188,7 @@ def _terraform(
 def offline_infra(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A copy of infra/ and an environment whose terraform installs providers from the mirror only."""
     copy = tmp_path / "infra"
-    shutil.copytree(
-        INFRA, copy, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*")
-    )
+    shutil.copytree(INFRA, copy, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"))
     cli_config = tmp_path / "terraform.tfrc"
     cli_config.write_text(CLI_CONFIG.format(mirror=MIRROR), encoding="utf-8")
     # Nothing inherited may redirect terraform (plugin caches, data dirs, variables, workspaces).
@@ -219,9 +211,7 @@ def _init(directory: Path, env: dict[str, str]) -> None:
 @needs_terraform
 def test_terraform_fmt_is_clean() -> None:
     result = _terraform(["fmt", "-check", "-recursive", "-no-color", "infra"], REPO)
-    assert result.returncode == 0, (
-        f"run `terraform fmt -recursive infra`; unformatted:\n{result.stdout}{result.stderr}"
-    )
+    assert result.returncode == 0, f"run `terraform fmt -recursive infra`; unformatted:\n{result.stdout}{result.stderr}"
 
 
 @needs_terraform

@@ -70,9 +70,18 @@ def test_the_document_declares_request_bodies_and_their_errors() -> None:
     class ThingIn(BaseModel):
         name: str
 
-    spec = RouteSpec(path="/v1/things/{thing}", method="PUT", operation_id="put_thing", summary="s", tag="t",
-                     request_model=ThingIn, response_model=None, status=200, auth=Auth(scope="deploy", role="member"),
-                     errors=(ConflictError,))
+    spec = RouteSpec(
+        path="/v1/things/{thing}",
+        method="PUT",
+        operation_id="put_thing",
+        summary="s",
+        tag="t",
+        request=ThingIn,
+        response=None,
+        status=200,
+        auth=Auth(scope="deploy", role="member"),
+        errors=(ConflictError,),
+    )
     doc = build_document([spec], version="1")
     op = doc["paths"]["/v1/things/{thing}"]["put"]
     assert set(op["responses"]) == {"200", "400", "401", "409", "413", "415", "422", "500"}

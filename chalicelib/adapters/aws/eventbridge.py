@@ -12,7 +12,9 @@ MAX_BATCH = 10  # PutEvents takes at most 10 entries
 
 
 class EventBridgeBus:
-    def __init__(self, bus_name: str, client: Any = None, *, region: str | None = None, endpoint_url: str | None = None):
+    def __init__(
+        self, bus_name: str, client: Any = None, *, region: str | None = None, endpoint_url: str | None = None
+    ):
         self._bus_name = bus_name
         self._client = client
         self._region = region

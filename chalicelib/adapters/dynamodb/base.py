@@ -71,7 +71,8 @@ class BaseItem(Model):
     @classmethod
     def absent_or_expired(cls, now: datetime) -> Condition:
         """``attribute_not_exists(PK) OR expires_at < :now``: the condition of every window claim."""
-        return cls.PK.does_not_exist() | (cls.expires_at < epoch_seconds(now))
+        condition: Condition = cls.PK.does_not_exist() | (cls.expires_at < epoch_seconds(now))
+        return condition
 
     @classmethod
     def get_live(cls: type[T], pk: str, sk: str, now: datetime, *, consistent: bool = True) -> T | None:
@@ -96,4 +97,4 @@ def bind_table(table_name: str, region: str, host: str | None) -> None:
         cls._connection = None
         stack.extend(cls.__subclasses__())
     for index in (BaseItem.gsi1, BaseItem.gsi2):
-        index._connection = None  # type: ignore[attr-defined]
+        setattr(index, "_connection", None)  # noqa: B010 (private attribute of PynamoDB's Index)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
 
@@ -28,8 +30,14 @@ class RegionItem(BaseItem, discriminator="Region"):
     def of(cls, region: Region) -> RegionItem:
         pk, sk = cls.key(region.name)
         return cls(
-            PK=pk, SK=sk, GSI1PK=ALL_REGIONS, GSI1SK=region.name,
-            name=region.name, cloud=region.cloud, display_name=region.display_name, status=region.status,
+            PK=pk,
+            SK=sk,
+            GSI1PK=ALL_REGIONS,
+            GSI1SK=region.name,
+            name=region.name,
+            cloud=region.cloud,
+            display_name=region.display_name,
+            status=region.status,
         )
 
 
@@ -50,15 +58,28 @@ class ClusterItem(BaseItem, discriminator="Cluster"):
     def of(cls, c: Cluster) -> ClusterItem:
         pk, sk = cls.key(c.region, c.id)
         return cls(
-            PK=pk, SK=sk, GSI1PK=ALL_REGIONS, GSI1SK=f"{c.region}#CLUSTER#{c.id}",
-            cluster_id=c.id, region=c.region, cloud=c.cloud, proxy_address=c.proxy_address,
-            status=c.status, capacity=c.capacity, used=c.used,
+            PK=pk,
+            SK=sk,
+            GSI1PK=ALL_REGIONS,
+            GSI1SK=f"{c.region}#CLUSTER#{c.id}",
+            cluster_id=c.id,
+            region=c.region,
+            cloud=c.cloud,
+            proxy_address=c.proxy_address,
+            status=c.status,
+            capacity=c.capacity,
+            used=c.used,
         )
 
     def to_domain(self) -> Cluster:
         return Cluster(
-            id=self.cluster_id, region=self.region, cloud=self.cloud, proxy_address=self.proxy_address,
-            status=self.status, capacity=int(self.capacity), used=int(self.used),  # type: ignore[arg-type]
+            id=self.cluster_id,
+            region=self.region,
+            cloud=self.cloud,
+            proxy_address=self.proxy_address,
+            status=cast(RegionStatus, self.status),
+            capacity=int(self.capacity),
+            used=int(self.used),  # type: ignore[arg-type]
         )
 
 
@@ -72,7 +93,10 @@ def _assemble(items: list[BaseItem]) -> list[Region]:
             clusters.setdefault(item.region, []).append(item.to_domain())
     return [
         Region(
-            name=r.name, cloud=r.cloud, display_name=r.display_name, status=r.status,  # type: ignore[arg-type]
+            name=r.name,
+            cloud=r.cloud,
+            display_name=r.display_name,
+            status=r.status,  # type: ignore[arg-type]
             clusters=tuple(clusters.get(r.name, ())),
         )
         for r in sorted(regions.values(), key=lambda r: r.name)
@@ -113,9 +137,7 @@ class DynamoRegionRegistry:
             raise ValidationError(f"unknown region status {status!r}", {"status": status})
         pk, sk = RegionItem.key(name)
         try:
-            RegionItem(PK=pk, SK=sk).update(
-                actions=[RegionItem.status.set(status)], condition=RegionItem.PK.exists()
-            )
+            RegionItem(PK=pk, SK=sk).update(actions=[RegionItem.status.set(status)], condition=RegionItem.PK.exists())
         except Exception as e:
             if getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException":
                 raise NotFoundError(f"region {name!r} does not exist", {"region": name}) from e

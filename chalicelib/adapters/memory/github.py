@@ -65,6 +65,13 @@ class InMemoryGitHub:
         self, installation_id: int, repo_id: int, sha: str, state: str, context: str, description: str, target_url: str
     ) -> None:
         self.statuses.append(
-            {"installation_id": installation_id, "repo_id": repo_id, "sha": sha, "state": state,
-             "context": context, "description": description, "target_url": target_url}
+            {
+                "installation_id": installation_id,
+                "repo_id": repo_id,
+                "sha": sha,
+                "state": state,
+                "context": context,
+                "description": description,
+                "target_url": target_url,
+            }
         )

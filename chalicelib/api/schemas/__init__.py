@@ -1,0 +1,12 @@
+"""Request and response models of the API (pydantic). Blueprints name them by string
+("chalicelib.api.schemas.system:HealthOut") so that pydantic is imported on first use, not with the app."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ApiModel(BaseModel):
+    """Base of every request and response model: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
