@@ -36,7 +36,20 @@ functional: venv
 	$(BIN)/pytest tests/functional $(PYTEST_ARGS)
 
 run: venv
-	$(BIN)/python -m localcloud.frontend
+	@$(BIN)/python -m localcloud
+
+# Stops a `make run` started elsewhere (its pid is in .local/run.pid) and waits until it has saved its data.
+stop:
+	@if [ -f .local/run.pid ] && kill -0 $$(cat .local/run.pid) 2>/dev/null; then \
+	  kill -TERM $$(cat .local/run.pid); \
+	  for i in $$(seq 1 100); do kill -0 $$(cat .local/run.pid 2>/dev/null) 2>/dev/null || break; sleep 0.1; done; \
+	  echo "stopped"; \
+	else echo "nothing running"; rm -f .local/run.pid; fi
+
+# Wipes the local data on purpose (stops a running local cloud first).
+reset: stop
+	rm -rf .local/data
+	@echo "local data wiped"
 
 bench: venv
 	$(BIN)/python bench/cold_start.py

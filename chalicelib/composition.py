@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.ports import BillingPort, GitHubPort, RuntimePort
     from chalicelib.domain.services.health import HealthService
     from chalicelib.domain.services.outbox_relay import OutboxRelayService
+    from chalicelib.domain.services.regions import RegionService
 
 
 class Container:
@@ -92,6 +93,12 @@ class Container:
         from chalicelib.domain.services.health import HealthService
 
         return HealthService(self.settings.version, [TableHealthCheck()])
+
+    @cached_property
+    def region_service(self) -> RegionService:
+        from chalicelib.domain.services.regions import RegionService
+
+        return RegionService(self.regions)
 
     @cached_property
     def outbox_relay(self) -> OutboxRelayService:

@@ -25,6 +25,8 @@ class Settings:
     platform_admins: tuple[str, ...] = field(default_factory=tuple)
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    # Local stage only: where the local runtime's proxy answers (the local region's one cluster).
+    local_cluster_address: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -42,4 +44,5 @@ class Settings:
             version=e.get("PLATFORM_VERSION", __version__),
             platform_admins=admins,
             log_level=e.get("POWERTOOLS_LOG_LEVEL", e.get("PLATFORM_LOG_LEVEL", "INFO")),
+            local_cluster_address=e.get("PLATFORM_LOCAL_CLUSTER_ADDRESS", "http://127.0.0.1:8000"),
         )

@@ -1,0 +1,172 @@
+"""AWS on loopback: a moto server in this process, with DynamoDB requests serialised, Step
+Functions executions really running, and the declared resources created on it.
+
+moto's DynamoDB is not safe under concurrent requests (STACK-NOTES.md), so every DynamoDB request
+takes one lock. Only DynamoDB: a lock around a Lambda invoke would deadlock when the handler calls
+DynamoDB back through the same server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import boto3
+import requests
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from localcloud.declaration import ACCOUNT, Declaration
+
+DYNAMODB_TARGET = "DynamoDB_20120810."
+
+
+class SerialisedDynamoDB:
+    """WSGI middleware: one DynamoDB request at a time; everything else passes straight through."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.RLock()
+        self.dynamodb_requests = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET):
+            with self.lock:
+                self.dynamodb_requests += 1
+                return [b"".join(self.app(environ, start_response))]
+        return self.app(environ, start_response)
+
+
+class MotoServer:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.app = SerialisedDynamoDB(DomainDispatcherApplication(create_backend_app))
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> MotoServer:
+        try:
+            self._server = make_server(
+                self.host, self.port, self.app, threaded=True, request_handler=MotoRequestHandler
+            )
+        except OSError as e:
+            raise SystemExit(
+                f"cannot start the AWS emulator on {self.host}:{self.port}: {e.strerror} "
+                "(set PLATFORM_AWS_PORT to another port)"
+            ) from e
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+        # A new local cloud starts from an empty AWS, as a new moto server process would (moto's state
+        # lives in this process, shared by every server in it).
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=5).raise_for_status()
+        # Step Functions executions run; Lambda tasks run without Docker (our router handles them).
+        requests.post(
+            f"{self.endpoint}/moto-api/config",
+            json={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}},
+            timeout=5,
+        ).raise_for_status()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 (moto accepts any credential)
+        )
+
+
+def create_resources(server: MotoServer, decl: Declaration) -> dict[str, Any]:
+    """Create everything the declaration lists; answer the names and URLs made."""
+    region = decl.region
+    made: dict[str, Any] = {"queues": {}, "state_machines": {}}
+
+    t = decl.data["table"]
+    ddb = server.client("dynamodb", region)
+    ddb.create_table(
+        TableName=decl.table_name,
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in t["attributes"]],
+        KeySchema=[
+            {"AttributeName": t["hash_key"], "KeyType": "HASH"},
+            {"AttributeName": t["range_key"], "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": g["name"],
+                "KeySchema": [
+                    {"AttributeName": g["hash_key"], "KeyType": "HASH"},
+                    {"AttributeName": g["range_key"], "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": g["projection"]},
+            }
+            for g in t["global_secondary_indexes"]
+        ],
+        BillingMode=t["billing_mode"],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": t["stream_view_type"]},
+    )
+    ddb.update_time_to_live(
+        TableName=decl.table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": t["ttl_attribute"]}
+    )
+
+    events = server.client("events", region)
+    bus_arn = events.create_event_bus(Name=decl.bus_name)["EventBusArn"]
+
+    sqs = server.client("sqs", region)
+    for q in decl.list("queues"):
+        dlq_url = sqs.create_queue(
+            QueueName=decl.dlq_name(q["name"]), Attributes={"MessageRetentionPeriod": "1209600"}
+        )["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(
+            QueueName=decl.name(q["name"]),
+            Attributes={
+                "VisibilityTimeout": str(q.get("visibility_timeout", 30)),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(q.get("max_receive_count", 5))}
+                ),
+            },
+        )["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        made["queues"][q["name"]] = {"url": url, "arn": arn, "dlq_url": dlq_url}
+
+    for r in decl.list("rules"):
+        name = decl.name(r["name"])
+        events.put_rule(Name=name, EventBusName=decl.bus_name, EventPattern=json.dumps(r["event_pattern"]))
+        events.put_targets(
+            Rule=name,
+            EventBusName=decl.bus_name,
+            Targets=[{"Id": r["queue"], "Arn": made["queues"][r["queue"]]["arn"]}],
+        )
+
+    sfn = server.client("stepfunctions", region)
+    for m in decl.list("state_machines"):
+        arn = sfn.create_state_machine(
+            name=decl.name(m["name"]),
+            definition=decl.render_definition(m, server.endpoint),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/{decl.name('states')}",
+            type="STANDARD",
+        )["stateMachineArn"]
+        made["state_machines"][m["name"]] = arn
+
+    identity = (decl.data.get("ses_identity") or {}).get("email")
+    if identity:
+        server.client("sesv2", region).create_email_identity(EmailIdentity=identity)
+        made["ses_identity"] = identity
+    made["table"] = decl.table_name
+    made["bus"] = {"name": decl.bus_name, "arn": bus_arn}
+    return made

@@ -1,0 +1,264 @@
+"""The local cloud: every piece started in one process, in order, and stopped in reverse.
+
+    moto server (DynamoDB serialised) -> resources from infra/resources.json -> the table's snapshot
+    -> Lambda router -> stand-ins (GitHub, Slack) -> startup functions (seed, sweepers) -> queue
+    consumers -> scheduler -> snapshotter -> API front end
+
+It knows the declaration and the handlers' names, never the domain."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from localcloud import lambdas, moto_patches
+from localcloud.aws import MotoServer, create_resources
+from localcloud.declaration import ROOT, Declaration
+from localcloud.queues import QueueConsumer
+from localcloud.snapshot import Snapshotter, restore
+
+log = logging.getLogger("localcloud")
+
+
+@dataclass
+class Ports:
+    api: int = 8000
+    aws: int = 4566
+    github: int = 8010
+    slack: int = 8011
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        e = os.environ
+        return cls(
+            api=int(e.get("PLATFORM_API_PORT", 8000)),
+            aws=int(e.get("PLATFORM_AWS_PORT", 4566)),
+            github=int(e.get("PLATFORM_GITHUB_PORT", 8010)),
+            slack=int(e.get("PLATFORM_SLACK_PORT", 8011)),
+        )
+
+    @classmethod
+    def any_free(cls) -> Ports:
+        return cls(api=0, aws=0, github=0, slack=0)
+
+
+def check_free(host: str, ports: dict[str, int]) -> None:
+    """Fail before starting anything when a port is taken, naming it and its variable."""
+    for what, port in ports.items():
+        if port == 0:
+            continue
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError:
+                raise SystemExit(
+                    f"port {port} ({what}) is in use: stop what uses it (`make stop` if it is an earlier "
+                    f"`make run`) or set PLATFORM_{what.upper()}_PORT"
+                ) from None
+
+
+@dataclass
+class LocalCloud:
+    decl: Declaration
+    clock: Any
+    ports: Ports = field(default_factory=Ports)
+    host: str = "127.0.0.1"
+    data_dir: Path | None = None
+    serve_api: bool = True
+    standins: bool = True
+    snapshot_every: float = 5.0
+    stage: str = "local"
+    on_ready: Callable[[LocalCloud], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.moto = MotoServer(self.host, self.ports.aws)
+        self.router = lambdas.FunctionRouter(self.decl)
+        self.consumers: dict[str, QueueConsumer] = {}
+        self.resources: dict[str, Any] = {}
+        self.github: Any = None
+        self.slack: Any = None
+        self.scheduler: Any = None
+        self.snapshotter: Snapshotter | None = None
+        self.api_server: Any = None
+        self.restored = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> LocalCloud:
+        check_free(
+            self.host,
+            {
+                "aws": self.ports.aws,
+                "api": self.ports.api if self.serve_api else 0,
+                "github": self.ports.github if self.standins else 0,
+                "slack": self.ports.slack if self.standins else 0,
+            },
+        )
+        self.moto.start()
+        self._set_environment()
+        self.resources = create_resources(self.moto, self.decl)
+        if self.data_dir is not None:
+            self.restored = restore(self.snapshot_path, self.client("dynamodb"), self.decl.table_name)
+            self.snapshotter = Snapshotter(
+                self.snapshot_path, self.decl.table_name, self.decl.region, self.moto.app.lock, self.snapshot_every
+            )
+        moto_patches.install(self.router.invoke)
+        if self.standins:
+            self._start_standins()
+        for name in (self.decl.data.get("local") or {}).get("startup", []):
+            result, error = self.router.invoke(name, {"source": "localcloud.startup"})
+            if error:
+                raise SystemExit(f"startup function {name} failed: {result}")
+        self._start_consumers()
+        self._start_scheduler()
+        if self.snapshotter is not None:
+            self._thread("snapshot", self.snapshotter.run, self.stop_event)
+        if self.serve_api:
+            from localcloud.frontend import make_server
+
+            self.api_server = make_server(self.stage, self.host, self.ports.api)
+            self.ports.api = int(self.api_server.server.server_address[1])
+            self._thread("api", self.api_server.serve_forever)
+        if self.on_ready:
+            self.on_ready(self)
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.api_server is not None:
+            self.api_server.shutdown()
+            self.api_server.server.server_close()
+        for t in self.threads:
+            t.join(timeout=5)
+        if self.snapshotter is not None:
+            n = self.snapshotter.save()
+            log.info("saved %d items to %s", n, self.snapshot_path)
+        for standin in (self.github, self.slack):
+            if standin is not None:
+                standin.stop()
+        moto_patches.uninstall()
+        self.moto.stop()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def snapshot_path(self) -> Path:
+        assert self.data_dir is not None
+        return self.data_dir / "table.json"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.ports.api}"
+
+    def client(self, service: str) -> Any:
+        return self.moto.client(service, self.decl.region)
+
+    def environment(self) -> dict[str, str]:
+        """The Lambda environment of the stage, pointed at this local cloud."""
+        config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+        env = {
+            **config.get("environment_variables", {}),
+            **config["stages"][self.stage].get("environment_variables", {}),
+        }
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": self.moto.endpoint,
+                "AWS_DEFAULT_REGION": self.decl.region,
+                "AWS_REGION": self.decl.region,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "MOTO_PORT": str(self.moto.port),
+                "PLATFORM_STAGE": self.stage,
+                "PLATFORM_TABLE_NAME": self.decl.table_name,
+                "PLATFORM_EVENT_BUS": self.decl.bus_name,
+                "PLATFORM_LOCAL_CLUSTER_ADDRESS": f"http://{self.host}:{self.ports.api}",
+            }
+        )
+        return env
+
+    def _set_environment(self) -> None:
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.update(self.environment())
+
+    def _thread(self, name: str, target: Callable[..., Any], *args: Any) -> None:
+        t = threading.Thread(target=target, args=args, name=f"localcloud-{name}", daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _start_standins(self) -> None:
+        from localcloud.standins.github import GitHubStandIn
+        from localcloud.standins.slack import SlackStandIn
+
+        self.github = GitHubStandIn(self.host, self.ports.github).start()
+        self.slack = SlackStandIn(self.host, self.ports.slack).start()
+        os.environ["GITHUB_API_URL"] = self.github.api_url
+        os.environ["PLATFORM_SLACK_STANDIN_URL"] = self.slack.url
+
+    def _start_consumers(self) -> None:
+        sqs = self.client("sqs")
+        for q in self.decl.list("queues"):
+            if not q.get("consumer"):
+                continue
+            made = self.resources["queues"][q["name"]]
+            consumer = QueueConsumer(sqs, self.router, self.decl, q, made["url"], made["arn"])
+            self.consumers[q["name"]] = consumer
+            self._thread(f"queue-{q['name']}", consumer.run, self.stop_event)
+
+    def _start_scheduler(self) -> None:
+        from localcloud.schedules import Scheduler
+
+        self.scheduler = Scheduler(self.decl.list("schedules"), self.clock, self.fire_schedule)
+        self._thread("scheduler", self.scheduler.run, self.stop_event)
+
+    def fire_schedule(self, schedule: dict[str, Any], at: datetime) -> None:
+        """What EventBridge Scheduler does: start the state machine, or invoke the function."""
+        target = schedule["target"]
+        payload = dict(target.get("input") or {})
+        payload.setdefault("scheduled_time", at.isoformat())
+        payload.setdefault("schedule", schedule["name"])
+        if "state_machine" in target:
+            arn = self.resources["state_machines"][target["state_machine"]]
+            name = f"{schedule['name']}-{at.strftime('%Y%m%dT%H%M%SZ')}"
+            try:
+                self.client("stepfunctions").start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))
+            except self.client("stepfunctions").exceptions.ExecutionAlreadyExists:
+                log.info("schedule %s: execution %s exists already", schedule["name"], name)
+        else:
+            result, error = self.router.invoke(target["function"], payload)
+            if error:
+                raise RuntimeError(f"schedule {schedule['name']}: {target['function']} failed: {result}")
+
+    def start_execution(self, machine: str, payload: dict[str, Any], name: str) -> str:
+        arn = self.resources["state_machines"][machine]
+        answer = self.client("stepfunctions").start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))
+        return str(answer["executionArn"])
+
+    def wait_execution(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            d = sfn.describe_execution(executionArn=execution_arn)
+            if d["status"] != "RUNNING":
+                return dict(d)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still RUNNING after {timeout}s")
+            time.sleep(0.05)
