@@ -2,9 +2,12 @@
 
 from chalice import Chalice
 
-from chalicelib.api import system
+from chalicelib.api import auth, namespaces, security, system, tokens, webhooks
 from chalicelib.api.middleware import http_middleware
+from chalicelib.api.registry import registry
 
 app = Chalice(app_name="micro-platform")
 app.register_middleware(http_middleware, "http")
-app.register_blueprint(system.bp)
+security.install(registry)
+for blueprint in (system.bp, auth.bp, namespaces.bp, tokens.bp, webhooks.bp):
+    app.register_blueprint(blueprint)

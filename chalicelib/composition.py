@@ -6,19 +6,29 @@ process's container; tests install their own with ``set_container``."""
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.config import Settings
+from chalicelib.config import SECRET_NAMES, Settings
 from chalicelib.domain.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from chalicelib.adapters.aws.eventbridge import EventBridgeBus
+    from chalicelib.adapters.aws.workflows import SqsQueues, StepFunctionsWorkflows
     from chalicelib.adapters.dynamodb.outbox import DynamoOutbox
     from chalicelib.adapters.dynamodb.regions import DynamoRegionRegistry
-    from chalicelib.domain.ports import BillingPort, GitHubPort, RuntimePort
+    from chalicelib.domain.ports import BillingPort, EncryptorPort, GitHubOAuthPort, GitHubPort, RuntimePort
+    from chalicelib.domain.services.audit import AuditService
+    from chalicelib.domain.services.auth import AuthService
+    from chalicelib.domain.services.github_webhooks import GitHubEventProcessor, GitHubWebhookService
     from chalicelib.domain.services.health import HealthService
+    from chalicelib.domain.services.login import LoginService
+    from chalicelib.domain.services.membership import MembershipService
+    from chalicelib.domain.services.namespaces import NamespaceService
     from chalicelib.domain.services.outbox_relay import OutboxRelayService
     from chalicelib.domain.services.regions import RegionService
 
@@ -39,15 +49,53 @@ class Container:
                 bind_table(self.settings.table_name, self.settings.region, self.settings.aws_endpoint_url)
                 self._bound = True
 
+    def _aws(self) -> dict[str, Any]:
+        return {"region": self.settings.region, "endpoint_url": self.settings.aws_endpoint_url}
+
+    # ------------------------------------------------------------------ secrets
+
+    @cached_property
+    def secrets(self) -> dict[str, str]:
+        """The platform's secrets, read once: Secrets Manager on AWS, the environment locally."""
+        if self.settings.secrets_id:
+            import boto3
+
+            client = boto3.client(
+                "secretsmanager", region_name=self.settings.region, endpoint_url=self.settings.aws_endpoint_url
+            )
+            value: dict[str, str] = json.loads(
+                client.get_secret_value(SecretId=self.settings.secrets_id)["SecretString"]
+            )
+        else:
+            value = {name: os.environ[name] for name in SECRET_NAMES if os.environ.get(name)}
+        if value.get("GITHUB_APP_PRIVATE_KEY_FILE") or os.environ.get("GITHUB_APP_PRIVATE_KEY_FILE"):
+            path = value.get("GITHUB_APP_PRIVATE_KEY_FILE") or os.environ["GITHUB_APP_PRIVATE_KEY_FILE"]
+            value["GITHUB_APP_PRIVATE_KEY"] = Path(path).read_text()
+        from chalicelib.logs import register_secret
+
+        for secret in value.values():
+            register_secret(secret)
+        return value
+
     # ------------------------------------------------------------------ adapters
 
     @cached_property
     def event_bus(self) -> EventBridgeBus:
         from chalicelib.adapters.aws.eventbridge import EventBridgeBus
 
-        return EventBridgeBus(
-            self.settings.event_bus_name, region=self.settings.region, endpoint_url=self.settings.aws_endpoint_url
-        )
+        return EventBridgeBus(self.settings.event_bus_name, **self._aws())
+
+    @cached_property
+    def workflows(self) -> StepFunctionsWorkflows:
+        from chalicelib.adapters.aws.workflows import StepFunctionsWorkflows
+
+        return StepFunctionsWorkflows(**self._aws())
+
+    @cached_property
+    def queues(self) -> SqsQueues:
+        from chalicelib.adapters.aws.workflows import SqsQueues
+
+        return SqsQueues(**self._aws())
 
     @cached_property
     def outbox(self) -> DynamoOutbox:
@@ -64,11 +112,41 @@ class Container:
         return DynamoRegionRegistry(self.clock)
 
     @cached_property
-    def runtime(self) -> RuntimePort:
-        # The real adapters (the local process runtime, the micro runtime API) come with the deploys issue.
-        from chalicelib.adapters.memory.runtime import InMemoryRuntime
+    def stores(self) -> Any:
+        """The table's stores (one namespace object: ``stores.tokens``, ``stores.members``, ...)."""
+        self.bind()
+        from types import SimpleNamespace
 
-        return InMemoryRuntime(self.clock)
+        from chalicelib.adapters.dynamodb.accounts import (
+            DynamoAccountStore,
+            DynamoCredentialStore,
+            DynamoLoginWindowStore,
+            DynamoMemberStore,
+            DynamoNamespaceStore,
+            DynamoTokenStore,
+        )
+        from chalicelib.adapters.dynamodb.audit import DynamoAuditStore, DynamoDeliveryStore
+        from chalicelib.adapters.dynamodb.regions import DynamoPlacementStore
+
+        return SimpleNamespace(
+            accounts=DynamoAccountStore(),
+            namespaces=DynamoNamespaceStore(),
+            members=DynamoMemberStore(),
+            tokens=DynamoTokenStore(),
+            windows=DynamoLoginWindowStore(),
+            audit=DynamoAuditStore(),
+            deliveries=DynamoDeliveryStore(),
+            placement=DynamoPlacementStore(),
+            credentials=DynamoCredentialStore(),
+        )
+
+    def runtime_for(self, proxy_address: str) -> RuntimePort:
+        """The micro runtime of one cluster. The local stage's is a file-backed local runtime (the
+        deploys issue brings processes and the MicroRuntime adapter for real clusters)."""
+        from chalicelib.adapters.memory.local_runtime import FileBackedRuntime
+
+        safe = proxy_address.replace("://", "_").replace(":", "_").replace("/", "_")
+        return FileBackedRuntime(self.clock, Path(self.settings.runtime_dir) / f"{safe}.json")
 
     @cached_property
     def billing(self) -> BillingPort:
@@ -79,10 +157,29 @@ class Container:
 
     @cached_property
     def github(self) -> GitHubPort:
-        # PyGithub against GitHub (or the local stand-in) comes with the accounts issue.
-        from chalicelib.adapters.memory.github import InMemoryGitHub
+        from chalicelib.adapters.github.app import PyGithubAdapter
 
-        return InMemoryGitHub()
+        return PyGithubAdapter(
+            self.settings.github_app_id, self.secrets.get("GITHUB_APP_PRIVATE_KEY", ""), self.settings.github_api_url
+        )
+
+    @cached_property
+    def github_oauth(self) -> GitHubOAuthPort:
+        from chalicelib.adapters.github.oauth import GitHubOAuth
+
+        return GitHubOAuth(
+            self.settings.github_client_id, self.secrets.get("GITHUB_CLIENT_SECRET", ""), self.settings.github_web_url
+        )
+
+    @cached_property
+    def encryptor(self) -> EncryptorPort:
+        if self.settings.kms_key_id:
+            from chalicelib.adapters.crypto import KmsEncryptor
+
+            return KmsEncryptor(self.settings.kms_key_id, **self._aws())
+        from chalicelib.adapters.crypto import LocalKeyEncryptor
+
+        return LocalKeyEncryptor(self.secrets.get("PLATFORM_LOCAL_KEY", ""))
 
     # ------------------------------------------------------------------ services
 
@@ -105,6 +202,68 @@ class Container:
         from chalicelib.domain.services.outbox_relay import OutboxRelayService
 
         return OutboxRelayService(self.outbox, self.event_bus)
+
+    @cached_property
+    def auth(self) -> AuthService:
+        from chalicelib.domain.services.auth import AuthService
+
+        s = self.stores
+        return AuthService(s.tokens, s.members, s.namespaces, s.windows, self.clock, self.settings.platform_admins)
+
+    @cached_property
+    def login(self) -> LoginService:
+        from chalicelib.domain.services.login import LoginService
+
+        return LoginService(
+            self.github_oauth, self.github, self.stores.accounts, self.stores.windows, self.auth, self.clock
+        )
+
+    @cached_property
+    def audit(self) -> AuditService:
+        from chalicelib.domain.services.audit import AuditService
+
+        return AuditService(self.stores.audit, self.clock)
+
+    @cached_property
+    def membership(self) -> MembershipService:
+        from chalicelib.domain.services.membership import MembershipService
+
+        s = self.stores
+        return MembershipService(self.github, s.members, s.namespaces, s.audit, self.clock)
+
+    @cached_property
+    def namespaces(self) -> NamespaceService:
+        from chalicelib.domain.services.namespaces import NamespaceService
+
+        s = self.stores
+        return NamespaceService(
+            s.namespaces,
+            s.members,
+            s.placement,
+            s.credentials,
+            self.regions,
+            self.github,
+            self.billing,
+            self.runtime_for,
+            self.encryptor,
+            self.workflows,
+            self.membership,
+            self.clock,
+        )
+
+    @cached_property
+    def github_webhooks(self) -> GitHubWebhookService:
+        from chalicelib.domain.services.github_webhooks import GitHubWebhookService
+
+        return GitHubWebhookService(
+            self.secrets.get("GITHUB_WEBHOOK_SECRET", ""), self.stores.deliveries, self.queues, self.clock
+        )
+
+    @cached_property
+    def github_events(self) -> GitHubEventProcessor:
+        from chalicelib.domain.services.github_webhooks import GitHubEventProcessor
+
+        return GitHubEventProcessor(self.membership, self.stores.namespaces, self.audit, self.clock)
 
 
 _container: Container | None = None

@@ -27,6 +27,16 @@ class Settings:
     log_level: str = "INFO"
     # Local stage only: where the local runtime's proxy answers (the local region's one cluster).
     local_cluster_address: str = "http://127.0.0.1:8000"
+    # Where the platform's API is reached from outside (OAuth redirects, links in statuses).
+    public_url: str = "http://127.0.0.1:8000"
+    github_api_url: str = "https://api.github.com"
+    github_web_url: str = "https://github.com"
+    github_app_id: str = ""
+    github_client_id: str = ""
+    # Secrets Manager secret (JSON) holding the secrets below on AWS; locally they come from the environment.
+    secrets_id: str | None = None
+    kms_key_id: str | None = None
+    runtime_dir: str = ".local/runtime"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -45,4 +55,16 @@ class Settings:
             platform_admins=admins,
             log_level=e.get("POWERTOOLS_LOG_LEVEL", e.get("PLATFORM_LOG_LEVEL", "INFO")),
             local_cluster_address=e.get("PLATFORM_LOCAL_CLUSTER_ADDRESS", "http://127.0.0.1:8000"),
+            public_url=e.get("PLATFORM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+            github_api_url=e.get("GITHUB_API_URL", "https://api.github.com"),
+            github_web_url=e.get("GITHUB_WEB_URL", "https://github.com"),
+            github_app_id=e.get("GITHUB_APP_ID", ""),
+            github_client_id=e.get("GITHUB_CLIENT_ID", ""),
+            secrets_id=e.get("PLATFORM_SECRETS_ID") or None,
+            kms_key_id=e.get("PLATFORM_KMS_KEY_ID") or None,
+            runtime_dir=e.get("PLATFORM_RUNTIME_DIR", ".local/runtime"),
         )
+
+
+# The secrets the platform reads: from the environment locally, from one Secrets Manager secret on AWS.
+SECRET_NAMES = ("GITHUB_APP_PRIVATE_KEY", "GITHUB_CLIENT_SECRET", "GITHUB_WEBHOOK_SECRET", "PLATFORM_LOCAL_KEY")

@@ -48,7 +48,14 @@ class Ports:
 
     @classmethod
     def any_free(cls) -> Ports:
-        return cls(api=0, aws=0, github=0, slack=0)
+        """Free ports picked now (for tests): every address is known before anything starts."""
+        socks = [socket.socket() for _ in range(4)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        api, aws, github, slack = (int(s.getsockname()[1]) for s in socks)
+        for s in socks:
+            s.close()
+        return cls(api=api, aws=aws, github=github, slack=slack)
 
 
 def check_free(host: str, ports: dict[str, int]) -> None:
@@ -109,6 +116,7 @@ class LocalCloud:
         self.moto.start()
         self._set_environment()
         self.resources = create_resources(self.moto, self.decl)
+        os.environ.update(self.resource_environment())
         if self.data_dir is not None:
             self.restored = restore(self.snapshot_path, self.client("dynamodb"), self.decl.table_name)
             self.snapshotter = Snapshotter(
@@ -131,6 +139,8 @@ class LocalCloud:
             self.api_server = make_server(self.stage, self.host, self.ports.api)
             self.ports.api = int(self.api_server.server.server_address[1])
             self._thread("api", self.api_server.serve_forever)
+            if self.github is not None:  # the GitHub App's webhooks come to this API
+                self.github.webhook_url = f"{self.api_url}/v1/webhooks/github"
         if self.on_ready:
             self.on_ready(self)
         return self
@@ -190,9 +200,34 @@ class LocalCloud:
                 "PLATFORM_TABLE_NAME": self.decl.table_name,
                 "PLATFORM_EVENT_BUS": self.decl.bus_name,
                 "PLATFORM_LOCAL_CLUSTER_ADDRESS": f"http://{self.host}:{self.ports.api}",
+                "PLATFORM_PUBLIC_URL": f"http://{self.host}:{self.ports.api}",
+                "PLATFORM_LOCAL_KEY": self.local_key(),
+                "PLATFORM_RUNTIME_DIR": str((self.data_dir or Path(".local/data")) / "runtime"),
             }
         )
         return env
+
+    def resource_environment(self) -> dict[str, str]:
+        """Where the handlers find the state machines and queues (as Terraform sets them on AWS)."""
+        env = {}
+        for name, arn in self.resources["state_machines"].items():
+            env[f"PLATFORM_SFN_{name.upper().replace('-', '_')}_ARN"] = arn
+        for name, queue in self.resources["queues"].items():
+            env[f"PLATFORM_QUEUE_{name.upper().replace('-', '_')}_URL"] = queue["url"]
+        return env
+
+    def local_key(self) -> str:
+        """The local stage's encryption key: made once, kept with the data (so secrets survive a restart)."""
+        if self.data_dir is None:
+            return "localcloud-ephemeral-key"
+        path = self.data_dir / "local.key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     def _set_environment(self) -> None:
         os.environ.pop("AWS_SESSION_TOKEN", None)
@@ -210,8 +245,19 @@ class LocalCloud:
 
         self.github = GitHubStandIn(self.host, self.ports.github).start()
         self.slack = SlackStandIn(self.host, self.ports.slack).start()
-        os.environ["GITHUB_API_URL"] = self.github.api_url
-        os.environ["PLATFORM_SLACK_STANDIN_URL"] = self.slack.url
+        app = self.github.app
+        os.environ.update(
+            {
+                "GITHUB_API_URL": self.github.api_url,
+                "GITHUB_WEB_URL": self.github.url,
+                "GITHUB_APP_ID": str(app.id),
+                "GITHUB_CLIENT_ID": app.client_id,
+                "GITHUB_CLIENT_SECRET": app.client_secret,
+                "GITHUB_WEBHOOK_SECRET": app.webhook_secret,
+                "GITHUB_APP_PRIVATE_KEY": self.github.app_private_key_pem.decode(),
+                "PLATFORM_SLACK_STANDIN_URL": self.slack.url,
+            }
+        )
 
     def _start_consumers(self) -> None:
         sqs = self.client("sqs")

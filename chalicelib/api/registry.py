@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -91,11 +92,30 @@ class RouteSpec:
 
 @dataclass
 class Call:
-    """What a view gets: the Chalice request, the validated body, the path parameters."""
+    """What a view gets: the Chalice request, the validated body, the path parameters, and (on routes
+    that need auth) the caller and their access to the route's namespace."""
 
     request: Any
     body: Any
     params: dict[str, str]
+    principal: Any = None  # chalicelib.domain.model.Principal
+    access: Any = None  # chalicelib.domain.services.auth.Access, on /v1/namespaces/{ns}/... routes
+    audit_namespace: str | None = None  # where the audit entry of a state-changing request goes
+    audit_target: str | None = None
+
+    def header(self, name: str) -> str | None:
+        value = (self.request.headers or {}).get(name.lower())
+        return None if value is None else str(value)
+
+    @property
+    def path(self) -> str:
+        """The path asked for (``request.path`` is the route's template)."""
+        return str((self.request.context or {}).get("path") or self.request.path)
+
+    @property
+    def source_ip(self) -> str | None:
+        identity = (self.request.context or {}).get("identity") or {}
+        return identity.get("sourceIp")
 
     @property
     def query(self) -> dict[str, str]:
@@ -109,9 +129,19 @@ class Call:
 View = Callable[[Call], Any]
 
 
+Guard = Callable[[RouteSpec, Call], None]
+After = Callable[[RouteSpec, Call, int], None]
+
+
 class RouteRegistry:
-    def __init__(self) -> None:
+    """``guard`` runs before every view (authentication and authorisation: chalicelib/api/security.py
+    installs it); ``after`` runs after every view with the answer's status (the audit log)."""
+
+    def __init__(self, stage: str | None = None) -> None:
         self.specs: list[RouteSpec] = []
+        self.guard: Guard | None = None
+        self.after: After | None = None
+        self.stage = stage
 
     def route(
         self,
@@ -128,8 +158,11 @@ class RouteRegistry:
         errors: tuple[type[PlatformError], ...] = (),
         query: dict[str, str] | None = None,
         response_content_type: str = "application/json",
+        stages: tuple[str, ...] | None = None,
     ) -> Callable[[View], View]:
         def decorator(view: View) -> View:
+            if stages is not None and self.stage not in stages:
+                return view  # not part of this stage's API: neither served nor documented
             spec = RouteSpec(
                 path=path,
                 method=method.upper(),
@@ -149,14 +182,23 @@ class RouteRegistry:
             def chalice_view(**params: str) -> Response:
                 # Chalice turns any exception a view raises into its own 500, so errors are mapped here.
                 req = bp.current_request
+                call = Call(req, None, params)
                 try:
-                    body = parse_body(req, spec.request_model) if spec.request is not None else None
-                    return to_response(view(Call(req, body, params)), spec)
+                    if self.guard is not None:
+                        self.guard(spec, call)
+                    call.body = parse_body(req, spec.request_model) if spec.request is not None else None
+                    response = to_response(view(call), spec)
                 except PlatformError as e:
-                    return error_response(e)
+                    response = error_response(e)
                 except Exception:
                     get_logger().exception("unhandled error", extra={"operation": spec.operation_id})
-                    return internal_error_response(request_id_of(req))
+                    response = internal_error_response(request_id_of(req))
+                if self.after is not None:
+                    try:
+                        self.after(spec, call, response.status_code)
+                    except Exception:  # the audit log failing never fails the request it records
+                        get_logger().exception("after-request hook failed", extra={"operation": spec.operation_id})
+                return response
 
             chalice_view.__name__ = view.__name__
             bp.route(path, methods=[spec.method], content_types=["*/*"])(chalice_view)
@@ -213,4 +255,4 @@ def to_response(result: Any, spec: RouteSpec) -> Response:
     )
 
 
-registry = RouteRegistry()
+registry = RouteRegistry(stage=os.environ.get("PLATFORM_STAGE", "local"))

@@ -79,3 +79,13 @@ class ConditionFailedError(ConflictError):
     """A conditional write lost: the item exists already, or changed under us."""
 
     code = "condition_failed"
+
+
+class NoCapacityError(PlatformError):
+    """No cluster of the region has room (placement). A state machine step's Catch names it."""
+
+    code = "no_capacity"
+
+
+class OAuthError(BadRequestError):
+    """A step of an OAuth flow the client must react to (``code`` is the OAuth error name)."""

@@ -156,14 +156,70 @@ class TeamMember:
     role: TeamRole
 
 
+@dataclass(frozen=True)
+class TeamRef:
+    org: str
+    org_id: int
+    slug: str
+    id: int
+    name: str
+
+
 class GitHubPort(Protocol):
+    """GitHub as the platform's GitHub App sees it (installation tokens), plus user tokens for identity."""
+
     def get_user(self, user_token: str) -> GitHubUser: ...
+    def get_user_by_login(self, login: str) -> GitHubUser | None: ...
     def org_role(self, org: str, login: str) -> Literal["admin", "member"] | None: ...
-    def team_exists(self, org: str, team_slug: str) -> bool: ...
+    def org_owners(self, org: str) -> list[GitHubUser]: ...
+    def get_team(self, org: str, team_slug: str) -> TeamRef | None: ...
     def team_members(self, org: str, team_slug: str) -> list[TeamMember]: ...
     def set_commit_status(
         self, installation_id: int, repo_id: int, sha: str, state: str, context: str, description: str, target_url: str
     ) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeviceCodeGrant:
+    device_code: str
+    user_code: str
+    verification_uri: str
+    interval: int
+    expires_in: int
+
+
+class GitHubOAuthPort(Protocol):
+    """GitHub's OAuth for the app's users: the device flow (CLI) and the web flow (dashboard)."""
+
+    def request_device_code(self) -> DeviceCodeGrant: ...
+
+    def poll_device_code(self, device_code: str) -> tuple[str | None, str | None]:
+        """(user token, None) when granted, else (None, GitHub's error: authorization_pending,
+        slow_down, expired_token, access_denied, ...)."""
+        ...
+
+    def authorize_url(self, state: str, redirect_uri: str) -> str: ...
+    def exchange_code(self, code: str, redirect_uri: str) -> str: ...
+
+
+# --------------------------------------------------------------------------- platform plumbing
+
+
+class WorkflowPort(Protocol):
+    """Starts state machine executions (Step Functions)."""
+
+    def start(self, machine: str, name: str, payload: dict[str, Any]) -> str: ...
+
+
+class QueuePort(Protocol):
+    def send(self, queue: str, body: dict[str, Any], *, dedup_id: str | None = None) -> str: ...
+
+
+class EncryptorPort(Protocol):
+    """Encryption at rest for secrets the platform must read back (KMS on AWS, a local key locally)."""
+
+    def encrypt(self, plaintext: str, context: dict[str, str]) -> str: ...
+    def decrypt(self, ciphertext: str, context: dict[str, str]) -> str: ...
 
 
 # --------------------------------------------------------------------------- notifications

@@ -29,11 +29,23 @@ def free_ports(n: int) -> list[int]:
 
 def start(data_dir: Path, ports: list[int]) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PLATFORM_"))}
-    env.update({"PLATFORM_DATA_DIR": str(data_dir), "PLATFORM_API_PORT": str(ports[0]),
-                "PLATFORM_AWS_PORT": str(ports[1]), "PLATFORM_GITHUB_PORT": str(ports[2]),
-                "PLATFORM_SLACK_PORT": str(ports[3])})
-    return subprocess.Popen([sys.executable, "-m", "localcloud"], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env.update(
+        {
+            "PLATFORM_DATA_DIR": str(data_dir),
+            "PLATFORM_API_PORT": str(ports[0]),
+            "PLATFORM_AWS_PORT": str(ports[1]),
+            "PLATFORM_GITHUB_PORT": str(ports[2]),
+            "PLATFORM_SLACK_PORT": str(ports[3]),
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "localcloud"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:

@@ -51,10 +51,13 @@ def write_with_events(
     events: Sequence[Event],
     *,
     updates: Iterable[tuple[Model, list[object], object | None]] = (),
+    deletes: Iterable[tuple[Model, object | None]] = (),
+    checks: Iterable[tuple[type[Model], str, str, object]] = (),
     client_request_token: str | None = None,
 ) -> None:
-    """Write ``puts`` (item, condition) and ``updates`` (item, actions, condition) together with one
-    outbox item per event, all or nothing. A lost condition raises ConditionFailedError and writes
+    """Write ``puts`` (item, condition), ``updates`` (item, actions, condition), ``deletes`` (item,
+    condition) and ``checks`` (model, PK, SK, condition) together with one outbox item per event, all
+    or nothing (at most 100 items: DynamoDB's limit). A lost condition raises ConditionFailedError and writes
     nothing. ``client_request_token`` makes a retried transaction idempotent for 10 minutes."""
     connection = Connection(region=BaseItem.Meta.region, host=BaseItem.Meta.host)
     try:
@@ -63,15 +66,19 @@ def write_with_events(
                 tx.save(item, condition=condition)  # type: ignore[arg-type]
             for item, actions, condition in updates:
                 tx.update(item, actions=actions, condition=condition)  # type: ignore[arg-type]
+            for item, condition in deletes:
+                tx.delete(item, condition=condition, add_version_condition=False)  # type: ignore[arg-type]
+            for model_cls, pk, sk, condition in checks:
+                tx.condition_check(model_cls, pk, sk, condition=condition)  # type: ignore[arg-type]
             for event in events:
                 outbox = OutboxItem.of(event)
                 tx.save(outbox, condition=OutboxItem.PK.does_not_exist())
     except TransactWriteError as e:
-        reasons = [getattr(r, "code", None) for r in (e.cancellation_reasons or []) if r is not None]
+        reasons = [getattr(r, "code", None) if r is not None else None for r in (e.cancellation_reasons or [])]
         if "ConditionalCheckFailed" in reasons:
-            raise ConditionFailedError(
-                "the write conflicts with the current state", {"reasons": [r for r in reasons if r]}
-            ) from e
+            # ``failed`` holds the positions (puts, then updates, deletes, checks) whose condition failed.
+            failed = [i for i, r in enumerate(reasons) if r == "ConditionalCheckFailed"]
+            raise ConditionFailedError("the write conflicts with the current state", {"failed": failed}) from e
         raise
 
 

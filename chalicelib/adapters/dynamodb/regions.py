@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import cast
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.adapters.dynamodb.base import BaseItem
 from chalicelib.domain.clock import Clock
-from chalicelib.domain.errors import NotFoundError, ValidationError
+from chalicelib.domain.errors import NoCapacityError, NotFoundError, ValidationError
 from chalicelib.domain.ports import Cluster, Region, RegionStatus
 
 STATUSES: tuple[RegionStatus, ...] = ("provisioning", "active", "draining", "failed", "retired")
@@ -156,3 +156,43 @@ class DynamoRegionRegistry:
         for cluster in region.clusters:
             self.add_cluster(cluster)
         return True
+
+
+class DynamoPlacementStore:
+    """Placement: the region's active clusters (one Query), the one with the most free room taken with
+    a conditional ``used < capacity`` update; a lost race tries the next."""
+
+    def take_capacity(self, region: str) -> str:
+        pk, _ = RegionItem.key(region)
+        clusters = [
+            i
+            for i in ClusterItem.query(pk, ClusterItem.SK.startswith("CLUSTER#"), consistent_read=True)
+            if isinstance(i, ClusterItem) and i.status == "active"
+        ]
+        for c in sorted(clusters, key=lambda c: int(c.capacity) - int(c.used), reverse=True):
+            if int(c.used) >= int(c.capacity):
+                break
+            try:
+                c.update(
+                    actions=[ClusterItem.used.add(1)],
+                    condition=(ClusterItem.status == "active") & (ClusterItem.used < ClusterItem.capacity),
+                )
+                return c.cluster_id
+            except UpdateError as e:
+                if e.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+        raise NoCapacityError(f"no active cluster in region {region!r} has room for a namespace", {"region": region})
+
+    def release_capacity(self, region: str, cluster_id: str) -> None:
+        pk, sk = ClusterItem.key(region, cluster_id)
+        try:
+            ClusterItem(PK=pk, SK=sk).update(actions=[ClusterItem.used.add(-1)], condition=ClusterItem.used > 0)
+        except UpdateError as e:
+            if e.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
+    def proxy_address(self, region: str, cluster_id: str) -> str:
+        try:
+            return ClusterItem.get(*ClusterItem.key(region, cluster_id)).proxy_address
+        except ClusterItem.DoesNotExist:
+            raise NotFoundError(f"cluster {cluster_id} of {region} does not exist", {"cluster": cluster_id}) from None

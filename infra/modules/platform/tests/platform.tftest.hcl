@@ -54,8 +54,8 @@ run "prod_table_from_the_shared_declaration" {
   }
 
   assert {
-    condition     = length(aws_sqs_queue.this) == 0 && length(aws_cloudwatch_event_rule.this) == 0
-    error_message = "The shared declaration has no queues or rules yet."
+    condition     = length(aws_sqs_queue.this) == length(jsondecode(file("${path.module}/../../resources.json")).queues) && length(aws_sqs_queue.dlq) == length(aws_sqs_queue.this)
+    error_message = "Every declared queue, with its dead-letter queue, must be created."
   }
 }
 

@@ -1,0 +1,159 @@
+"""The ``GitHubPort`` over PyGithub, as the platform's GitHub App: app JWT -> the organization's
+installation -> installation tokens (PyGithub refreshes them). User tokens are used only to learn who
+the user is. ``api_url`` points at GitHub, or at the local cloud's GitHub stand-in."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Literal
+
+from chalicelib.domain.errors import DependencyUnavailableError, NotFoundError, UnauthenticatedError
+from chalicelib.domain.ports import GitHubUser, TeamMember, TeamRef
+
+if TYPE_CHECKING:
+    from github import Github
+
+GITHUB_API = "https://api.github.com"
+
+
+class PyGithubAdapter:
+    def __init__(self, app_id: str, private_key: str, api_url: str = GITHUB_API, timeout: int = 10) -> None:
+        self._app_id = app_id
+        self._private_key = private_key
+        self._api_url = api_url.rstrip("/")
+        self._timeout = timeout
+        self._clients: dict[str, Github] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ clients
+
+    def _kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "timeout": self._timeout,
+            "seconds_between_requests": None,
+            "seconds_between_writes": None,
+            "retry": 2,
+        }
+        if self._api_url != GITHUB_API:
+            kwargs["base_url"] = self._api_url
+        return kwargs
+
+    def _org_client(self, org: str) -> Github:
+        """A client authenticated as the App's installation on ``org`` (cached; tokens refresh)."""
+        from github import Auth, Github, GithubException, GithubIntegration
+
+        with self._lock:
+            if org in self._clients:
+                return self._clients[org]
+        app_auth = Auth.AppAuth(int(self._app_id), self._private_key)
+        integration = GithubIntegration(
+            auth=app_auth, **{k: v for k, v in self._kwargs().items() if k in ("base_url", "timeout", "retry")}
+        )
+        try:
+            installation = integration.get_org_installation(org)
+        except GithubException as e:
+            if e.status == 404:
+                raise NotFoundError(
+                    f"the platform's GitHub App is not installed on {org!r}", {"github_org": org}
+                ) from e
+            raise DependencyUnavailableError("GitHub did not answer", {"status": e.status}) from e
+        client = Github(auth=app_auth.get_installation_auth(installation.id), **self._kwargs())
+        with self._lock:
+            self._clients[org] = client
+        return client
+
+    def _call(self, fn: Any) -> Any:
+        from github import BadCredentialsException, GithubException, UnknownObjectException
+
+        try:
+            return fn()
+        except UnknownObjectException:
+            return None
+        except BadCredentialsException as e:
+            raise UnauthenticatedError("GitHub did not accept the credentials", {"status": e.status}) from e
+        except GithubException as e:
+            raise DependencyUnavailableError("GitHub answered with an error", {"status": e.status}) from e
+        except OSError as e:
+            raise DependencyUnavailableError("GitHub could not be reached", {"error": type(e).__name__}) from e
+
+    # ------------------------------------------------------------------ identity (user tokens)
+
+    def get_user(self, user_token: str) -> GitHubUser:
+        from github import Auth, Github
+
+        client = Github(auth=Auth.Token(user_token), **self._kwargs())
+        user = self._call(lambda: client.get_user())
+        if user is None:
+            raise UnauthenticatedError("GitHub did not accept the user token")
+        return GitHubUser(id=int(user.id), login=str(user.login), name=user.name, email=user.email)
+
+    def get_user_by_login(self, login: str) -> GitHubUser | None:
+        from github import Github
+
+        client = Github(**self._kwargs())
+        user = self._call(lambda: client.get_user(login))
+        return None if user is None else GitHubUser(id=int(user.id), login=str(user.login), name=user.name)
+
+    # ------------------------------------------------------------------ organizations and teams
+
+    def org_role(self, org: str, login: str) -> Literal["admin", "member"] | None:
+        try:
+            client = self._org_client(org)
+        except NotFoundError:
+            return None
+
+        def read() -> Any:
+            return client.get_user(login).get_organization_membership(org)
+
+        membership = self._call(read)
+        if membership is None or membership.state != "active":
+            return None
+        return "admin" if membership.role == "admin" else "member"
+
+    def org_owners(self, org: str) -> list[GitHubUser]:
+        client = self._org_client(org)
+        owners = self._call(lambda: list(client.get_organization(org).get_members(role="admin"))) or []
+        return [GitHubUser(id=int(u.id), login=str(u.login)) for u in owners]
+
+    def get_team(self, org: str, team_slug: str) -> TeamRef | None:
+        try:
+            client = self._org_client(org)
+        except NotFoundError:
+            return None
+        organization = self._call(lambda: client.get_organization(org))
+        if organization is None:
+            return None
+        team = self._call(lambda: organization.get_team_by_slug(team_slug))
+        if team is None:
+            return None
+        return TeamRef(
+            org=str(organization.login),
+            org_id=int(organization.id),
+            slug=str(team.slug),
+            id=int(team.id),
+            name=str(team.name),
+        )
+
+    def team_members(self, org: str, team_slug: str) -> list[TeamMember]:
+        client = self._org_client(org)
+
+        def read() -> list[TeamMember]:
+            team = client.get_organization(org).get_team_by_slug(team_slug)
+            maintainers = {u.id: u for u in team.get_members(role="maintainer")}
+            out = [TeamMember(login=str(u.login), id=int(u.id), role="maintainer") for u in maintainers.values()]
+            out += [
+                TeamMember(login=str(u.login), id=int(u.id), role="member")
+                for u in team.get_members(role="member")
+                if u.id not in maintainers
+            ]
+            return sorted(out, key=lambda m: m.login)
+
+        members = self._call(read)
+        if members is None:
+            raise NotFoundError(f"team {org}/{team_slug} does not exist", {"team": f"{org}/{team_slug}"})
+        return list(members)
+
+    def set_commit_status(
+        self, installation_id: int, repo_id: int, sha: str, state: str, context: str, description: str, target_url: str
+    ) -> None:
+        raise NotImplementedError("commit statuses arrive with the GitOps issue")

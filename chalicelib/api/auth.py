@@ -1,0 +1,161 @@
+"""Login: the device flow (CLI), the web flow (dashboard), logout, and the local stage's login."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Blueprint, Response
+
+from chalicelib.api.registry import Auth, Call, registry
+from chalicelib.api.security import SESSION_COOKIE, cookie
+from chalicelib.composition import get_container
+from chalicelib.domain.errors import DependencyUnavailableError, NotFoundError, OAuthError, UnauthenticatedError
+
+bp = Blueprint(__name__)
+S = "chalicelib.api.schemas.accounts"
+BROWSER_COOKIE = "platform_oauth"
+
+
+def _login_answer(result: Any) -> dict[str, Any]:
+    return {
+        "token": result.secret,
+        "token_id": result.token.id,
+        "login": result.account.login,
+        "expires_at": result.token.expires_at,
+    }
+
+
+@registry.route(
+    bp,
+    "/v1/auth/device",
+    "POST",
+    tag="auth",
+    response=f"{S}:DeviceStartOut",
+    errors=(DependencyUnavailableError,),
+    summary="Start a device-flow login (the CLI)",
+)
+def start_device_login(call: Call) -> dict[str, Any]:
+    grant = get_container().login.start_device()
+    return {
+        "device_code": grant.device_code,
+        "user_code": grant.user_code,
+        "verification_uri": grant.verification_uri,
+        "interval": grant.interval,
+        "expires_in": grant.expires_in,
+    }
+
+
+@registry.route(
+    bp,
+    "/v1/auth/device/token",
+    "POST",
+    tag="auth",
+    request=f"{S}:DeviceTokenIn",
+    response=f"{S}:LoginOut",
+    errors=(OAuthError,),
+    summary="Poll a device-flow login: 400 authorization_pending | slow_down | expired_token | "
+    "access_denied, or a platform token",
+)
+def poll_device_login(call: Call) -> dict[str, Any]:
+    return _login_answer(get_container().login.poll_device(call.body.device_code))
+
+
+def _secure(settings: Any) -> str:
+    return "; Secure" if settings.public_url.startswith("https://") else ""
+
+
+@registry.route(
+    bp,
+    "/v1/auth/github/login",
+    "GET",
+    tag="auth",
+    status=302,
+    response_content_type="text/plain",
+    summary="Start a browser login: a redirect to GitHub with a state bound to this browser",
+)
+def web_login(call: Call) -> Response:
+    c = get_container()
+    url, browser = c.login.start_web(f"{c.settings.public_url}/v1/auth/github/callback")
+    return Response(
+        body="",
+        status_code=302,
+        headers={
+            "Location": url,
+            "Set-Cookie": f"{BROWSER_COOKIE}={browser}; HttpOnly; SameSite=Lax; Path=/v1/auth; Max-Age=600"
+            + _secure(c.settings),
+            "Content-Type": "text/plain",
+        },
+    )
+
+
+@registry.route(
+    bp,
+    "/v1/auth/github/callback",
+    "GET",
+    tag="auth",
+    status=302,
+    response_content_type="text/plain",
+    errors=(UnauthenticatedError, OAuthError),
+    query={"code": "GitHub's code", "state": "the login's state"},
+    summary="Finish a browser login: checks the state, then sets the session cookie",
+)
+def web_callback(call: Call) -> Response:
+    c = get_container()
+    q = call.query
+    if not q.get("code") or not q.get("state"):
+        raise UnauthenticatedError("the callback needs code and state", {"reason": "state"})
+    session, _ = c.login.finish_web(
+        q["state"], q["code"], cookie(call, BROWSER_COOKIE), f"{c.settings.public_url}/v1/auth/github/callback"
+    )
+    secure = _secure(c.settings)
+    return Response(
+        body="",
+        status_code=302,
+        headers={
+            "Location": "/",
+            "Set-Cookie": f"{SESSION_COOKIE}={session}; HttpOnly; SameSite=Lax; Path=/; Max-Age=604800{secure}",
+            "Content-Type": "text/plain",
+        },
+    )
+
+
+@registry.route(
+    bp,
+    "/v1/auth/logout",
+    "POST",
+    tag="auth",
+    status=204,
+    auth=Auth(),
+    summary="Log out: revokes the calling token, or ends the browser session",
+)
+def logout(call: Call) -> Response:
+    c = get_container()
+    header = call.header("authorization") or ""
+    if header.lower().startswith("bearer "):
+        c.auth.revoke_secret(header[7:].strip())
+    session = cookie(call, SESSION_COOKIE)
+    if session:
+        c.login.end_session(session)
+    return Response(
+        body="",
+        status_code=204,
+        headers={
+            "Set-Cookie": f"{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0",
+            "Content-Type": "text/plain",
+        },
+    )
+
+
+@registry.route(
+    bp,
+    "/v1/auth/local-login",
+    "POST",
+    tag="auth",
+    request=f"{S}:LocalLoginIn",
+    response=f"{S}:LoginOut",
+    errors=(NotFoundError,),
+    stages=("local",),
+    summary="Local stage only: log in as a seeded user of the GitHub stand-in",
+)
+def local_login(call: Call) -> dict[str, Any]:
+    return _login_answer(get_container().login.local_login(call.body.login))

@@ -1,0 +1,128 @@
+"""The GitHub webhook endpoint's logic, shared by every GitHub-driven feature.
+
+Receive: verify ``X-Hub-Signature-256`` over the raw body in constant time, claim the
+``X-GitHub-Delivery`` as ``received``, hand it to a queue, mark it ``enqueued``, answer. A
+redelivery whose claim is ``enqueued`` starts nothing; one whose claim is only ``received`` (the
+hand-off failed) is handed on again; a failed hand-off answers 503 so that it is redelivered.
+Process (the queue's consumer): membership, team, organization and installation events."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain.clock import Clock
+from chalicelib.domain.errors import BadRequestError, DependencyUnavailableError, UnauthenticatedError
+from chalicelib.domain.ids import new_id
+from chalicelib.domain.ports import QueuePort
+from chalicelib.domain.services.audit import AuditService
+from chalicelib.domain.services.membership import MembershipService
+from chalicelib.domain.stores import DeliveryStore, NamespaceStore
+
+QUEUE = "github-events"
+CONSUMED = frozenset({"installation", "membership", "team", "organization"})
+
+
+def signature_of(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    if not secret or not header:
+        return False
+    return hmac.compare_digest(signature_of(secret, body).encode(), header.strip().encode())
+
+
+@dataclass(frozen=True)
+class Receipt:
+    status: int
+    body: dict[str, Any]
+
+
+class GitHubWebhookService:
+    def __init__(
+        self,
+        secret: str,
+        deliveries: DeliveryStore,
+        queue: QueuePort,
+        clock: Clock,
+        consumed: frozenset[str] = CONSUMED,
+    ) -> None:
+        self._secret = secret
+        self._deliveries = deliveries
+        self._queue = queue
+        self._clock = clock
+        self._consumed = consumed
+
+    def receive(self, headers: Mapping[str, str], body: bytes) -> Receipt:
+        h = {k.lower(): v for k, v in headers.items()}
+        if not verify_signature(self._secret, body, h.get("x-hub-signature-256")):
+            raise UnauthenticatedError("the webhook signature is missing or wrong", {"header": "X-Hub-Signature-256"})
+        event = h.get("x-github-event", "")
+        delivery = h.get("x-github-delivery", "")
+        if not event or not delivery:
+            raise BadRequestError("X-GitHub-Event and X-GitHub-Delivery are required", {})
+        try:
+            payload = json.loads(body)
+        except ValueError as e:
+            raise BadRequestError("the payload is not JSON", {"reason": str(e)}, code="invalid_json") from e
+        if event == "ping":
+            return Receipt(200, {"status": "pong", "zen": payload.get("zen")})
+        if event not in self._consumed:
+            return Receipt(202, {"status": "ignored", "event": event})
+        previous = self._deliveries.claim("github", delivery, event, self._clock.now())
+        if previous == "enqueued":
+            return Receipt(200, {"status": "duplicate", "delivery": delivery})
+        try:
+            self._queue.send(QUEUE, {"delivery": delivery, "event": event, "payload": payload}, dedup_id=delivery)
+        except Exception as e:
+            raise DependencyUnavailableError(
+                "the delivery could not be handed on; redeliver it", {"delivery": delivery}
+            ) from e
+        self._deliveries.mark_enqueued("github", delivery)
+        return Receipt(202, {"status": "enqueued", "delivery": delivery})
+
+
+class GitHubEventProcessor:
+    """Consumes the queue: turns each GitHub event into the platform's changes."""
+
+    def __init__(
+        self, membership: MembershipService, namespaces: NamespaceStore, audit: AuditService, clock: Clock
+    ) -> None:
+        self._membership = membership
+        self._namespaces = namespaces
+        self._audit = audit
+        self._clock = clock
+
+    def process(self, delivery: str, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+        org_id = int((payload.get("organization") or {}).get("id") or 0)
+        actor = "github"
+        if event in ("membership", "team"):
+            team_id = int((payload.get("team") or {}).get("id") or 0)
+            results = self._membership.sync_team(org_id, team_id, actor=actor)
+        elif event == "organization":
+            results = self._membership.sync_org(org_id, actor=actor)
+        elif event == "installation":
+            account_id = int(((payload.get("installation") or {}).get("account") or {}).get("id") or 0)
+            action = str(payload.get("action"))
+            for ns_id in self._namespaces.by_org(account_id):
+                self._audit.record(
+                    ns_id,
+                    actor,
+                    f"installation.{action}",
+                    f"installation:{payload['installation']['id']}",
+                    "ok",
+                    entry_id=new_id(self._clock.now()),
+                )
+            return {"event": event, "action": action}
+        else:
+            return {"event": event, "ignored": True}
+        return {
+            "event": event,
+            "synced": [r.namespace for r in results],
+            "removed": sorted({login for r in results for login in r.removed}),
+        }

@@ -1,0 +1,340 @@
+"""Namespaces: one per GitHub organization team. Creating one validates synchronously, claims the team
+and the id in one transaction, and starts the onboarding state machine; the steps below are its tasks
+(each idempotent, so a retried or re-run step is safe), and ``compensate`` undoes what was created,
+in reverse order, when one fails. Offboarding removes the runtime namespace, cancels the
+subscription at period end, and keeps invoices and the audit log."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain.clock import Clock
+from chalicelib.domain.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    PlatformError,
+    ValidationError,
+)
+from chalicelib.domain.events import Event
+from chalicelib.domain.model import Member, Namespace, Principal, namespace_id
+from chalicelib.domain.ports import (
+    BillingPort,
+    EncryptorPort,
+    GitHubPort,
+    RegionRegistry,
+    ResourceQuota,
+    RuntimePort,
+    WorkflowPort,
+)
+from chalicelib.domain.services.membership import MembershipService
+from chalicelib.domain.stores import CredentialStore, MemberStore, NamespaceStore, PlacementStore
+
+PLANS: dict[str, ResourceQuota] = {
+    "starter": ResourceQuota(memory_mib=1024, cpu_millicores=1000, ephemeral_storage_mib=2048),
+    "team": ResourceQuota(memory_mib=4096, cpu_millicores=4000, ephemeral_storage_mib=8192),
+    "scale": ResourceQuota(memory_mib=16384, cpu_millicores=16000, ephemeral_storage_mib=32768),
+}
+QUOTA_NAME = "platform-quota"
+POLICY_NAME = "platform-isolation"
+
+RuntimeFactory = Callable[[str], RuntimePort]  # proxy address -> the runtime of that cluster
+
+
+@dataclass(frozen=True)
+class RuntimeAccess:
+    namespace: str
+    proxy_address: str
+    auth_token: str
+
+
+class NamespaceService:
+    def __init__(
+        self,
+        namespaces: NamespaceStore,
+        members: MemberStore,
+        placement: PlacementStore,
+        credentials: CredentialStore,
+        regions: RegionRegistry,
+        github: GitHubPort,
+        billing: BillingPort,
+        runtimes: RuntimeFactory,
+        encryptor: EncryptorPort,
+        workflows: WorkflowPort,
+        membership: MembershipService,
+        clock: Clock,
+    ) -> None:
+        self._namespaces = namespaces
+        self._members = members
+        self._placement = placement
+        self._credentials = credentials
+        self._regions = regions
+        self._github = github
+        self._billing = billing
+        self._runtimes = runtimes
+        self._encryptor = encryptor
+        self._workflows = workflows
+        self._membership = membership
+        self._clock = clock
+
+    # ------------------------------------------------------------------ API
+
+    def create(self, principal: Principal, org: str, team_slug: str, region: str, plan: str) -> Namespace:
+        if self._github.org_role(org, principal.login) != "admin":
+            raise ForbiddenError(
+                f"only an owner of the GitHub organization {org!r} can onboard its teams",
+                {"github_org": org, "needed_role": "organization owner"},
+            )
+        team = self._github.get_team(org, team_slug)
+        if team is None:
+            raise ValidationError(
+                f"the team {org}/{team_slug} does not exist (or the platform's GitHub App is "
+                "not installed on the organization)",
+                {"fields": [{"field": "github_team", "message": f"no team {team_slug!r} in {org}"}]},
+            )
+        if plan not in PLANS:
+            raise ValidationError(
+                f"unknown plan {plan!r}", {"fields": [{"field": "plan", "message": f"one of {sorted(PLANS)}"}]}
+            )
+        try:
+            r = self._regions.get(region)
+        except NotFoundError:
+            r = None
+        if r is None or r.status != "active":
+            raise ValidationError(
+                f"the region {region!r} is not active",
+                {"fields": [{"field": "region", "message": "not an active region"}]},
+            )
+        ns_id = namespace_id(org, team_slug)
+        previous = self._namespaces.get(ns_id)
+        attempt = previous.attempt + 1 if previous is not None and previous.status in ("failed", "deleted") else 1
+        now = self._clock.now()
+        ns = Namespace(
+            id=ns_id,
+            github_org=team.org,
+            github_org_id=team.org_id,
+            github_team=team.slug,
+            github_team_id=team.id,
+            region=region,
+            plan=plan,
+            status="provisioning",
+            created_at=now,
+            created_by=principal.login,
+            attempt=attempt,
+        )
+        self._namespaces.create(ns, [])
+        name = ns_id if attempt == 1 else f"{ns_id}-{attempt}"
+        try:
+            self._workflows.start("onboarding", name, {"namespace": ns_id})
+        except Exception as e:
+            self._namespaces.update(ns_id, {"status": "failed", "failure_reason": "the onboarding could not start"})
+            self._namespaces.release_team(ns)
+            raise PlatformError("the onboarding could not start; try again", {"namespace": ns_id}) from e
+        return ns
+
+    def get(self, ns_id: str) -> Namespace:
+        ns = self._namespaces.get(ns_id)
+        if ns is None:
+            raise NotFoundError(f"namespace {ns_id!r} not found", {"namespace": ns_id})
+        return ns
+
+    def of_user(self, uid: int) -> list[tuple[Namespace, str]]:
+        roles: dict[str, str] = dict(self._members.namespaces_of(uid))
+        return [(ns, roles[ns.id]) for ns in self._namespaces.get_many(list(roles)) if ns.status != "deleted"]
+
+    def delete(self, ns_id: str, principal: Principal) -> Namespace:
+        ns = self.get(ns_id)
+        self._namespaces.update(ns_id, {"status": "deleting"}, expect_status=["active", "failed"])
+        self._workflows.start(
+            "offboarding", f"{ns_id}-offboard-{ns.attempt}", {"namespace": ns_id, "actor": principal.actor}
+        )
+        return self.get(ns_id)
+
+    def runtime_access(self, ns_id: str) -> RuntimeAccess:
+        ns = self.get(ns_id)
+        cred = self._credentials.get_runtime_credential(ns_id)
+        if ns.status != "active" or cred is None or ns.cluster_id is None:
+            raise ConflictError(
+                f"the namespace {ns_id} is {ns.status}; its runtime is not ready",
+                {"namespace": ns_id, "status": ns.status},
+            )
+        cluster_id, ciphertext = cred
+        token = self._encryptor.decrypt(ciphertext, {"namespace": ns_id})
+        return RuntimeAccess(ns_id, self._placement.proxy_address(ns.region, cluster_id), token)
+
+    # ------------------------------------------------------------------ onboarding steps
+
+    def step_billing(self, ns_id: str) -> None:
+        ns = self._provisioning(ns_id)
+        if ns.subscription_id:
+            return
+        key = f"onboard-{ns_id}-{ns.attempt}"
+        customer = ns.customer_id or self._billing.create_customer(ns_id, None, idempotency_key=f"{key}-customer")
+        self._namespaces.set_billing_customer(ns_id, customer)
+        self._namespaces.update(ns_id, {"customer_id": customer}, expect_status=["provisioning"])
+        subscription = self._billing.create_subscription(customer, ns.plan, idempotency_key=f"{key}-subscription")
+        self._namespaces.update(ns_id, {"subscription_id": subscription}, expect_status=["provisioning"])
+
+    def step_place(self, ns_id: str) -> str:
+        ns = self._provisioning(ns_id)
+        if ns.cluster_id:
+            return ns.cluster_id
+        cluster = self._placement.take_capacity(ns.region)
+        try:
+            self._namespaces.update(ns_id, {"cluster_id": cluster}, expect_status=["provisioning"])
+        except ConflictError:
+            self._placement.release_capacity(ns.region, cluster)
+            raise
+        return cluster
+
+    def step_runtime(self, ns_id: str) -> None:
+        ns = self._provisioning(ns_id)
+        runtime = self._runtime_of(ns)
+        try:
+            runtime.create_namespace(ns_id)
+        except ConflictError:
+            pass  # created by an earlier run of this step
+        quota = PLANS[ns.plan]
+        runtime.set_quota(ns_id, QUOTA_NAME, quota, quota)
+        runtime.set_network_policy(ns_id, POLICY_NAME, {"owner": ns_id})
+
+    def step_credential(self, ns_id: str) -> None:
+        ns = self._provisioning(ns_id)
+        assert ns.cluster_id is not None
+        secret = f"mrt_{secrets.token_urlsafe(32)}"
+        ciphertext = self._encryptor.encrypt(secret, {"namespace": ns_id})
+        self._credentials.put_runtime_credential(ns_id, ns.cluster_id, ciphertext, self._clock.now())
+
+    def step_members(self, ns_id: str) -> None:
+        self._provisioning(ns_id)
+        self._membership.sync(ns_id, actor="system:onboarding")
+
+    def step_activate(self, ns_id: str) -> None:
+        ns = self._provisioning(ns_id)
+        event = Event.create(
+            "namespace.created",
+            ns_id,
+            self._clock.now(),
+            {
+                "region": ns.region,
+                "plan": ns.plan,
+                "cluster_id": ns.cluster_id,
+                "github_org": ns.github_org,
+                "github_team": ns.github_team,
+            },
+        )
+        self._namespaces.update(
+            ns_id, {"status": "active", "failure_reason": None}, expect_status=["provisioning"], events=[event]
+        )
+
+    def compensate(self, ns_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
+        """Undo, newest first, whatever the onboarding created; leave ``failed`` with the reason."""
+        ns = self.get(ns_id)
+        undone: list[str] = []
+        if self._credentials.get_runtime_credential(ns_id) is not None:
+            self._credentials.delete_runtime_credential(ns_id)
+            undone.append("runtime_credential")
+        members = self._members.list(ns_id)
+        if members:
+            self._members.apply(
+                ns_id, [], members, [], revoke_tokens_of=[m.uid for m in members], now=self._clock.now()
+            )
+            undone.append("members")
+        if ns.cluster_id:
+            try:
+                self._runtime_of(ns).delete_namespace(ns_id)
+                undone.append("runtime_namespace")
+            except NotFoundError:
+                pass
+            self._placement.release_capacity(ns.region, ns.cluster_id)
+            undone.append("placement")
+        if ns.subscription_id:
+            with contextlib.suppress(NotFoundError, ConflictError):
+                self._billing.cancel_subscription(ns.subscription_id, at_period_end=False)
+            undone.append("subscription")
+        if ns.customer_id:
+            with contextlib.suppress(NotFoundError):
+                self._billing.delete_customer(ns.customer_id)
+            self._namespaces.remove_billing_customer(ns.customer_id)
+            undone.append("customer")
+        self._namespaces.release_team(ns)
+        undone.append("team_claim")
+        reason = failure_reason(error)
+        event = Event.create("onboarding.failed", ns_id, self._clock.now(), {"reason": reason, "undone": undone})
+        self._namespaces.update(
+            ns_id,
+            {
+                "status": "failed",
+                "failure_reason": reason,
+                "cluster_id": None,
+                "customer_id": None,
+                "subscription_id": None,
+            },
+            events=[event],
+        )
+        return {"namespace": ns_id, "undone": undone, "reason": reason}
+
+    # ------------------------------------------------------------------ offboarding steps
+
+    def offboard_runtime(self, ns_id: str) -> None:
+        ns = self.get(ns_id)
+        if ns.cluster_id:
+            with contextlib.suppress(NotFoundError):
+                self._runtime_of(ns).delete_namespace(ns_id)
+
+    def offboard_billing(self, ns_id: str) -> None:
+        ns = self.get(ns_id)
+        if ns.subscription_id:
+            with contextlib.suppress(NotFoundError, ConflictError):
+                self._billing.cancel_subscription(ns.subscription_id, at_period_end=True)
+
+    def offboard_finish(self, ns_id: str, actor: str) -> None:
+        ns = self.get(ns_id)
+        if ns.status == "deleted":
+            return
+        if ns.cluster_id:
+            self._placement.release_capacity(ns.region, ns.cluster_id)
+        if self._credentials.get_runtime_credential(ns_id) is not None:
+            self._credentials.delete_runtime_credential(ns_id)
+        members = self._members.list(ns_id)
+        if members:
+            self._members.apply(
+                ns_id, [], members, [], revoke_tokens_of=[m.uid for m in members], now=self._clock.now()
+            )
+        self._namespaces.release_team(ns)
+        event = Event.create("namespace.deleted", ns_id, self._clock.now(), {"actor": actor})
+        self._namespaces.update(ns_id, {"status": "deleted", "cluster_id": None}, events=[event])
+
+    # ------------------------------------------------------------------ helpers
+
+    def _provisioning(self, ns_id: str) -> Namespace:
+        ns = self.get(ns_id)
+        if ns.status != "provisioning":
+            raise ConflictError(f"the namespace {ns_id} is {ns.status}, not provisioning", {"status": ns.status})
+        return ns
+
+    def _runtime_of(self, ns: Namespace) -> RuntimePort:
+        assert ns.cluster_id is not None
+        return self._runtimes(self._placement.proxy_address(ns.region, ns.cluster_id))
+
+
+def failure_reason(error: dict[str, Any] | None) -> str:
+    """The reason a step failed, from a Catch's ``{"Error", "Cause"}``: the error's message, never a trace."""
+    if not error:
+        return "unknown failure"
+    cause = error.get("Cause")
+    try:
+        parsed = json.loads(cause) if isinstance(cause, str) else None
+    except ValueError:
+        parsed = None
+    message = parsed.get("errorMessage") if isinstance(parsed, dict) else cause
+    return f"{error.get('Error', 'Error')}: {message}"[:500] if message else str(error.get("Error", "Error"))
+
+
+def member_view(m: Member) -> dict[str, Any]:
+    return {"login": m.login, "id": m.uid, "role": m.role, "source": m.source}

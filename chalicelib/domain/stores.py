@@ -1,0 +1,148 @@
+"""Persistence ports of accounts, namespaces, members, tokens, login windows, the audit log and
+webhook deliveries. The DynamoDB adapters (chalicelib/adapters/dynamodb/) implement them; key
+formats live there, never here."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from chalicelib.domain.events import Event
+from chalicelib.domain.model import Account, ApiToken, AuditEntry, Member, Namespace, NamespaceStatus, Role
+
+
+class AccountStore(Protocol):
+    def upsert(self, account: Account, now: datetime) -> None: ...
+    def get(self, uid: int) -> Account | None: ...
+
+
+class NamespaceStore(Protocol):
+    def create(self, ns: Namespace, events: Sequence[Event]) -> None:
+        """Claim the team and the namespace id with the namespace, in one transaction. A team that is
+        claimed raises ConflictError; an id taken by a live namespace raises ConflictError."""
+        ...
+
+    def get(self, ns_id: str, *, consistent: bool = True) -> Namespace | None: ...
+    def get_many(self, ns_ids: Sequence[str]) -> list[Namespace]: ...
+    def by_team(self, org_id: int, team_id: int) -> str | None: ...
+    def by_org(self, org_id: int) -> list[str]: ...
+    def active(self, limit: int, start: str | None = None) -> tuple[list[str], str | None]: ...
+
+    def update(
+        self,
+        ns_id: str,
+        changes: dict[str, Any],
+        *,
+        expect_status: Sequence[NamespaceStatus] | None = None,
+        events: Sequence[Event] = (),
+    ) -> None:
+        """Set attributes (``status``, ``cluster_id``, ``customer_id``, ...), optionally only from the
+        given statuses (else ConflictError), with its events in the same transaction. Becoming
+        ``active`` adds it to the active index; any other status removes it."""
+        ...
+
+    def release_team(self, ns: Namespace) -> None: ...
+    def set_billing_customer(self, ns_id: str, customer_id: str) -> None: ...
+    def remove_billing_customer(self, customer_id: str) -> None: ...
+
+
+class MemberStore(Protocol):
+    def get(self, ns_id: str, uid: int) -> Member | None: ...
+    def list(self, ns_id: str) -> builtins.list[Member]: ...
+    def namespaces_of(self, uid: int) -> builtins.list[tuple[str, Role]]: ...
+
+    def apply(
+        self,
+        ns_id: str,
+        put: Sequence[Member],
+        remove: Sequence[Member],
+        events: Sequence[Event],
+        revoke_tokens_of: Sequence[int] = (),
+        now: datetime | None = None,
+    ) -> None:
+        """Add or change ``put``, delete ``remove`` and revoke the namespace's tokens of the removed,
+        with the events, all or nothing."""
+        ...
+
+
+class TokenStore(Protocol):
+    def create(
+        self,
+        token: ApiToken,
+        secret_hash: str,
+        events: Sequence[Event],
+        require_role: tuple[str, Sequence[Role]] | None = None,
+    ) -> None:
+        """Store the token (by its hash only). ``require_role = (namespace, roles)`` checks, in the same
+        transaction, that the holder is still a member with one of those roles."""
+        ...
+
+    def by_hash(self, secret_hash: str) -> ApiToken | None: ...
+    def list_for_user(self, uid: int) -> list[ApiToken]: ...
+    def find_for_user(self, uid: int, token_id: str) -> tuple[ApiToken, str] | None: ...
+    def revoke(self, secret_hash: str, now: datetime, events: Sequence[Event]) -> bool: ...
+    def touch(self, secret_hash: str, now: datetime) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeviceLogin:
+    github_device_code: str
+    interval: int
+    expires_at: datetime
+    last_polled_at: datetime | None
+
+
+class LoginWindowStore(Protocol):
+    def put_device(self, code_hash: str, github_device_code: str, interval: int, expires_at: datetime) -> None: ...
+
+    def poll_device(
+        self, code_hash: str, now: datetime
+    ) -> tuple[Literal["ok", "expired", "slow_down"], DeviceLogin | None]:
+        """Record a poll: ``expired`` when absent or past its window, ``slow_down`` when polled sooner than
+        its interval (which then grows by 5 s), else ``ok`` with the record."""
+        ...
+
+    def finish_device(self, code_hash: str) -> None: ...
+    def put_state(self, state_hash: str, browser_hash: str, expires_at: datetime) -> None: ...
+    def consume_state(self, state_hash: str, browser_hash: str, now: datetime) -> bool: ...
+    def put_session(self, session_hash: str, uid: int, login: str, expires_at: datetime) -> None: ...
+    def get_session(self, session_hash: str, now: datetime) -> tuple[int, str] | None: ...
+    def delete_session(self, session_hash: str) -> None: ...
+
+
+class AuditStore(Protocol):
+    def append(self, entry: AuditEntry) -> None: ...
+
+    def query(
+        self, ns_id: str, *, since: datetime | None, actor: str | None, action: str | None, limit: int
+    ) -> list[AuditEntry]: ...
+
+
+DeliveryStatus = Literal["received", "enqueued"]
+
+
+class DeliveryStore(Protocol):
+    def claim(self, source: str, delivery_id: str, event: str, now: datetime) -> DeliveryStatus | None:
+        """Claim a delivery as ``received``; None when this call claimed it, else the status it had."""
+        ...
+
+    def mark_enqueued(self, source: str, delivery_id: str) -> None: ...
+
+
+class PlacementStore(Protocol):
+    def take_capacity(self, region: str) -> str:
+        """Take one namespace's room on the active cluster of the region with the most free capacity,
+        atomically; answer its id. NoCapacityError when none has room."""
+        ...
+
+    def release_capacity(self, region: str, cluster_id: str) -> None: ...
+    def proxy_address(self, region: str, cluster_id: str) -> str: ...
+
+
+class CredentialStore(Protocol):
+    def put_runtime_credential(self, ns_id: str, cluster_id: str, ciphertext: str, now: datetime) -> bool: ...
+    def get_runtime_credential(self, ns_id: str) -> tuple[str, str] | None: ...
+    def delete_runtime_credential(self, ns_id: str) -> None: ...

@@ -1,0 +1,204 @@
+"""``platform``: the command line of Micro as a Service, a thin client of the platform's HTTPS API.
+
+Configuration comes from one dotenv file, ``~/.micro`` (``~/.micro/platform.env`` when ``~/.micro`` is
+micro v3's directory; ``PLATFORM_CONFIG`` names another file), with the keys ``MICRO_PROXY_ADDRESS``,
+``MICRO_AUTH_TOKEN``, ``MICRO_NAMESPACE``, ``PLATFORM_API_URL`` and ``PLATFORM_TOKEN``; environment
+variables of the same names override the file (see :mod:`cli.platform_cli.config`).
+
+Every command takes ``--output json|table`` (default ``table``): ``json`` prints the API's answer,
+pretty, on stdout; notes and prompts go to stderr.
+
+Exit codes (see :mod:`cli.platform_cli.errors`): 0 ok; 1 other API error; 2 invalid input or usage (argparse's own,
+a missing answer without a TTY, an API 400/422); 3 the API cannot be reached (the message names the
+URL); 4 not logged in or token expired/revoked (no token configured, an API 401); 5 forbidden (403);
+6 not found (404); 7 conflict (409). Errors are one line on stderr: ``error: <message> (<code>)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TextIO
+
+from cli.platform_cli import __version__, commands
+from cli.platform_cli.client import ClientFactory, default_factory
+from cli.platform_cli.context import Context, _utcnow
+from cli.platform_cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, CliError
+from cli.platform_cli.output import clean
+
+Handler = Callable[[Context, argparse.Namespace], int]
+
+EPILOG = f"""\
+configuration:
+  ~/.micro (a dotenv file, mode 0600), or ~/.micro/platform.env when ~/.micro is a
+  directory (micro v3's own); PLATFORM_CONFIG names another file. Keys: MICRO_PROXY_ADDRESS,
+  MICRO_AUTH_TOKEN, MICRO_NAMESPACE, PLATFORM_API_URL (default http://127.0.0.1:8000),
+  PLATFORM_TOKEN. Environment variables override the file.
+
+{EXIT_CODES_HELP}
+"""
+
+
+def _output_parent() -> argparse.ArgumentParser:
+    # SUPPRESS: a subcommand's default must not override a --output given before the subcommand.
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "json"),
+        default=argparse.SUPPRESS,
+        help="table (default) for people, json (the API's answer, pretty) for scripts",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _output_parent()
+    parser = argparse.ArgumentParser(
+        prog="platform",
+        description="Micro as a Service: log in, configure ~/.micro, manage namespaces, tokens and audit.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"platform {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(
+        parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, handler: Handler, help_text: str
+    ) -> argparse.ArgumentParser:
+        p = parent.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[common],
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    def group(name: str, help_text: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+        p.set_defaults(handler=None, group_parser=p)
+        return p.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+
+    # init
+    p = command(sub, "init", commands.cmd_init, "configure ~/.micro: API, login, namespace and runtime credential")
+    p.add_argument("--api-url", metavar="URL", help="the platform API address (instead of asking)")
+    p.add_argument("--local", action="store_true", help="the local cloud at http://127.0.0.1:8000, local login")
+    p.add_argument("--login", metavar="LOGIN", help="the seeded login to use on the local cloud (e.g. ada)")
+    p.add_argument("--token", metavar="TOKEN", help="use this platform token instead of logging in")
+    p.add_argument("--namespace", metavar="ID", help="the namespace to configure (instead of asking)")
+    p.add_argument("-y", "--yes", action="store_true", help="never prompt: take defaults, fail (exit 2) without one")
+
+    # login / logout / whoami
+    p = command(sub, "login", commands.cmd_login, "log in (device flow, or --local --login LOGIN) and save the token")
+    p.add_argument("--api-url", metavar="URL", help="the platform API address (default: the configured one)")
+    p.add_argument("--local", action="store_true", help="local login on a local-stage API")
+    p.add_argument("--login", metavar="LOGIN", help="the seeded login for --local (e.g. ada)")
+    p.add_argument("-y", "--yes", action="store_true", help="never prompt")
+    command(sub, "logout", commands.cmd_logout, "revoke the platform token and remove it from the configuration")
+    command(sub, "whoami", commands.cmd_whoami, "the logged-in user and their namespaces")
+
+    # regions
+    regions = group("regions", "regions a namespace can be placed in")
+    command(regions, "list", commands.cmd_regions_list, "list the regions")
+
+    # namespaces
+    ns = group("namespaces", "create, inspect and delete namespaces")
+    command(ns, "list", commands.cmd_namespaces_list, "list the namespaces you can see")
+    p = command(ns, "create", commands.cmd_namespaces_create, "create a namespace for a GitHub team")
+    p.add_argument("--org", required=True, help="the GitHub organization")
+    p.add_argument("--team", required=True, help="the GitHub team (its slug)")
+    p.add_argument("--region", required=True, help="the region (see `platform regions list`)")
+    p.add_argument("--plan", required=True, help="the plan (e.g. starter)")
+    p.add_argument("--wait", action="store_true", help="wait until the namespace is active or failed")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between polls with --wait (default 2)")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait at most with --wait (default 900)")
+    p = command(ns, "show", commands.cmd_namespaces_show, "show a namespace (default: MICRO_NAMESPACE)")
+    p.add_argument("namespace", nargs="?", metavar="NAMESPACE")
+    p = command(ns, "delete", commands.cmd_namespaces_delete, "delete a namespace")
+    p.add_argument("namespace", metavar="NAMESPACE")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation (required without a TTY)")
+    p = command(ns, "members", commands.cmd_namespaces_members, "list a namespace's members (default: MICRO_NAMESPACE)")
+    p.add_argument("namespace", nargs="?", metavar="NAMESPACE")
+
+    # tokens
+    tokens = group("tokens", "scoped, expiring API tokens")
+    p = command(tokens, "create", commands.cmd_tokens_create, "create a token (its secret is shown once)")
+    p.add_argument("--name", required=True, help="a name to recognise the token by")
+    p.add_argument("--namespace", metavar="ID", help="the namespace (default: MICRO_NAMESPACE)")
+    p.add_argument(
+        "--scope", action="append", required=True, choices=commands.SCOPES, help="a scope; repeat for several"
+    )
+    p.add_argument(
+        "--expires-in",
+        type=commands.parse_duration,
+        default=30 * 86400,
+        metavar="DURATION",
+        help="lifetime: 30d, 12h, 45m or seconds (default 30d)",
+    )
+    command(tokens, "list", commands.cmd_tokens_list, "list your tokens (never their secrets)")
+    p = command(tokens, "revoke", commands.cmd_tokens_revoke, "revoke a token")
+    p.add_argument("id", metavar="TOKEN_ID")
+
+    # audit
+    p = command(sub, "audit", commands.cmd_audit, "a namespace's audit log")
+    p.add_argument("--namespace", metavar="ID", help="the namespace (default: MICRO_NAMESPACE)")
+    p.add_argument("--since", help="an ISO 8601 time, or a duration back from now (24h, 7d)")
+    p.add_argument("--actor", help="only this actor's entries")
+    p.add_argument("--action", help="only entries of this action")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    client_factory: ClientFactory | None = None,
+    environ: Mapping[str, str] | None = None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    sleep: Callable[[float], None] | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> int:
+    """Run the CLI; returns the exit code (the ``platform`` console script exits with it)."""
+    import os
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help, --version (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    err = stderr or sys.stderr
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        target = getattr(args, "group_parser", parser)
+        target.print_help(err)
+        return EXIT_USAGE
+    ctx = Context(
+        environ=os.environ if environ is None else environ,
+        stdin=stdin or sys.stdin,
+        stdout=stdout or sys.stdout,
+        stderr=err,
+        client_factory=client_factory or default_factory,
+        sleep=sleep or time.sleep,
+        now=now or _utcnow,
+        output=getattr(args, "output", "table"),
+    )
+    try:
+        return handler(ctx, args)
+    except CliError as exc:
+        err.write(f"error: {clean(exc.message)} ({clean(exc.code)})\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.write("error: interrupted (interrupted)\n")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The daily membership reconcile: ``fan_out`` (the schedule) pages the active namespaces and sends one
+message per namespace to the membership-sync queue; ``sync`` (its consumer) syncs one namespace."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.composition import get_container
+from chalicelib.logs import get_logger
+
+PAGE = 100
+
+
+def fan_out(event: dict[str, Any], context: Any) -> dict[str, int]:
+    c = get_container()
+    sent = 0
+    start = None
+    while True:
+        ids, start = c.stores.namespaces.active(PAGE, start)
+        for ns_id in ids:
+            c.queues.send("membership-sync", {"namespace": ns_id})
+            sent += 1
+        if start is None:
+            return {"namespaces": sent}
+
+
+def sync(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    membership = get_container().membership
+    failures = []
+    for record in event.get("Records", []):
+        try:
+            membership.sync(json.loads(record["body"])["namespace"], actor="system:reconcile")
+        except Exception:
+            get_logger().exception("membership sync failed", extra={"message_id": record.get("messageId")})
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}

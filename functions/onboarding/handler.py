@@ -1,0 +1,41 @@
+"""The onboarding state machine's tasks (statemachines/onboarding.asl.json), one per state. Each takes
+``{"namespace": id}``, calls one NamespaceService step, and passes the input on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.composition import get_container
+
+
+def billing(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    get_container().namespaces.step_billing(event["namespace"])
+    return event
+
+
+def place(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {**event, "cluster_id": get_container().namespaces.step_place(event["namespace"])}
+
+
+def runtime(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    get_container().namespaces.step_runtime(event["namespace"])
+    return event
+
+
+def credential(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    get_container().namespaces.step_credential(event["namespace"])
+    return event
+
+
+def members(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    get_container().namespaces.step_members(event["namespace"])
+    return event
+
+
+def activate(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    get_container().namespaces.step_activate(event["namespace"])
+    return event
+
+
+def compensate(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return get_container().namespaces.compensate(event["namespace"], event.get("error"))
