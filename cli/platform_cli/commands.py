@@ -407,11 +407,28 @@ def wait_for_namespace(
     timeout: float,
     report: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Poll the namespace until it is ``active`` or ``failed`` (or ``timeout`` seconds of waiting)."""
+    """Poll the namespace until it is ``active`` or ``failed`` (or ``timeout`` seconds of waiting).
+
+    The API answers 404 to a namespace the caller is not a member of, and the members (its creator
+    included) are added by the onboarding itself: a 404 while waiting means "not visible to you yet".
+    A namespace whose onboarding failed stays hidden the same way, so the timeout says it may have failed.
+    """
     waited = 0.0
     last: str | None = None
     while True:
-        current = _dict(client.request("GET", f"/v1/namespaces/{seg(ns)}"))
+        try:
+            current = _dict(client.request("GET", f"/v1/namespaces/{seg(ns)}"))
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            current = {"status": "provisioning"}
+            if waited >= timeout:
+                raise CliError(
+                    f"namespace {ns} is still not visible to you after {int(timeout)}s: its onboarding may have "
+                    "failed (the API hides a failed namespace); check `platform namespaces list`",
+                    "timeout",
+                    EXIT_API,
+                ) from exc
         status = str(current.get("status"))
         if status != last:
             report(f"namespace {clean(ns)}: {clean(status)}")
