@@ -172,6 +172,28 @@ def test_removing_someone_from_the_team_on_github_ends_their_access_at_once(
     wait_until(lambda: grace("GET", "/v1/namespaces/acme-backend").status_code == 200, what="grace back")
 
 
+def test_the_daily_reconcile_catches_a_change_whose_webhook_never_came(
+    cloud: LocalCloud, backend: dict[str, Any]
+) -> None:
+    from datetime import UTC, datetime
+
+    grace = Api(cloud.api_url, login(cloud, "grace"))
+    assert grace("GET", "/v1/namespaces/acme-backend").status_code == 200
+    hook, cloud.github.webhook_url = cloud.github.webhook_url, None  # GitHub's webhook is lost
+    try:
+        cloud.github.remove_team_member("acme", "backend", "grace")
+        time.sleep(0.5)
+        assert grace("GET", "/v1/namespaces/acme-backend").status_code == 200  # nobody told the platform yet
+        schedule = next(s for s in cloud.decl.list("schedules") if s["name"] == "membership-reconcile")
+        cloud.fire_schedule(schedule, datetime.now(UTC))
+        wait_until(lambda: grace("GET", "/v1/namespaces/acme-backend").status_code == 404, what="the reconcile")
+        cloud.github.add_team_member("acme", "backend", "grace")
+        cloud.fire_schedule(schedule, datetime.now(UTC))
+        wait_until(lambda: grace("GET", "/v1/namespaces/acme-backend").status_code == 200, what="grace back")
+    finally:
+        cloud.github.webhook_url = hook
+
+
 def test_webhooks_need_a_valid_signature_and_a_redelivery_starts_nothing(
     cloud: LocalCloud, backend: dict[str, Any]
 ) -> None:

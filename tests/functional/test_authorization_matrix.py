@@ -20,8 +20,13 @@ from tests.fixtures import start_platform
 
 NS = "acme-backend"
 PUBLIC = {
-    ("GET", "/v1/health"), ("GET", "/openapi.json"), ("POST", "/v1/auth/device"), ("POST", "/v1/auth/device/token"),
-    ("GET", "/v1/auth/github/login"), ("GET", "/v1/auth/github/callback"), ("POST", "/v1/auth/local-login"),
+    ("GET", "/v1/health"),
+    ("GET", "/openapi.json"),
+    ("POST", "/v1/auth/device"),
+    ("POST", "/v1/auth/device/token"),
+    ("GET", "/v1/auth/github/login"),
+    ("GET", "/v1/auth/github/callback"),
+    ("POST", "/v1/auth/local-login"),
     ("POST", "/v1/webhooks/github"),
 }
 LAST = [("DELETE", "/v1/namespaces/{ns}"), ("POST", "/v1/auth/logout")]
@@ -37,8 +42,9 @@ def call(api: str, method: str, path: str, token: str | None, body: Any = None) 
 
 
 def onboard(cloud: LocalCloud, token: str, team: str) -> None:
-    r = call(cloud.api_url, "POST", "/v1/namespaces", token, {"github_org": "acme", "github_team": team,
-                                                               "region": "local"})
+    r = call(
+        cloud.api_url, "POST", "/v1/namespaces", token, {"github_org": "acme", "github_team": team, "region": "local"}
+    )
     assert r.status_code == 202, r.text
     arn = cloud.resources["state_machines"]["onboarding"].replace(":stateMachine:", ":execution:")
     assert cloud.wait_execution(f"{arn}:acme-{team}", timeout=60)["status"] == "SUCCEEDED"
@@ -55,16 +61,23 @@ def setup(tmp_path_factory: pytest.TempPathFactory, env_restored: None) -> Itera
     onboard(cloud, ada, "frontend")
     assert call(api, "POST", f"/v1/namespaces/{NS}/members", ada, {"login": "ops"}).status_code == 201
     other = call(api, "POST", "/v1/tokens", ken, {"name": "fe", "namespace": "acme-frontend", "scopes": ["read"]})
-    expiring = call(api, "POST", "/v1/tokens", linus, {"name": "short", "namespace": NS, "scopes": ["read"],
-                                                      "expires_in": 1})
+    expiring = call(
+        api, "POST", "/v1/tokens", linus, {"name": "short", "namespace": NS, "scopes": ["read"], "expires_in": 1}
+    )
     revoked = call(api, "POST", "/v1/tokens", linus, {"name": "gone", "namespace": NS, "scopes": ["read"]})
     assert call(api, "DELETE", f"/v1/tokens/{revoked.json()['id']}", linus).status_code == 204
     time.sleep(1.2)
     callers: dict[str, Any] = {
-        "owner": (ada, "owner"), "admin": (linus, "admin"), "member": (grace, "member"), "viewer": (ops, "viewer"),
-        "outsider": (ken, None), "other_namespace_token": (other.json()["token"], None),
-        "expired": (expiring.json()["token"], None), "revoked": (revoked.json()["token"], None),
-        "malformed": ("Bearer not-a-platform-token", None), "none": (None, None),
+        "owner": (ada, "owner"),
+        "admin": (linus, "admin"),
+        "member": (grace, "member"),
+        "viewer": (ops, "viewer"),
+        "outsider": (ken, None),
+        "other_namespace_token": (other.json()["token"], None),
+        "expired": (expiring.json()["token"], None),
+        "revoked": (revoked.json()["token"], None),
+        "malformed": ("Bearer not-a-platform-token", None),
+        "none": (None, None),
     }
     yield cloud, callers
     cloud.stop()
@@ -120,13 +133,17 @@ def test_every_route_answers_every_caller_as_its_declaration_says(setup: tuple[L
             body = {} if spec.request is not None else None
             r = call(cloud.api_url, spec.method, concrete(spec.path), token, body)
             walked += 1
-            err = (r.json().get("error") or {}) if r.headers.get("Content-Type", "").startswith("application/json") \
-                and r.content else {}
+            err = (
+                (r.json().get("error") or {})
+                if r.headers.get("Content-Type", "").startswith("application/json") and r.content
+                else {}
+            )
             hidden = r.status_code == 404 and err.get("details", {}).get("namespace") == NS
-            got = ("401" if r.status_code == 401 else "403" if r.status_code == 403 else "404" if hidden
-                   else "allowed")
+            got = "401" if r.status_code == 401 else "403" if r.status_code == 403 else "404" if hidden else "allowed"
             if got != want:
-                failures.append(f"{spec.method} {spec.path} as {caller}: wanted {want}, got {r.status_code} {r.text[:150]}")
+                failures.append(
+                    f"{spec.method} {spec.path} as {caller}: wanted {want}, got {r.status_code} {r.text[:150]}"
+                )
             if r.status_code == 401:
                 assert r.headers.get("WWW-Authenticate", "").startswith("Bearer"), (spec.path, caller)
             if r.status_code in (401, 403, 404):

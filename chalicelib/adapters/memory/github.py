@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from chalicelib.domain.errors import NotFoundError, UnauthenticatedError
-from chalicelib.domain.ports import GitHubUser, TeamMember, TeamRole
+from chalicelib.domain.ports import GitHubUser, TeamMember, TeamRef, TeamRole
 
 
 @dataclass
@@ -49,9 +49,24 @@ class InMemoryGitHub:
         o = self.orgs.get(org)
         return None if o is None else o.members.get(login)
 
+    def get_user_by_login(self, login: str) -> GitHubUser | None:
+        return self.users.get(login)
+
+    def org_owners(self, org: str) -> list[GitHubUser]:
+        o = self.orgs.get(org)
+        owners = [] if o is None else sorted(login for login, role in o.members.items() if role == "admin")
+        return [self.users.get(login) or GitHubUser(id=0, login=login) for login in owners]
+
     def team_exists(self, org: str, team_slug: str) -> bool:
         o = self.orgs.get(org)
         return o is not None and team_slug in o.teams
+
+    def get_team(self, org: str, team_slug: str) -> TeamRef | None:
+        if not self.team_exists(org, team_slug):
+            return None
+        org_id = 1000 + sorted(self.orgs).index(org)
+        team_id = 2000 + sorted(self.orgs[org].teams).index(team_slug)
+        return TeamRef(org=org, org_id=org_id, slug=team_slug, id=team_id, name=team_slug)
 
     def team_members(self, org: str, team_slug: str) -> list[TeamMember]:
         if not self.team_exists(org, team_slug):
