@@ -20,9 +20,10 @@ class AccountStore(Protocol):
 
 
 class NamespaceStore(Protocol):
-    def create(self, ns: Namespace, events: Sequence[Event]) -> None:
-        """Claim the team and the namespace id with the namespace, in one transaction. A team that is
-        claimed raises ConflictError; an id taken by a live namespace raises ConflictError."""
+    def create(self, ns: Namespace, events: Sequence[Event], creator: Member | None = None) -> None:
+        """Claim the team and the namespace id with the namespace (and its creator's membership, so they
+        can follow the onboarding), in one transaction. A team that is claimed raises ConflictError; an
+        id taken by a live namespace raises ConflictError."""
         ...
 
     def get(self, ns_id: str, *, consistent: bool = True) -> Namespace | None: ...

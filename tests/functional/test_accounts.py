@@ -279,7 +279,9 @@ def test_a_failed_placement_undoes_everything_and_emits_onboarding_failed(
     arn = cloud.resources["state_machines"]["onboarding"].replace(":stateMachine:", ":execution:") + ":acme-frontend"
     assert cloud.wait_execution(arn, timeout=60)["status"] == "FAILED"
     ns = api("GET", "/v1/namespaces/acme-frontend")
-    assert ns.status_code == 404  # nobody is a member of a failed namespace
+    assert ns.status_code == 200  # its creator can read why it failed
+    assert ns.json()["status"] == "failed" and "NoCapacityError" in ns.json()["failure_reason"]
+    assert [m["login"] for m in api("GET", "/v1/namespaces/acme-frontend/members").json()["members"]] == ["ada"]
     failed = c.stores.namespaces.get("acme-frontend")
     assert failed.status == "failed" and "NoCapacityError" in failed.failure_reason
     assert failed.customer_id is None and failed.cluster_id is None

@@ -138,7 +138,7 @@ NAMESPACE_FIELDS = {"status", "failure_reason", "cluster_id", "customer_id", "su
 
 
 class DynamoNamespaceStore:
-    def create(self, ns: Namespace, events: Sequence[Event]) -> None:
+    def create(self, ns: Namespace, events: Sequence[Event], creator: Member | None = None) -> None:
         pk, sk = NamespaceItem.key(ns.id)
         item = NamespaceItem(
             PK=pk,
@@ -167,7 +167,10 @@ class DynamoNamespaceStore:
         # The id is free when no namespace has it, or when the one that had it failed or was deleted.
         id_free = NamespaceItem.PK.does_not_exist() | NamespaceItem.status.is_in("failed", "deleted")
         try:
-            write_with_events([(claim, TeamClaimItem.PK.does_not_exist()), (item, id_free)], events)
+            puts: list[tuple[Any, Any]] = [(claim, TeamClaimItem.PK.does_not_exist()), (item, id_free)]
+            if creator is not None:
+                puts.append((MemberItem.of(creator), None))
+            write_with_events(puts, events)
         except ConditionFailedError as e:
             if 0 in e.details.get("failed", []):
                 raise ConflictError(

@@ -127,7 +127,10 @@ class NamespaceService:
             created_by=principal.login,
             attempt=attempt,
         )
-        self._namespaces.create(ns, [])
+        # The creator (an owner of the organization) is an owner from the start, so they can follow the
+        # onboarding and read a failure's reason; the members step adds everyone else.
+        creator = Member(ns_id, principal.uid, principal.login, "owner", "org_owner")
+        self._namespaces.create(ns, [], creator)
         name = ns_id if attempt == 1 else f"{ns_id}-{attempt}"
         try:
             self._workflows.start("onboarding", name, {"namespace": ns_id})
@@ -239,7 +242,8 @@ class NamespaceService:
         if self._credentials.get_runtime_credential(ns_id) is not None:
             self._credentials.delete_runtime_credential(ns_id)
             undone.append("runtime_credential")
-        members = self._members.list(ns_id)
+        # Everyone the members step added loses access; the creator keeps it, to read the reason.
+        members = [m for m in self._members.list(ns_id) if m.login != ns.created_by]
         if members:
             self._members.apply(
                 ns_id, [], members, [], revoke_tokens_of=[m.uid for m in members], now=self._clock.now()
