@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.aws.workflows import SqsQueues, StepFunctionsWorkflows
     from chalicelib.adapters.dynamodb.outbox import DynamoOutbox
     from chalicelib.adapters.dynamodb.regions import DynamoRegionRegistry
+    from chalicelib.domain.deploys import DeployService
     from chalicelib.domain.ports import BillingPort, EncryptorPort, GitHubOAuthPort, GitHubPort, RuntimePort
     from chalicelib.domain.services.audit import AuditService
     from chalicelib.domain.services.auth import AuthService
@@ -141,12 +142,48 @@ class Container:
         )
 
     def runtime_for(self, proxy_address: str) -> RuntimePort:
-        """The micro runtime of one cluster. The local stage's is a file-backed local runtime (the
-        deploys issue brings processes and the MicroRuntime adapter for real clusters)."""
-        from chalicelib.adapters.memory.local_runtime import FileBackedRuntime
+        """The micro runtime of one cluster: in the local stage, the local runtime (real processes on
+        this machine); elsewhere the micro runtime API at the cluster's proxy, with the platform's
+        cluster credential."""
+        if self.settings.stage == "local":
+            from chalicelib.adapters.runtime.local import LocalRuntime
 
-        safe = proxy_address.replace("://", "_").replace(":", "_").replace("/", "_")
-        return FileBackedRuntime(self.clock, Path(self.settings.runtime_dir) / f"{safe}.json")
+            return LocalRuntime.shared(self.clock, Path(self.settings.runtime_dir))
+        from chalicelib.adapters.runtime.micro import MicroRuntime
+
+        return MicroRuntime(proxy_address, self.secrets.get("MICRO_RUNTIME_TOKEN", ""))
+
+    def runtime_of_namespace(self, ns_id: str) -> RuntimePort:
+        ns = self.namespaces.get(ns_id)
+        if ns.cluster_id is None:
+            from chalicelib.domain.errors import ConflictError
+
+            raise ConflictError(f"the namespace {ns_id} has no cluster yet", {"namespace": ns_id})
+        return self.runtime_for(self.stores.placement.proxy_address(ns.region, ns.cluster_id))
+
+    @cached_property
+    def deploys(self) -> DeployService:
+        from chalicelib.adapters.builds import LocalBuilds, NoStatusReporter
+        from chalicelib.adapters.dynamodb.deploys import DynamoDeployStore
+        from chalicelib.domain.deploys import DeployService, DeploySettings
+        from chalicelib.domain.services.namespaces import PLANS
+
+        self.bind()
+
+        def quota_of(ns_id: str) -> Any:
+            return PLANS.get(self.namespaces.get(ns_id).plan)
+
+        return DeployService(
+            DynamoDeployStore(),
+            LocalBuilds(Path(self.settings.artifacts_dir)),
+            self.runtime_of_namespace,
+            self.workflows,
+            NoStatusReporter(),
+            self.encryptor,
+            quota_of,
+            self.clock,
+            DeploySettings(poll_seconds=self.settings.deploy_poll_seconds),
+        )
 
     @cached_property
     def billing(self) -> BillingPort:

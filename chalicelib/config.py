@@ -37,6 +37,8 @@ class Settings:
     secrets_id: str | None = None
     kms_key_id: str | None = None
     runtime_dir: str = ".local/runtime"
+    artifacts_dir: str = ".local/artifacts"
+    deploy_poll_seconds: int = 10
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -63,8 +65,16 @@ class Settings:
             secrets_id=e.get("PLATFORM_SECRETS_ID") or None,
             kms_key_id=e.get("PLATFORM_KMS_KEY_ID") or None,
             runtime_dir=e.get("PLATFORM_RUNTIME_DIR", ".local/runtime"),
+            artifacts_dir=e.get("PLATFORM_ARTIFACTS_DIR", ".local/artifacts"),
+            deploy_poll_seconds=int(e.get("PLATFORM_DEPLOY_POLL_SECONDS", "10")),
         )
 
 
 # The secrets the platform reads: from the environment locally, from one Secrets Manager secret on AWS.
-SECRET_NAMES = ("GITHUB_APP_PRIVATE_KEY", "GITHUB_CLIENT_SECRET", "GITHUB_WEBHOOK_SECRET", "PLATFORM_LOCAL_KEY")
+SECRET_NAMES = (
+    "GITHUB_APP_PRIVATE_KEY",
+    "GITHUB_CLIENT_SECRET",
+    "GITHUB_WEBHOOK_SECRET",
+    "PLATFORM_LOCAL_KEY",
+    "MICRO_RUNTIME_TOKEN",
+)

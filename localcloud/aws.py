@@ -22,6 +22,15 @@ from localcloud.declaration import ACCOUNT, Declaration
 DYNAMODB_TARGET = "DynamoDB_20120810."
 
 
+def service_of(environ: dict[str, Any]) -> str | None:
+    """The AWS service a signed request is for (``.../<region>/<service>/aws4_request``)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    marker = auth.find("/aws4_request")
+    if marker < 0:
+        return None
+    return auth[:marker].rsplit("/", 1)[-1] or None
+
+
 class SerialisedDynamoDB:
     """WSGI middleware: one DynamoDB request at a time; everything else passes straight through."""
 
@@ -29,8 +38,15 @@ class SerialisedDynamoDB:
         self.app = app
         self.lock = threading.RLock()
         self.dynamodb_requests = 0
+        # Every AWS API request, by service (from the SigV4 credential scope): what benchmarks count.
+        self.requests_by_service: dict[str, int] = {}
+        self._count_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        service = service_of(environ)
+        if service:
+            with self._count_lock:
+                self.requests_by_service[service] = self.requests_by_service.get(service, 0) + 1
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET):
             with self.lock:
                 self.dynamodb_requests += 1

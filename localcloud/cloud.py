@@ -146,6 +146,10 @@ class LocalCloud:
         return self
 
     def stop(self) -> None:
+        for name in (self.decl.data.get("local") or {}).get("shutdown", []):
+            result, error = self.router.invoke(name, {"source": "localcloud.shutdown"})
+            if error:
+                log.error("shutdown function %s failed: %s", name, result)
         self.stop_event.set()
         if self.api_server is not None:
             self.api_server.shutdown()
@@ -203,6 +207,8 @@ class LocalCloud:
                 "PLATFORM_PUBLIC_URL": f"http://{self.host}:{self.ports.api}",
                 "PLATFORM_LOCAL_KEY": self.local_key(),
                 "PLATFORM_RUNTIME_DIR": str((self.data_dir or Path(".local/data")) / "runtime"),
+                "PLATFORM_ARTIFACTS_DIR": str((self.data_dir or Path(".local/data")) / "artifacts"),
+                "PLATFORM_DEPLOY_POLL_SECONDS": os.environ.get("PLATFORM_DEPLOY_POLL_SECONDS", "1"),
             }
         )
         return env

@@ -202,6 +202,44 @@ class GitHubOAuthPort(Protocol):
     def exchange_code(self, code: str, redirect_uri: str) -> str: ...
 
 
+# --------------------------------------------------------------------------- builds (artifacts)
+
+
+@dataclass(frozen=True)
+class Build:
+    """A deployment's artifact: the exact commit's files, and the manifest read from them."""
+
+    artifact: str  # where the runtime finds it (a directory locally)
+    commit: str  # the full sha
+    manifest: tuple[Any, ...]  # chalicelib.domain.manifest.ServiceManifest entries
+
+
+class BuildPort(Protocol):
+    def prepare(
+        self,
+        namespace: str,
+        service: str,
+        deployment_id: str,
+        source: str,
+        ref: str,
+        quota: ResourceQuota | None,
+        protect: Sequence[str] = (),
+    ) -> Build: ...
+
+    def kept(self, namespace: str, service: str, deployment_id: str) -> str | None:
+        """The artifact of an earlier deployment, if it is still kept (rollbacks need no rebuild)."""
+        ...
+
+
+class StatusReporter(Protocol):
+    """Reports a deployment's progress where its commit lives (GitHub deployment statuses and commit
+    statuses, with the GitOps issue); reporting never fails a deployment."""
+
+    def report(
+        self, namespace: str, service: str, deployment_id: str, commit: str, state: str, description: str
+    ) -> None: ...
+
+
 # --------------------------------------------------------------------------- platform plumbing
 
 

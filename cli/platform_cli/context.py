@@ -27,6 +27,7 @@ class Context:
     sleep: Callable[[float], None]
     now: Callable[[], datetime] = _utcnow
     output: str = "table"
+    max_polls: int | None = None  # tests: how many polls a follow loop (``logs --follow``) makes at most
     _config: Config | None = field(default=None, repr=False)
 
     # -- configuration and API -----------------------------------------------------------------------

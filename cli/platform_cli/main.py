@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TextIO
 
-from cli.platform_cli import __version__, commands
+from cli.platform_cli import __version__, commands, deploys
 from cli.platform_cli.client import ClientFactory, default_factory
 from cli.platform_cli.context import Context, _utcnow
 from cli.platform_cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, CliError
@@ -55,11 +55,65 @@ def _output_parent() -> argparse.ArgumentParser:
     return parent
 
 
+def _namespace_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "-n",
+        "--namespace",
+        metavar="ID",
+        default=argparse.SUPPRESS,
+        help="the namespace (default: MICRO_NAMESPACE)",
+    )
+    return parent
+
+
+# Groups whose subcommand may be left out: ``platform services`` lists, ``platform deployments SVC``
+# and ``platform config SVC`` list too (``list`` is inserted before parsing).
+_DEFAULT_LIST = {
+    "services": ("list", "show", "delete"),
+    "deployments": ("list", "show"),
+    "config": ("list", "set", "unset"),
+}
+_VALUED_OPTIONS = ("-o", "--output", "-n", "--namespace")
+
+
+def with_default_subcommand(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``list`` inserted after ``services``, ``deployments`` or ``config`` when no subcommand follows."""
+    args = list(argv)
+    positions: list[int] = []
+    expect_value = False
+    for i, word in enumerate(args):
+        if expect_value:
+            expect_value = False
+            continue
+        if word == "--":
+            break
+        if word.startswith("-") and word != "-":
+            expect_value = word in _VALUED_OPTIONS
+            continue
+        positions.append(i)
+        if len(positions) == 2:
+            break
+    if not positions or args[positions[0]] not in _DEFAULT_LIST:
+        return args
+    group, at = args[positions[0]], positions[0] + 1
+    if len(positions) == 2:
+        if args[positions[1]] not in _DEFAULT_LIST[group]:
+            args.insert(at, "list")
+    elif group == "services" and not {"-h", "--help"} & set(args):
+        args.insert(at, "list")
+    return args
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _output_parent()
+    in_ns = _namespace_parent()
     parser = argparse.ArgumentParser(
         prog="platform",
-        description="Micro as a Service: log in, configure ~/.micro, manage namespaces, tokens and audit.",
+        description=(
+            "Micro as a Service: log in, configure ~/.micro, manage namespaces, tokens and audit; "
+            "deploy services, roll them back, set their config and read their logs."
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
@@ -68,21 +122,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(
-        parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, handler: Handler, help_text: str
+        parent: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        handler: Handler,
+        help_text: str,
+        *,
+        namespaced: bool = False,
     ) -> argparse.ArgumentParser:
         p = parent.add_parser(
             name,
             help=help_text,
             description=help_text,
-            parents=[common],
+            parents=[common, in_ns] if namespaced else [common],
             epilog=EXIT_CODES_HELP,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.set_defaults(handler=handler)
         return p
 
-    def group(name: str, help_text: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+    def group(
+        name: str, help_text: str, *, namespaced: bool = False
+    ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        p = sub.add_parser(
+            name, help=help_text, description=help_text, parents=[common, in_ns] if namespaced else [common]
+        )
         p.set_defaults(handler=None, group_parser=p)
         return p.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
 
@@ -152,7 +215,127 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="an ISO 8601 time, or a duration back from now (24h, 7d)")
     p.add_argument("--actor", help="only this actor's entries")
     p.add_argument("--action", help="only entries of this action")
+
+    _add_deploy_commands(command, group, sub)
     return parser
+
+
+def _add_wait(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow the deployment (each step's status on stderr) until it ends: exit 0 when it succeeds, "
+        "1 when it fails, is rolled back or superseded",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=900.0, help="seconds to follow at most with --wait (default 900; then exit 1)"
+    )
+
+
+def _add_deploy_commands(
+    command: Callable[..., argparse.ArgumentParser],
+    group: Callable[..., argparse._SubParsersAction[argparse.ArgumentParser]],
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    # services
+    services = group("services", "a namespace's services (`platform services` lists them)", namespaced=True)
+    command(services, "list", deploys.cmd_services_list, "list the services", namespaced=True)
+    p = command(
+        services, "show", deploys.cmd_services_show, "a service: status, deployment, commit, instances", namespaced=True
+    )
+    p.add_argument("service", metavar="SERVICE")
+    p = command(
+        services, "delete", deploys.cmd_services_delete, "delete a service (its processes stop)", namespaced=True
+    )
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation (required without a TTY)")
+
+    # deploy
+    p = command(sub, "deploy", deploys.cmd_deploy, "deploy a commit or ref of a git repository", namespaced=True)
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument(
+        "--source",
+        required=True,
+        metavar="REPO",
+        help="the git repository: a URL, or a local path (made absolute). The API reads a path on its own "
+        "machine: for the local cloud, that is this machine",
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ref", metavar="REF", help="a branch, tag or HEAD")
+    which.add_argument("--commit", metavar="SHA", type=deploys.commit_arg, help="a commit (7 to 40 hex digits)")
+    _add_wait(p)
+
+    # deployments
+    deployments = group(
+        "deployments", "a service's deployments (`platform deployments SERVICE` lists them)", namespaced=True
+    )
+    p = command(
+        deployments, "list", deploys.cmd_deployments_list, "list a service's deployments, newest first", namespaced=True
+    )
+    p.add_argument("service", metavar="SERVICE")
+    p = command(
+        deployments,
+        "show",
+        deploys.cmd_deployments_show,
+        "a deployment: every step with timestamps, commit, trigger, reason, logs",
+        namespaced=True,
+    )
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument("deployment", metavar="DEPLOYMENT_ID")
+
+    # rollback / auto-deploy
+    p = command(
+        sub,
+        "rollback",
+        deploys.cmd_rollback,
+        "redeploy an earlier good deployment (no rebuild); pauses auto-deploy",
+        namespaced=True,
+    )
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument(
+        "--to", metavar="DEPLOYMENT_ID", help="the deployment to go back to (default: the previous good one)"
+    )
+    _add_wait(p)
+    p = command(
+        sub, "auto-deploy", deploys.cmd_auto_deploy, "turn auto-deploy on (resuming it) or off", namespaced=True
+    )
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument("state", choices=("on", "off"))
+
+    # logs
+    p = command(sub, "logs", deploys.cmd_logs, "a service's logs (stdout and stderr of its processes)", namespaced=True)
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument("--since", help="an ISO 8601 time, or a duration back from now (10m, 1h, 2d)")
+    p.add_argument(
+        "--tail", type=deploys.positive_int, metavar="N", help="the last N lines (API default 100, max 1000)"
+    )
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines (polls every 2 s) until Ctrl-C")
+
+    # config
+    config = group("config", "a service's config vars (`platform config SERVICE` lists them)", namespaced=True)
+    p = command(config, "list", deploys.cmd_config_list, "list the config vars (secrets by name only)", namespaced=True)
+    p.add_argument("service", metavar="SERVICE")
+    p = command(
+        config, "set", deploys.cmd_config_set, "set config vars; the service redeploys with them", namespaced=True
+    )
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument(
+        "assignments",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="vars to set (a value may contain =); with --stdin, one KEY whose value is read from stdin",
+    )
+    p.add_argument("--secret", action="store_true", help="mark every given var secret (never shown again)")
+    p.add_argument(
+        "--stdin",
+        action="store_true",
+        help="read the value of the one KEY from stdin (keeps it out of your shell history)",
+    )
+    p = command(
+        config, "unset", deploys.cmd_config_unset, "remove a config var; the service redeploys", namespaced=True
+    )
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument("key", metavar="KEY")
 
 
 def main(
@@ -165,13 +348,17 @@ def main(
     stderr: TextIO | None = None,
     sleep: Callable[[float], None] | None = None,
     now: Callable[[], datetime] | None = None,
+    max_polls: int | None = None,
 ) -> int:
-    """Run the CLI; returns the exit code (the ``platform`` console script exits with it)."""
+    """Run the CLI; returns the exit code (the ``platform`` console script exits with it).
+
+    Tests inject the API (``client_factory``), the streams, the clock, ``sleep`` and ``max_polls`` (how
+    many polls ``logs --follow`` makes before it returns, instead of running until Ctrl-C)."""
     import os
 
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(with_default_subcommand(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse: --help, --version (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     err = stderr or sys.stderr
@@ -189,6 +376,7 @@ def main(
         sleep=sleep or time.sleep,
         now=now or _utcnow,
         output=getattr(args, "output", "table"),
+        max_polls=max_polls,
     )
     try:
         return handler(ctx, args)

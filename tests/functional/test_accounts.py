@@ -100,7 +100,7 @@ def test_onboarding_a_team_end_to_end(cloud: LocalCloud, backend: dict[str, Any]
     ns = api("GET", "/v1/namespaces/acme-backend").json()
     assert ns["status"] == "active" and ns["cluster_id"] == "local-1" and ns["failure_reason"] is None
     # the runtime namespace, its quota and its network policy are in the local runtime
-    runtime = json.loads(next((cloud.data_dir / "runtime").glob("*.json")).read_text())  # type: ignore[operator]
+    runtime = json.loads((cloud.data_dir / "runtime" / "namespaces.json").read_text())
     assert runtime["acme-backend"]["quotas"]["platform-quota"][1]["memory_mib"] == 1024
     assert runtime["acme-backend"]["policies"]["platform-isolation"] == {"owner": "acme-backend"}
     members = {m["login"]: m["role"] for m in api("GET", "/v1/namespaces/acme-backend/members").json()["members"]}
@@ -287,7 +287,7 @@ def test_a_failed_placement_undoes_everything_and_emits_onboarding_failed(
     assert failed.customer_id is None and failed.cluster_id is None
     assert set(c.billing.customers) == customers_before  # type: ignore[attr-defined]
     assert c.stores.namespaces.by_team(1000, 2002) is None  # the team claim is released
-    runtime = json.loads(next((cloud.data_dir / "runtime").glob("*.json")).read_text())  # type: ignore[operator]
+    runtime = json.loads((cloud.data_dir / "runtime" / "namespaces.json").read_text())
     assert "acme-frontend" not in runtime
     events = [e.type for e in c.outbox.pending(100)] + _relayed_types(cloud)
     assert "onboarding.failed" in events
@@ -366,7 +366,7 @@ def test_offboarding_removes_the_runtime_namespace_and_keeps_the_audit_log(
     assert r.status_code == 202 and r.json()["status"] == "deleting"
     c = get_container()
     wait_until(lambda: c.stores.namespaces.get("acme-frontend").status == "deleted", what="offboarding")
-    runtime = json.loads(next((cloud.data_dir / "runtime").glob("*.json")).read_text())  # type: ignore[operator]
+    runtime = json.loads((cloud.data_dir / "runtime" / "namespaces.json").read_text())
     assert "acme-frontend" not in runtime
     assert c.billing.subscriptions  # type: ignore[attr-defined]
     sub = [s for s in c.billing.subscriptions.values() if s.cancel_at_period_end]  # type: ignore[attr-defined]

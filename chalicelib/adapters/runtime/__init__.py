@@ -1,5 +1,8 @@
-"""Runtime adapters: implementations of ``RuntimePort`` that run services for real.
+"""Runtime adapters: implementations of ``RuntimePort``.
 
-``local.LocalRuntime`` runs each deployed service version as a local process behind a small reverse
-proxy per namespace (the local stage). Import it from ``chalicelib.adapters.runtime.local``; this
-package imports nothing on its own so that importing it stays cheap."""
+- ``micro.MicroRuntime``: micro v3's runtime service of a cluster, through its API gateway.
+- ``local.LocalRuntime``: the local stage's runtime, each deployed service version a local process
+  behind a small reverse proxy per namespace (``proxy.NamespaceProxy``).
+
+Import them from their modules; this package imports nothing on its own so that importing it stays
+cheap."""

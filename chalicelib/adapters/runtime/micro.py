@@ -284,7 +284,9 @@ class MicroRuntime:
     def _delete_absent_ok(self, namespace: str, resource: dict[str, Any], subject: str) -> None:
         """Delete; one that is not there is deleted already (as the in-memory runtime has it)."""
         try:
-            self._call("Delete", namespace, {"resource": resource, "options": {"namespace": namespace}}, subject=subject)
+            self._call(
+                "Delete", namespace, {"resource": resource, "options": {"namespace": namespace}}, subject=subject
+            )
         except NotFoundError:
             return
 
@@ -304,13 +306,17 @@ class MicroRuntime:
                 "entrypoint": "",
             },
         }
-        self._call("Create", namespace, body, subject=_service_subject(namespace, spec.name, spec.version), retry="unsent")
+        self._call(
+            "Create", namespace, body, subject=_service_subject(namespace, spec.name, spec.version), retry="unsent"
+        )
 
     def update_service(self, namespace: str, spec: ServiceSpec) -> None:
         # micro's UpdateOptions has only namespace, entrypoint and instances: command, env and secrets
         # are set at Create.
         body = {"resource": {"service": _service(spec)}, "options": {"namespace": namespace}}
-        self._call("Update", namespace, body, subject=_service_subject(namespace, spec.name, spec.version), retry="unsent")
+        self._call(
+            "Update", namespace, body, subject=_service_subject(namespace, spec.name, spec.version), retry="unsent"
+        )
 
     def delete_service(self, namespace: str, name: str, version: str) -> None:
         body = {"resource": {"service": {"name": name, "version": version}}, "options": {"namespace": namespace}}
@@ -458,7 +464,9 @@ class MicroRuntime:
         details: dict[str, Any] = {"namespace": namespace, "runtime_status": status, "runtime_detail": detail}
         if status == 409 or "already exists" in lowered:
             return ConflictError(f"{subject} already exists on the runtime", details)
-        if status == 404 or (status >= 500 and str(error.get("id", "")).startswith("runtime.") and "not found" in lowered):
+        if status == 404 or (
+            status >= 500 and str(error.get("id", "")).startswith("runtime.") and "not found" in lowered
+        ):
             return NotFoundError(f"{subject} does not exist on the runtime", details)
         if status in (400, 422):
             return ValidationError(f"the runtime refused the request for {subject}: {detail or 'bad request'}", details)

@@ -62,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     server_version = "micro-local-proxy"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:
         """Silent: the proxy never writes request lines (they can carry tokens in query strings)."""
 
     def _error(self, status: int, code: str, message: str, details: dict[str, Any]) -> None:
@@ -130,15 +130,20 @@ class _Handler(BaseHTTPRequestHandler):
             headers["X-Forwarded-Host"] = self.headers["Host"]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=UPSTREAM_TIMEOUT_SECONDS)
         try:
-            conn.request(self.command, rest, body=body if body or self.command not in ("GET", "HEAD") else None,
-                         headers=headers)
+            conn.request(
+                self.command, rest, body=body if body or self.command not in ("GET", "HEAD") else None, headers=headers
+            )
             response = conn.getresponse()
             payload = response.read()
             upstream_headers = response.getheaders()
             status, reason = response.status, response.reason
         except (OSError, http.client.HTTPException) as exc:
-            self._error(502, "bad_gateway", f"service {service!r} did not answer", {"service": service,
-                                                                                    "reason": type(exc).__name__})
+            self._error(
+                502,
+                "bad_gateway",
+                f"service {service!r} did not answer",
+                {"service": service, "reason": type(exc).__name__},
+            )
             return
         finally:
             conn.close()

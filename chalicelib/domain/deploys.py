@@ -1,0 +1,667 @@
+"""Services and their deployments: the deploy flow's rules, shared by the API (request, rollback,
+config changes) and the deploy state machine's tasks (statemachines/deploy.asl.json).
+
+One deploy at a time per service: a deployment takes the service's lock, or waits as the one queued
+deployment (a newer request supersedes an older queued one; the running one finishes first); the
+lock's release starts the queued one. A deployment builds (checks out) its exact commit, starts it
+next to the current version, polls health until a deadline, and then either becomes current (the old
+version is stopped only now) or is rolled back (the new version stopped; the last good one keeps
+answering, or is started again from its kept artifact). Every deployment ends terminal: the sweeper
+ends any left past its deadline."""
+
+from __future__ import annotations
+
+import builtins
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from chalicelib.domain.clock import Clock
+from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
+from chalicelib.domain.events import Event
+from chalicelib.domain.ids import new_id
+from chalicelib.domain.ports import (
+    BuildPort,
+    EncryptorPort,
+    ResourceQuota,
+    RuntimePort,
+    ServiceSpec,
+    StatusReporter,
+    WorkflowPort,
+)
+
+DeploymentStatus = Literal["queued", "superseded", "in_progress", "succeeded", "failed", "rolled_back"]
+TERMINAL = ("superseded", "succeeded", "failed", "rolled_back")
+SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+CONFIG_KEY = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+RESERVED_KEYS = ("PORT",)
+LOCK_MARGIN = timedelta(minutes=5)
+KEEP_ARTIFACTS = 5
+
+
+def check_service_name(name: str) -> str:
+    if not SERVICE_NAME.match(name):
+        raise ValidationError(
+            f"{name!r} is not a service name: a DNS label (a-z, 0-9, -; at most 63)",
+            {"fields": [{"field": "service", "message": "must be a DNS label"}]},
+        )
+    return name
+
+
+@dataclass
+class Step:
+    name: str
+    status: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    detail: str | None = None
+
+
+@dataclass
+class Deployment:
+    id: str
+    namespace: str
+    service: str
+    status: DeploymentStatus
+    source: str
+    ref: str
+    created_at: datetime
+    trigger: dict[str, str]
+    commit: str | None = None
+    artifact: str | None = None
+    reason: str | None = None
+    deadline: datetime | None = None
+    rollback_of: str | None = None
+    spec: dict[str, Any] | None = None  # the manifest entry it runs
+    steps: list[Step] = field(default_factory=list)
+
+
+@dataclass
+class Service:
+    namespace: str
+    name: str
+    status: str = "new"
+    source: str | None = None
+    current_deployment_id: str | None = None
+    current_commit: str | None = None
+    last_good_deployment_id: str | None = None
+    auto_deploy: bool = True
+    auto_deploy_paused: bool = False
+    address: str | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class ConfigVar:
+    key: str
+    secret: bool
+    value: str | None = None  # plain vars only
+    ciphertext: str | None = None  # secrets only
+
+
+class DeployStore(Protocol):
+    def create_deployment(self, dep: Deployment, events: Sequence[Event]) -> None: ...
+    def get_deployment(self, ns: str, svc: str, dep_id: str) -> Deployment | None: ...
+    def list_deployments(self, ns: str, svc: str, limit: int) -> builtins.list[Deployment]: ...
+    def save_deployment(
+        self, dep: Deployment, *, expect: Sequence[DeploymentStatus] | None = None, events: Sequence[Event] = ()
+    ) -> None: ...
+    def active_past(self, now: datetime, limit: int) -> builtins.list[Deployment]: ...
+    def get_service(self, ns: str, svc: str) -> Service | None: ...
+    def list_services(self, ns: str) -> builtins.list[Service]: ...
+    def save_service(self, service: Service) -> None: ...
+    def acquire_lock(self, ns: str, svc: str, dep_id: str, until: datetime, now: datetime) -> str | None:
+        """Take the service's lock for ``dep_id`` (or keep it, if it has it); answer None, or the holder."""
+        ...
+
+    def release_lock(self, ns: str, svc: str, dep_id: str) -> None: ...
+    def queued(self, ns: str, svc: str) -> str | None: ...
+    def set_queued(self, ns: str, svc: str, dep_id: str) -> str | None:
+        """Make ``dep_id`` the queued deployment; answer the one it replaced."""
+        ...
+
+    def take_queued(self, ns: str, svc: str, dep_id: str) -> bool: ...
+    def config(self, ns: str, svc: str) -> builtins.list[ConfigVar]: ...
+    def put_config(self, ns: str, svc: str, var: ConfigVar, events: Sequence[Event]) -> None: ...
+    def delete_config(self, ns: str, svc: str, key: str, events: Sequence[Event]) -> bool: ...
+
+
+RuntimeOf = Callable[[str], RuntimePort]  # namespace -> its cluster's runtime
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    poll_seconds: int = 10
+    default_deadline_seconds: int = 600
+
+
+class DeployService:
+    def __init__(
+        self,
+        store: DeployStore,
+        builds: BuildPort,
+        runtime_of: RuntimeOf,
+        workflows: WorkflowPort,
+        reporter: StatusReporter,
+        encryptor: EncryptorPort,
+        quota_of: Callable[[str], ResourceQuota | None],
+        clock: Clock,
+        settings: DeploySettings,
+    ) -> None:
+        self._store = store
+        self._builds = builds
+        self._runtime_of = runtime_of
+        self._workflows = workflows
+        self._reporter = reporter
+        self._encryptor = encryptor
+        self._quota_of = quota_of
+        self._clock = clock
+        self._settings = settings
+
+    # ================================================================== API
+
+    def request(
+        self,
+        ns: str,
+        svc: str,
+        source: str,
+        ref: str,
+        trigger: dict[str, str],
+        *,
+        rollback_of: str | None = None,
+        artifact: str | None = None,
+        commit: str | None = None,
+    ) -> Deployment:
+        check_service_name(svc)
+        if not source or not ref:
+            raise ValidationError(
+                "a deployment needs a source and a ref or commit",
+                {"fields": [{"field": "source", "message": "required"}]},
+            )
+        now = self._clock.now()
+        dep = Deployment(
+            id=new_id(now),
+            namespace=ns,
+            service=svc,
+            status="queued",
+            source=source,
+            ref=ref,
+            created_at=now,
+            trigger=trigger,
+            rollback_of=rollback_of,
+            artifact=artifact,
+            commit=commit,
+            deadline=now + timedelta(seconds=self._settings.default_deadline_seconds) + LOCK_MARGIN,
+        )
+        service = self._store.get_service(ns, svc) or Service(ns, svc)
+        if service.deleted:
+            service = Service(ns, svc)
+        service.source = source
+        self._store.save_service(service)
+        event = Event.create(
+            "deployment.requested",
+            ns,
+            now,
+            {"service": svc, "deployment_id": dep.id, "ref": ref, "trigger": trigger.get("kind", "api")},
+        )
+        self._store.create_deployment(dep, [event])
+        self._workflows.start(
+            "deploy",
+            dep.id,
+            {"namespace": ns, "service": svc, "deployment_id": dep.id, "poll_seconds": self._settings.poll_seconds},
+        )
+        return dep
+
+    def rollback(self, ns: str, svc: str, deployment_id: str | None, actor: str) -> Deployment:
+        service = self.service(ns, svc)
+        target_id = deployment_id
+        if target_id is None:
+            good = [
+                d
+                for d in self._store.list_deployments(ns, svc, 50)
+                if d.status == "succeeded" and d.id != service.current_deployment_id
+            ]
+            if not good:
+                raise ConflictError(f"{svc} has no earlier good deployment to roll back to", {"service": svc})
+            target_id = good[0].id
+        target = self.deployment(ns, svc, target_id)
+        if target.status != "succeeded" or not target.commit:
+            raise ConflictError(
+                f"deployment {target_id} never succeeded; roll back to one that did",
+                {"deployment_id": target_id, "status": target.status},
+            )
+        artifact = self._builds.kept(ns, svc, target_id)
+        if artifact is None:
+            raise ConflictError(
+                f"the artifact of {target_id} is no longer kept (the last {KEEP_ARTIFACTS} are)",
+                {"deployment_id": target_id},
+            )
+        service.auto_deploy_paused = True
+        self._store.save_service(service)
+        return self.request(
+            ns,
+            svc,
+            target.source,
+            target.commit,
+            {"kind": "rollback", "actor": actor},
+            rollback_of=target_id,
+            artifact=artifact,
+            commit=target.commit,
+        )
+
+    def set_auto_deploy(self, ns: str, svc: str, enabled: bool) -> Service:
+        service = self.service(ns, svc)
+        service.auto_deploy = enabled
+        if enabled:
+            service.auto_deploy_paused = False
+        self._store.save_service(service)
+        return service
+
+    def service(self, ns: str, svc: str) -> Service:
+        service = self._store.get_service(ns, svc)
+        if service is None or service.deleted:
+            raise NotFoundError(f"service {svc!r} not found", {"service": svc})
+        return service
+
+    def services(self, ns: str) -> list[Service]:
+        return [s for s in self._store.list_services(ns) if not s.deleted]
+
+    def deployment(self, ns: str, svc: str, dep_id: str) -> Deployment:
+        dep = self._store.get_deployment(ns, svc, dep_id)
+        if dep is None:
+            raise NotFoundError(f"deployment {dep_id!r} not found", {"deployment_id": dep_id})
+        return dep
+
+    def deployments(self, ns: str, svc: str, limit: int = 50) -> list[Deployment]:
+        self.service(ns, svc)
+        return self._store.list_deployments(ns, svc, limit)
+
+    def delete_service(self, ns: str, svc: str) -> None:
+        service = self.service(ns, svc)
+        runtime = self._runtime_of(ns)
+        for running in runtime.read_services(ns, svc):
+            try:
+                runtime.delete_service(ns, svc, running.version)
+            except NotFoundError:
+                pass
+        service.deleted = True
+        service.status = "deleted"
+        service.current_deployment_id = None
+        service.address = None
+        self._store.save_service(service)
+
+    def logs(self, ns: str, svc: str, since: datetime | None, tail: int) -> list[Any]:
+        self.service(ns, svc)
+        return list(self._runtime_of(ns).logs(ns, svc, since=since, tail=tail))
+
+    def runtime_view(self, ns: str, svc: str) -> list[Any]:
+        return self._runtime_of(ns).read_services(ns, svc)
+
+    # ------------------------------------------------------------------ config vars
+
+    def config(self, ns: str, svc: str) -> list[ConfigVar]:
+        self.service(ns, svc)
+        return sorted(self._store.config(ns, svc), key=lambda v: v.key)
+
+    def set_config(self, ns: str, svc: str, values: dict[str, tuple[str, bool]], actor: str) -> Deployment | None:
+        """Set vars (``key -> (value, secret)``); then redeploy the current commit, if there is one."""
+        service = self.service(ns, svc)
+        now = self._clock.now()
+        for key, (value, _secret) in values.items():
+            if not CONFIG_KEY.match(key) or key in RESERVED_KEYS or key.startswith("MICRO_"):
+                raise ValidationError(
+                    f"{key!r} is not a config var name ([A-Z_][A-Z0-9_]*; PORT and MICRO_* are the platform's)",
+                    {"fields": [{"field": key, "message": "bad name"}]},
+                )
+            if len(value) > 32768:
+                raise ValidationError(f"{key}: at most 32 KiB", {"fields": [{"field": key, "message": "too long"}]})
+        for key, (value, secret) in values.items():
+            var = (
+                ConfigVar(key, True, ciphertext=self._encryptor.encrypt(value, self._context(ns, svc, key)))
+                if secret
+                else ConfigVar(key, False, value=value)
+            )
+            self._store.put_config(
+                ns,
+                svc,
+                var,
+                [
+                    Event.create(
+                        "config.changed", ns, now, {"service": svc, "key": key, "secret": secret, "actor": actor}
+                    )
+                ],
+            )
+        return self._redeploy_current(service, actor)
+
+    def delete_config(self, ns: str, svc: str, key: str, actor: str) -> Deployment | None:
+        service = self.service(ns, svc)
+        event = Event.create(
+            "config.changed", ns, self._clock.now(), {"service": svc, "key": key, "deleted": True, "actor": actor}
+        )
+        if not self._store.delete_config(ns, svc, key, [event]):
+            raise NotFoundError(f"no config var {key!r}", {"key": key})
+        return self._redeploy_current(service, actor)
+
+    def _redeploy_current(self, service: Service, actor: str) -> Deployment | None:
+        if not service.current_deployment_id or not service.current_commit or not service.source:
+            return None
+        return self.request(
+            service.namespace, service.name, service.source, service.current_commit, {"kind": "config", "actor": actor}
+        )
+
+    def _context(self, ns: str, svc: str, key: str) -> dict[str, str]:
+        return {"namespace": ns, "service": svc, "key": key}
+
+    def secrets_for(self, ns: str, svc: str) -> dict[str, str]:
+        """The service's secret config vars, decrypted (for a runtime bringing a service back)."""
+        return self._environment(ns, svc)[1]
+
+    def _environment(self, ns: str, svc: str) -> tuple[dict[str, str], dict[str, str]]:
+        plain: dict[str, str] = {}
+        secrets: dict[str, str] = {}
+        for var in self._store.config(ns, svc):
+            if var.secret and var.ciphertext:
+                secrets[var.key] = self._encryptor.decrypt(var.ciphertext, self._context(ns, svc, var.key))
+            elif var.value is not None:
+                plain[var.key] = var.value
+        return plain, secrets
+
+    # ================================================================== state machine steps
+
+    def step_lock(self, ns: str, svc: str, dep_id: str) -> dict[str, Any]:
+        """``{"locked": true}``, or false when the deployment now waits (queued) or was superseded."""
+        dep = self.deployment(ns, svc, dep_id)
+        if dep.status in TERMINAL:
+            return {"locked": False, "status": dep.status}
+        now = self._clock.now()
+        holder = self._store.acquire_lock(ns, svc, dep_id, dep.deadline or now + LOCK_MARGIN, now)
+        if holder is None:
+            self._step(dep, "lock", "succeeded")
+            return {"locked": True}
+        if holder > dep_id:  # a newer deployment is running: this one is out of date
+            self._finish(dep, "superseded", f"superseded by {holder}", expect=("queued",))
+            return {"locked": False, "status": "superseded"}
+        queued = self._store.queued(ns, svc)
+        if queued is not None and queued > dep_id:
+            self._finish(dep, "superseded", f"superseded by {queued}", expect=("queued",))
+            return {"locked": False, "status": "superseded"}
+        replaced = self._store.set_queued(ns, svc, dep_id)
+        if replaced and replaced != dep_id:
+            older = self._store.get_deployment(ns, svc, replaced)
+            if older is not None and older.status == "queued":
+                self._finish(older, "superseded", f"superseded by {dep_id}", expect=("queued",))
+        self._step(dep, "lock", "waiting", f"queued behind {holder}")
+        return {"locked": False, "status": "queued"}
+
+    def step_report(self, ns: str, svc: str, dep_id: str, state: str) -> None:
+        dep = self.deployment(ns, svc, dep_id)
+        description = {"pending": "deploying", "success": "deployed", "failure": dep.reason or "failed"}.get(
+            state, state
+        )
+        try:
+            self._reporter.report(ns, svc, dep_id, dep.commit or dep.ref, state, description[:140])
+        except Exception:  # reporting never fails a deployment
+            self._step(dep, f"report_{state}", "failed", "the status could not be reported")
+
+    def step_build(self, ns: str, svc: str, dep_id: str) -> None:
+        dep = self.deployment(ns, svc, dep_id)
+        now = self._clock.now()
+        self._step(dep, "build", "started")
+        service = self.service(ns, svc)
+        protect = [d for d in (service.current_deployment_id, service.last_good_deployment_id) if d]
+        build = self._builds.prepare(
+            ns, svc, dep_id, dep.artifact or dep.source, dep.commit or dep.ref, self._quota_of(ns), protect
+        )
+        entry = next((m for m in build.manifest if m.name == svc), None)
+        if entry is None:
+            raise ValidationError(
+                f"micro.yaml has no service named {svc!r} (it has: "
+                f"{', '.join(m.name for m in build.manifest) or 'none'})",
+                {"service": svc},
+            )
+        dep.artifact = build.artifact
+        dep.commit = build.commit
+        dep.spec = entry.to_dict()
+        dep.status = "in_progress"
+        dep.deadline = now + timedelta(seconds=entry.deadline_seconds)
+        self._step(dep, "build", "succeeded", f"commit {build.commit[:12]}")
+        self._store.save_deployment(
+            dep,
+            expect=("queued", "in_progress"),
+            events=[
+                Event.create(
+                    "deployment.started", ns, now, {"service": svc, "deployment_id": dep_id, "commit": build.commit}
+                )
+            ],
+        )
+
+    def step_start(self, ns: str, svc: str, dep_id: str) -> None:
+        dep = self.deployment(ns, svc, dep_id)
+        assert dep.spec is not None and dep.artifact is not None
+        runtime = self._runtime_of(ns)
+        if any(s.version == dep_id for s in runtime.read_services(ns, svc)):
+            return  # started by an earlier try of this step
+        plain, secrets = self._environment(ns, svc)
+        spec = dep.spec
+        runtime.create_service(
+            ns,
+            ServiceSpec(
+                name=svc,
+                version=dep_id,
+                source=dep.artifact,
+                metadata={
+                    "port": str(spec["port"]),
+                    "health_path": spec["health"],
+                    "memory_mib": str(spec["memory"]),
+                    "path": spec["path"],
+                    "deployment_id": dep_id,
+                    "commit": dep.commit or "",
+                    "instances": str(spec["instances"]),
+                },
+                command=tuple(spec["command"]),
+                env={**spec["env"], **plain},
+                secrets=secrets,
+            ),
+        )
+        self._step(dep, "start", "succeeded")
+
+    def step_health(self, ns: str, svc: str, dep_id: str) -> dict[str, Any]:
+        """``{"health": running | starting | error | deadline}``."""
+        dep = self.deployment(ns, svc, dep_id)
+        mine = [s for s in self._runtime_of(ns).read_services(ns, svc) if s.version == dep_id]
+        status = mine[0].status if mine else "error"
+        if status == "running":
+            self._step(dep, "health", "succeeded")
+            return {"health": "running"}
+        if status in ("error", "stopped"):
+            reason = (mine[0].metadata.get("error") if mine else None) or "the process is not running"
+            dep.reason = f"unhealthy: {reason}"
+            self._step(dep, "health", "failed", dep.reason)
+            return {"health": "error"}
+        if dep.deadline is not None and self._clock.now() >= dep.deadline:
+            dep.reason = "not healthy before the deadline"
+            self._step(dep, "health", "failed", dep.reason)
+            return {"health": "deadline"}
+        return {"health": "starting"}
+
+    def step_succeed(self, ns: str, svc: str, dep_id: str) -> None:
+        dep = self.deployment(ns, svc, dep_id)
+        runtime = self._runtime_of(ns)
+        mine = next((s for s in runtime.read_services(ns, svc) if s.version == dep_id), None)
+        for other in runtime.read_services(ns, svc):
+            if other.version != dep_id:
+                try:
+                    runtime.delete_service(ns, svc, other.version)
+                except NotFoundError:
+                    pass
+        service = self.service(ns, svc)
+        service.current_deployment_id = dep_id
+        service.current_commit = dep.commit
+        service.last_good_deployment_id = dep_id
+        service.status = "running"
+        service.address = mine.metadata.get("address") if mine else service.address
+        self._store.save_service(service)
+        self._finish(
+            dep,
+            "succeeded",
+            None,
+            events=[
+                Event.create(
+                    "deployment.succeeded",
+                    ns,
+                    self._clock.now(),
+                    {"service": svc, "deployment_id": dep_id, "commit": dep.commit, "rollback_of": dep.rollback_of},
+                )
+            ],
+        )
+
+    def step_rollback(self, ns: str, svc: str, dep_id: str, error: dict[str, Any] | None = None) -> None:
+        """The deployment failed: stop its version; the last good one keeps answering (started again
+        from its kept artifact if it is not running)."""
+        dep = self.deployment(ns, svc, dep_id)
+        if dep.status in TERMINAL:
+            return
+        if error and not dep.reason:
+            from chalicelib.domain.services.namespaces import failure_reason
+
+            dep.reason = failure_reason(error)
+        runtime = self._runtime_of(ns)
+        for s in runtime.read_services(ns, svc):
+            if s.version == dep_id:
+                try:
+                    runtime.delete_service(ns, svc, dep_id)
+                except NotFoundError:
+                    pass
+        service = self.service(ns, svc)
+        good_id = service.last_good_deployment_id
+        rolled_back = False
+        started = any(step.name == "start" for step in dep.steps)
+        if started and good_id and good_id != dep_id:
+            running = {s.version: s.status for s in runtime.read_services(ns, svc)}
+            if running.get(good_id) != "running":
+                good = self._store.get_deployment(ns, svc, good_id)
+                artifact = self._builds.kept(ns, svc, good_id)
+                if good is not None and good.spec is not None and artifact is not None:
+                    plain, secrets = self._environment(ns, svc)
+                    try:
+                        runtime.create_service(
+                            ns,
+                            ServiceSpec(
+                                name=svc,
+                                version=good_id,
+                                source=artifact,
+                                metadata={
+                                    "port": str(good.spec["port"]),
+                                    "health_path": good.spec["health"],
+                                    "memory_mib": str(good.spec["memory"]),
+                                    "path": good.spec["path"],
+                                    "deployment_id": good_id,
+                                },
+                                command=tuple(good.spec["command"]),
+                                env={**good.spec["env"], **plain},
+                                secrets=secrets,
+                            ),
+                        )
+                    except ConflictError:
+                        pass
+            rolled_back = True
+        now = self._clock.now()
+        events = [
+            Event.create(
+                "deployment.failed",
+                ns,
+                now,
+                {"service": svc, "deployment_id": dep_id, "reason": dep.reason or "failed"},
+            )
+        ]
+        if rolled_back:
+            events.append(
+                Event.create(
+                    "deployment.rolled_back", ns, now, {"service": svc, "deployment_id": dep_id, "to": good_id}
+                )
+            )
+        self._step(
+            dep,
+            "rollback",
+            "succeeded" if rolled_back else "skipped",
+            f"back to {good_id}" if rolled_back else "no earlier good deployment",
+        )
+        self._finish(dep, "rolled_back" if rolled_back else "failed", dep.reason or "failed", events=events)
+
+    def step_release(self, ns: str, svc: str, dep_id: str) -> dict[str, Any]:
+        """Release the lock (if this deployment holds it); start the queued deployment, if any."""
+        self._store.release_lock(ns, svc, dep_id)
+        queued = self._store.queued(ns, svc)
+        if queued is not None and self._store.take_queued(ns, svc, queued):
+            try:
+                self._workflows.start(
+                    "deploy",
+                    f"{queued}-run",
+                    {
+                        "namespace": ns,
+                        "service": svc,
+                        "deployment_id": queued,
+                        "poll_seconds": self._settings.poll_seconds,
+                    },
+                )
+            except ConflictError:
+                pass
+            return {"started": queued}
+        return {"started": None}
+
+    def sweep(self) -> list[str]:
+        """End every deployment still not terminal past its deadline, and release its lock."""
+        ended = []
+        for dep in self._store.active_past(self._clock.now(), 100):
+            try:
+                self._finish(
+                    dep,
+                    "failed",
+                    "the deployment did not finish before its deadline (swept)",
+                    expect=("queued", "in_progress"),
+                    events=[
+                        Event.create(
+                            "deployment.failed",
+                            dep.namespace,
+                            self._clock.now(),
+                            {"service": dep.service, "deployment_id": dep.id, "reason": "swept"},
+                        )
+                    ],
+                )
+            except ConflictError:
+                continue
+            self.step_release(dep.namespace, dep.service, dep.id)
+            ended.append(dep.id)
+        return ended
+
+    # ------------------------------------------------------------------ helpers
+
+    def _step(self, dep: Deployment, name: str, status: str, detail: str | None = None) -> None:
+        now = self._clock.now()
+        for step in dep.steps:
+            if step.name == name and step.ended_at is None:
+                step.status, step.ended_at, step.detail = status, (None if status == "started" else now), detail
+                break
+        else:
+            dep.steps.append(Step(name, status, now, None if status in ("started", "waiting") else now, detail))
+        self._store.save_deployment(dep)
+
+    def _finish(
+        self,
+        dep: Deployment,
+        status: DeploymentStatus,
+        reason: str | None,
+        *,
+        expect: Sequence[DeploymentStatus] = ("queued", "in_progress"),
+        events: Sequence[Event] = (),
+    ) -> None:
+        dep.status = status
+        dep.reason = reason
+        self._store.save_deployment(replace(dep), expect=expect, events=events)
+        if status in ("failed", "rolled_back"):
+            service = self._store.get_service(dep.namespace, dep.service)
+            if service is not None and service.current_deployment_id is None:
+                service.status = "failed"
+                self._store.save_service(service)

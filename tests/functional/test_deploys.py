@@ -1,0 +1,252 @@
+"""Deploys on the local cloud: the example service deployed from a git repository through the API,
+a broken commit rolled back while the previous version keeps answering, an invalid manifest failing
+fast, rollbacks without rebuilds, config vars and secrets, one deploy at a time, and services coming
+back after a restart."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from chalicelib.domain.clock import SystemClock
+from localcloud.cloud import LocalCloud
+from tests.fixtures import start_platform
+from tests.helpers import ROOT
+
+NS = "acme-backend"
+TERMINAL = ("succeeded", "failed", "rolled_back", "superseded")
+# The example, changed so that "/" also shows a digest of the secret it was given (never the secret).
+SECRET_PROBE = """
+import hashlib, os
+_original = Handler.do_GET
+def do_GET(self):
+    if self.path == "/secret-digest":
+        value = os.environ.get("API_KEY", "")
+        self.reply(200, hashlib.sha256(value.encode()).hexdigest().encode(), "text/plain")
+    else:
+        _original(self)
+Handler.do_GET = do_GET
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    out = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+class Api:
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.token = base, token
+
+    def __call__(self, method: str, path: str, body: Any = None) -> requests.Response:
+        return requests.request(
+            method, f"{self.base}{path}", json=body, timeout=30, headers={"Authorization": f"Bearer {self.token}"}
+        )
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory, env_restored: None) -> Iterator[dict[str, Any]]:
+    from chalicelib.composition import set_container
+
+    data = tmp_path_factory.mktemp("deploys")
+    cloud = start_platform(data, SystemClock())
+    token = requests.post(f"{cloud.api_url}/v1/auth/local-login", json={"login": "ada"}, timeout=10).json()["token"]
+    api = Api(cloud.api_url, token)
+    assert (
+        api("POST", "/v1/namespaces", {"github_org": "acme", "github_team": "backend", "region": "local"}).status_code
+        == 202
+    )
+    arn = cloud.resources["state_machines"]["onboarding"].replace(":stateMachine:", ":execution:")
+    assert cloud.wait_execution(f"{arn}:{NS}", timeout=60)["status"] == "SUCCEEDED"
+    repo = tmp_path_factory.mktemp("repo") / "hello"
+    subprocess.run(
+        ["bash", str(ROOT / "examples" / "make-example-repo.sh"), str(repo)], check=True, capture_output=True
+    )
+    (repo / "server.py").write_text(
+        (repo / "server.py")
+        .read_text()
+        .replace('if __name__ == "__main__":', SECRET_PROBE + '\nif __name__ == "__main__":')
+    )
+    first = commit(repo, "probe")
+    state = {"cloud": cloud, "api": api, "repo": repo, "first": first, "data": data}
+    yield state
+    state["cloud"].stop()
+    set_container(None)
+
+
+def deploy(p: dict[str, Any], ref: str, svc: str = "hello", wait: bool = True) -> dict[str, Any]:
+    r = p["api"]("POST", f"/v1/namespaces/{NS}/services/{svc}/deployments", {"source": str(p["repo"]), "ref": ref})
+    assert r.status_code == 202, r.text
+    dep = r.json()
+    return wait_deployment(p, dep["id"], svc) if wait else dep
+
+
+def wait_deployment(p: dict[str, Any], dep_id: str, svc: str = "hello", timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dep = p["api"]("GET", f"/v1/namespaces/{NS}/services/{svc}/deployments/{dep_id}").json()
+        if dep["status"] in TERMINAL:
+            return dict(dep)
+        time.sleep(0.3)
+    raise AssertionError(f"deployment {dep_id} did not finish")
+
+
+def answer(p: dict[str, Any], path: str = "/") -> requests.Response:
+    service = p["api"]("GET", f"/v1/namespaces/{NS}/services/hello").json()
+    return requests.get(service["address"] + path, timeout=10)
+
+
+def test_deploying_the_example_answers_on_its_address(platform: dict[str, Any]) -> None:
+    dep = deploy(platform, "HEAD")
+    assert dep["status"] == "succeeded", dep
+    assert dep["commit"] == platform["first"]
+    assert [s["name"] for s in dep["steps"]][:3] == ["lock", "build", "start"]
+    service = platform["api"]("GET", f"/v1/namespaces/{NS}/services/hello").json()
+    assert service["status"] == "running" and service["current_commit"] == platform["first"]
+    body = answer(platform).json()
+    assert body == {"service": "hello", "version": dep["id"], "namespace": NS, "greeting": "hi from micro.yaml"}
+
+
+def test_a_commit_that_crashes_at_start_is_rolled_back_and_the_previous_version_keeps_answering(
+    platform: dict[str, Any],
+) -> None:
+    before = answer(platform).json()["version"]
+    repo = platform["repo"]
+    (repo / "server.py").write_text("import sys\nprint('boom: missing DATABASE_URL')\nsys.exit(3)\n")
+    broken = commit(repo, "broken")
+    dep = deploy(platform, broken)
+    assert dep["status"] == "rolled_back", dep
+    assert "exit" in dep["reason"] and dep["commit"] == broken
+    assert answer(platform).json()["version"] == before
+    git(repo, "revert", "--no-edit", "HEAD")
+
+
+def test_an_invalid_manifest_fails_fast_naming_the_field_and_line(platform: dict[str, Any]) -> None:
+    before = answer(platform).json()["version"]
+    repo = platform["repo"]
+    manifest = (repo / "micro.yaml").read_text()
+    (repo / "micro.yaml").write_text(manifest.replace("port: 8080", "port: 99999"))
+    bad = commit(repo, "bad manifest")
+    started = time.monotonic()
+    dep = deploy(platform, bad)
+    assert dep["status"] == "failed" and time.monotonic() - started < 30
+    assert "services[0].port" in dep["reason"] and "line" in dep["reason"]
+    assert answer(platform).json()["version"] == before
+    (repo / "micro.yaml").write_text(manifest)
+    commit(repo, "fix manifest")
+
+
+def test_a_secret_config_var_reaches_the_process_and_never_an_answer(platform: dict[str, Any], secret: Any) -> None:
+    value = secret("sk_live_" + "Zq9" * 8)
+    r = platform["api"](
+        "PUT",
+        f"/v1/namespaces/{NS}/services/hello/config",
+        {"vars": {"API_KEY": {"value": value, "secret": True}, "GREETING": {"value": "hola"}}},
+    )
+    assert r.status_code == 200, r.text
+    assert value not in r.text
+    redeploy = r.json()["redeploy"]
+    assert redeploy is not None
+    assert wait_deployment(platform, redeploy["id"])["status"] == "succeeded"
+    assert answer(platform).json()["greeting"] == "hola"
+    assert answer(platform, "/secret-digest").text == hashlib.sha256(value.encode()).hexdigest()
+    listed = platform["api"]("GET", f"/v1/namespaces/{NS}/services/hello/config").json()["vars"]
+    assert {"key": "API_KEY", "secret": True, "value": None} in listed
+    assert value not in platform["api"]("GET", f"/v1/namespaces/{NS}/services/hello/logs").text
+    bad = platform["api"]("PUT", f"/v1/namespaces/{NS}/services/hello/config/MICRO_X", {"value": "1"})
+    assert bad.status_code == 422
+
+
+def test_rollback_redeploys_a_kept_artifact_and_pauses_auto_deploy(platform: dict[str, Any]) -> None:
+    api = platform["api"]
+    deps = api("GET", f"/v1/namespaces/{NS}/services/hello/deployments").json()["deployments"]
+    first_ok = [d for d in deps if d["status"] == "succeeded"][-1]
+    r = api("POST", f"/v1/namespaces/{NS}/services/hello/rollback", {"deployment_id": first_ok["id"]})
+    assert r.status_code == 202, r.text
+    assert r.json()["auto_deploy_paused"] is True and "paused" in r.json()["message"]
+    dep = wait_deployment(platform, r.json()["deployment"]["id"])
+    assert dep["status"] == "succeeded" and dep["rollback_of"] == first_ok["id"]
+    assert dep["commit"] == first_ok["commit"]
+    assert not any(s["name"] == "build" and "commit" not in (s["detail"] or "") for s in dep["steps"])
+    service = api("GET", f"/v1/namespaces/{NS}/services/hello").json()
+    assert service["auto_deploy_paused"] is True
+    resumed = api("POST", f"/v1/namespaces/{NS}/services/hello/auto-deploy", {"enabled": True}).json()
+    assert resumed["auto_deploy_paused"] is False
+
+
+def test_two_deploys_at_once_run_one_at_a_time_and_the_newest_commit_ends_up_current(
+    platform: dict[str, Any],
+) -> None:
+    repo = platform["repo"]
+    (repo / "VERSION").write_text("a")
+    a = commit(repo, "a")
+    (repo / "VERSION").write_text("b")
+    b = commit(repo, "b")
+    first = deploy(platform, a, wait=False)
+    second = deploy(platform, b, wait=False)
+    done = [wait_deployment(platform, first["id"]), wait_deployment(platform, second["id"])]
+    assert done[1]["status"] == "succeeded"
+    assert done[0]["status"] in ("succeeded", "superseded")
+    service = platform["api"]("GET", f"/v1/namespaces/{NS}/services/hello").json()
+    assert service["current_commit"] == b
+
+
+def test_bad_input(platform: dict[str, Any]) -> None:
+    api = platform["api"]
+    r = api("POST", f"/v1/namespaces/{NS}/services/Not_A_Label/deployments", {"source": "/x", "ref": "HEAD"})
+    assert r.status_code == 422
+    r = api("POST", f"/v1/namespaces/{NS}/services/hello/deployments", {"source": "/x"})
+    assert r.status_code == 422
+    r = api("GET", f"/v1/namespaces/{NS}/services/nosuch")
+    assert r.status_code == 404
+
+
+def test_services_answer_again_after_the_local_cloud_restarts(platform: dict[str, Any]) -> None:
+    from chalicelib.composition import set_container
+
+    address = platform["api"]("GET", f"/v1/namespaces/{NS}/services/hello").json()["address"]
+    version = requests.get(address, timeout=10).json()["version"]
+    platform["cloud"].stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(address, timeout=2)
+    set_container(None)
+    cloud = LocalCloud(
+        platform["cloud"].decl,
+        SystemClock(),
+        platform["cloud"].ports,
+        data_dir=platform["data"],
+        standins=True,
+        snapshot_every=3600,
+        stage="local",
+    ).start()
+    platform["cloud"] = cloud
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            got = requests.get(address, timeout=2)
+            if got.status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, "the service did not come back"
+        time.sleep(0.3)
+    assert got.json()["version"] == version
