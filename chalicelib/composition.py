@@ -145,13 +145,18 @@ class Container:
         """The micro runtime of one cluster: in the local stage, the local runtime (real processes on
         this machine); elsewhere the micro runtime API at the cluster's proxy, with the platform's
         cluster credential."""
-        if self.settings.stage == "local":
+        if self.settings.stage == "local" and proxy_address == self.settings.local_cluster_address:
             from chalicelib.adapters.runtime.local import LocalRuntime
 
             return LocalRuntime.shared(self.clock, Path(self.settings.runtime_dir))
         from chalicelib.adapters.runtime.micro import MicroRuntime
 
-        return MicroRuntime(proxy_address, self.secrets.get("MICRO_RUNTIME_TOKEN", ""))
+        return MicroRuntime(
+            proxy_address,
+            self.secrets.get("MICRO_RUNTIME_TOKEN", ""),
+            retries=self.settings.runtime_retries,
+            backoff=self.settings.runtime_backoff_seconds,
+        )
 
     def runtime_of_namespace(self, ns_id: str) -> RuntimePort:
         ns = self.namespaces.get(ns_id)

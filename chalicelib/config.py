@@ -39,6 +39,8 @@ class Settings:
     runtime_dir: str = ".local/runtime"
     artifacts_dir: str = ".local/artifacts"
     deploy_poll_seconds: int = 10
+    runtime_retries: int = 3
+    runtime_backoff_seconds: float = 0.5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -67,6 +69,8 @@ class Settings:
             runtime_dir=e.get("PLATFORM_RUNTIME_DIR", ".local/runtime"),
             artifacts_dir=e.get("PLATFORM_ARTIFACTS_DIR", ".local/artifacts"),
             deploy_poll_seconds=int(e.get("PLATFORM_DEPLOY_POLL_SECONDS", "10")),
+            runtime_retries=int(e.get("PLATFORM_RUNTIME_RETRIES", "3")),
+            runtime_backoff_seconds=float(e.get("PLATFORM_RUNTIME_BACKOFF_SECONDS", "0.5")),
         )
 
 

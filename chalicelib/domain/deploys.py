@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from chalicelib.domain.clock import Clock
-from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
+from chalicelib.domain.errors import ConflictError, DependencyUnavailableError, NotFoundError, ValidationError
 from chalicelib.domain.events import Event
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.ports import (
@@ -519,7 +519,8 @@ class DeployService:
 
     def step_rollback(self, ns: str, svc: str, dep_id: str, error: dict[str, Any] | None = None) -> None:
         """The deployment failed: stop its version; the last good one keeps answering (started again
-        from its kept artifact if it is not running)."""
+        from its kept artifact if it is not running). A runtime that cannot be reached still leaves the
+        deployment terminal (``failed``, saying so)."""
         dep = self.deployment(ns, svc, dep_id)
         if dep.status in TERMINAL:
             return
@@ -527,46 +528,15 @@ class DeployService:
             from chalicelib.domain.services.namespaces import failure_reason
 
             dep.reason = failure_reason(error)
-        runtime = self._runtime_of(ns)
-        for s in runtime.read_services(ns, svc):
-            if s.version == dep_id:
-                try:
-                    runtime.delete_service(ns, svc, dep_id)
-                except NotFoundError:
-                    pass
         service = self.service(ns, svc)
         good_id = service.last_good_deployment_id
-        rolled_back = False
         started = any(step.name == "start" for step in dep.steps)
-        if started and good_id and good_id != dep_id:
-            running = {s.version: s.status for s in runtime.read_services(ns, svc)}
-            if running.get(good_id) != "running":
-                good = self._store.get_deployment(ns, svc, good_id)
-                artifact = self._builds.kept(ns, svc, good_id)
-                if good is not None and good.spec is not None and artifact is not None:
-                    plain, secrets = self._environment(ns, svc)
-                    try:
-                        runtime.create_service(
-                            ns,
-                            ServiceSpec(
-                                name=svc,
-                                version=good_id,
-                                source=artifact,
-                                metadata={
-                                    "port": str(good.spec["port"]),
-                                    "health_path": good.spec["health"],
-                                    "memory_mib": str(good.spec["memory"]),
-                                    "path": good.spec["path"],
-                                    "deployment_id": good_id,
-                                },
-                                command=tuple(good.spec["command"]),
-                                env={**good.spec["env"], **plain},
-                                secrets=secrets,
-                            ),
-                        )
-                    except ConflictError:
-                        pass
-            rolled_back = True
+        rolled_back = False
+        try:
+            if started:
+                rolled_back = self._restore_good(ns, svc, dep_id, good_id)
+        except DependencyUnavailableError as e:
+            dep.reason = f"{dep.reason or 'failed'}; the runtime could not be reached to roll back ({e.message})"
         now = self._clock.now()
         events = [
             Event.create(
@@ -586,9 +556,48 @@ class DeployService:
             dep,
             "rollback",
             "succeeded" if rolled_back else "skipped",
-            f"back to {good_id}" if rolled_back else "no earlier good deployment",
+            f"back to {good_id}" if rolled_back else "nothing to roll back to, or nothing was started",
         )
         self._finish(dep, "rolled_back" if rolled_back else "failed", dep.reason or "failed", events=events)
+
+    def _restore_good(self, ns: str, svc: str, dep_id: str, good_id: str | None) -> bool:
+        runtime = self._runtime_of(ns)
+        if any(s.version == dep_id for s in runtime.read_services(ns, svc)):
+            try:
+                runtime.delete_service(ns, svc, dep_id)
+            except NotFoundError:
+                pass
+        if not good_id or good_id == dep_id:
+            return False
+        running = {s.version: s.status for s in runtime.read_services(ns, svc)}
+        if running.get(good_id) != "running":
+            good = self._store.get_deployment(ns, svc, good_id)
+            artifact = self._builds.kept(ns, svc, good_id)
+            if good is None or good.spec is None or artifact is None:
+                return False
+            plain, secrets = self._environment(ns, svc)
+            try:
+                runtime.create_service(
+                    ns,
+                    ServiceSpec(
+                        name=svc,
+                        version=good_id,
+                        source=artifact,
+                        metadata={
+                            "port": str(good.spec["port"]),
+                            "health_path": good.spec["health"],
+                            "memory_mib": str(good.spec["memory"]),
+                            "path": good.spec["path"],
+                            "deployment_id": good_id,
+                        },
+                        command=tuple(good.spec["command"]),
+                        env={**good.spec["env"], **plain},
+                        secrets=secrets,
+                    ),
+                )
+            except ConflictError:
+                pass
+        return True
 
     def step_release(self, ns: str, svc: str, dep_id: str) -> dict[str, Any]:
         """Release the lock (if this deployment holds it); start the queued deployment, if any."""

@@ -140,6 +140,24 @@ def test_a_commit_that_crashes_at_start_is_rolled_back_and_the_previous_version_
     git(repo, "revert", "--no-edit", "HEAD")
 
 
+def test_a_service_never_healthy_is_rolled_back_at_its_deadline(platform: dict[str, Any]) -> None:
+    before = answer(platform).json()["version"]
+    repo = platform["repo"]
+    manifest = (repo / "micro.yaml").read_text()
+    (repo / "micro.yaml").write_text(
+        manifest.replace("health: /health", "health: /never-green").replace("deadline: 60", "deadline: 30")
+    )
+    unhealthy = commit(repo, "health never green")
+    started = time.monotonic()
+    dep = deploy(platform, unhealthy)
+    assert dep["status"] == "rolled_back", dep
+    assert dep["reason"] == "not healthy before the deadline"
+    assert 30 <= time.monotonic() - started < 60
+    assert answer(platform).json()["version"] == before
+    (repo / "micro.yaml").write_text(manifest)
+    commit(repo, "healthy again")
+
+
 def test_an_invalid_manifest_fails_fast_naming_the_field_and_line(platform: dict[str, Any]) -> None:
     before = answer(platform).json()["version"]
     repo = platform["repo"]
