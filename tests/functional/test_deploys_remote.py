@@ -27,7 +27,7 @@ def remote(tmp_path_factory: pytest.TempPathFactory, env_restored: None) -> Iter
     from chalicelib.composition import get_container, set_container
     from chalicelib.domain.ports import Cluster, Region
 
-    micro = MicroRuntimeStandIn(token="micro-cluster-credential-123456").start()  # noqa: S106
+    micro = MicroRuntimeStandIn(token="micro-cluster-credential-123456").start()
     os.environ.update(
         {
             "MICRO_RUNTIME_TOKEN": "micro-cluster-credential-123456",
