@@ -40,9 +40,11 @@ run: venv
 
 # Stops a `make run` started elsewhere (its pid is in .local/run.pid) and waits until it has saved its data.
 stop:
-	@if [ -f .local/run.pid ] && kill -0 $$(cat .local/run.pid) 2>/dev/null; then \
-	  kill -TERM $$(cat .local/run.pid); \
-	  for i in $$(seq 1 100); do kill -0 $$(cat .local/run.pid 2>/dev/null) 2>/dev/null || break; sleep 0.1; done; \
+	@pid=$$(cat .local/run.pid 2>/dev/null); \
+	if [ -n "$$pid" ] && kill -0 $$pid 2>/dev/null; then \
+	  kill -TERM $$pid; \
+	  for i in $$(seq 1 300); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
+	  if kill -0 $$pid 2>/dev/null; then echo "still stopping after 30 s (pid $$pid)"; exit 1; fi; \
 	  echo "stopped"; \
 	else echo "nothing running"; rm -f .local/run.pid; fi
 
