@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
 from chalicelib.api.registry import Auth, Call, registry
 from chalicelib.composition import get_container
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
-from chalicelib.domain.model import Namespace
+
+if TYPE_CHECKING:
+    from chalicelib.domain.model import Namespace
 
 bp = Blueprint(__name__)
 S = "chalicelib.api.schemas.accounts"

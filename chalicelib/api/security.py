@@ -4,11 +4,14 @@ audit entry of every state-changing request. Installed on the registry by app.py
 from __future__ import annotations
 
 from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING
 
 from chalicelib.api.registry import Call, RouteRegistry, RouteSpec
 from chalicelib.composition import get_container
 from chalicelib.domain.errors import ForbiddenError, UnauthenticatedError
-from chalicelib.domain.model import Principal
+
+if TYPE_CHECKING:
+    from chalicelib.domain.model import Principal
 
 SESSION_COOKIE = "platform_session"
 CSRF_HEADER = "x-requested-with"

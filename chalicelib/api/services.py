@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.registry import Auth, Call, registry
 from chalicelib.composition import get_container
-from chalicelib.domain.deploys import Deployment, Service, check_service_name
 from chalicelib.domain.errors import ConflictError, NotFoundError, PlatformError, ValidationError
+
+if TYPE_CHECKING:
+    from chalicelib.domain.deploys import Deployment, Service
 
 bp = Blueprint(__name__)
 S = "chalicelib.api.schemas.services"
@@ -60,6 +62,8 @@ def service_view(s: Service, instances: list[Any] | None = None) -> dict[str, An
 
 
 def _svc(call: Call) -> str:
+    from chalicelib.domain.deploys import check_service_name  # the domain is imported on first use (cold starts)
+
     return check_service_name(call.params["svc"])
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.registry import Auth, Call, registry
 from chalicelib.composition import get_container
 from chalicelib.domain.errors import ForbiddenError, NotFoundError, ValidationError
-from chalicelib.domain.model import ApiToken
+
+if TYPE_CHECKING:
+    from chalicelib.domain.model import ApiToken
 
 bp = Blueprint(__name__)
 S = "chalicelib.api.schemas.accounts"

@@ -79,17 +79,20 @@ import logging
 import queue
 import re
 import secrets
+import shutil
 import string
+import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import jwt
 import requests
@@ -98,6 +101,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from localcloud.standins import RawRequest, RawResponse, StandIn
 from localcloud.standins import github_webhooks as hooks
+from localcloud.standins.github_git import ZERO_SHA, BareRepo, CommitSpec, GitError
 
 SEED_FILE = Path(__file__).with_name("seed.json")
 API_PREFIX = "/api/v3"
@@ -139,6 +143,18 @@ OAUTH_ERRORS = {
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ0123456789"  # no vowels: no words, no O/0 or I/1 confusion
 TOKEN_ALPHABET = string.ascii_letters + string.digits
 PERMISSION_LEVELS = {"read": 1, "write": 2, "admin": 3}
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # seed "from_dir" paths are relative to it
+REPO_ID_START = 5001
+REPO_ROLES = ("pull", "triage", "push", "maintain", "admin")  # weakest first
+ORG_BASE_ROLES = {"none": None, "read": "pull", "write": "push", "admin": "admin"}
+PERMISSION_NAMES = {"admin": "admin", "maintain": "write", "push": "write", "triage": "read", "pull": "read"}
+ROLE_NAMES = {"admin": "admin", "maintain": "maintain", "push": "write", "triage": "triage", "pull": "read"}
+# GitHub's docs: the push payload's commits array "includes a maximum of 20 commits ... This limit is applied to
+# timeline events only and isn't applied to webhook deliveries", whose cap is 2048 commits. Set
+# ``push_commits_limit`` on a stand-in to 20 to see a timeline-style cut-off.
+PUSH_COMMITS_LIMIT = 2048
+DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
+COMMIT_STATES = ("error", "failure", "pending", "success")
 DEFAULT_APP: dict[str, Any] = {
     "id": 4242,
     "slug": "micro-platform",
@@ -230,6 +246,7 @@ class Org:
     members: dict[str, OrgMembership] = field(default_factory=dict)  # by lower-case login
     teams: dict[str, Team] = field(default_factory=dict)  # by slug
     created_at: str = CREATED_AT
+    default_repository_permission: str = "read"  # what every member may do on the org's repositories
 
 
 @dataclass
@@ -267,6 +284,7 @@ class Installation:
     repository_selection: str = "all"
     created_at: str = CREATED_AT
     suspended_at: str | None = None
+    repository_ids: list[int] = field(default_factory=list)  # when repository_selection is "selected"
 
     @property
     def node_id(self) -> str:
@@ -341,6 +359,75 @@ class Delivery:
 
 
 @dataclass
+class Repo:
+    """A repository: its metadata here, its git data in a bare repository under the stand-in's ``repos_dir``."""
+
+    id: int
+    owner: str  # the owning organization's or user's login
+    name: str
+    private: bool = True
+    default_branch: str = "main"
+    description: str | None = None
+    collaborators: dict[str, str] = field(default_factory=dict)  # lower-case login -> admin|maintain|push|triage|pull
+    teams: dict[str, str] = field(default_factory=dict)  # team slug -> permission
+    created_at: str = CREATED_AT
+    pushed_at: str = CREATED_AT
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    @property
+    def node_id(self) -> str:
+        return _node_id("Repository", self.id)
+
+
+@dataclass
+class Deployment:
+    id: int
+    repo_id: int
+    sha: str
+    ref: str
+    task: str
+    environment: str
+    original_environment: str
+    description: str | None
+    payload: Any
+    transient_environment: bool
+    production_environment: bool
+    creator: User
+    via_app: bool
+    created_at: str
+
+
+@dataclass
+class DeploymentStatus:
+    id: int
+    deployment_id: int
+    state: str
+    description: str
+    environment: str
+    log_url: str
+    environment_url: str
+    creator: User
+    via_app: bool
+    created_at: str
+
+
+@dataclass
+class CommitStatus:
+    id: int
+    repo_id: int
+    sha: str
+    state: str
+    target_url: str | None
+    description: str | None
+    context: str
+    creator: User
+    created_at: str
+
+
+@dataclass
 class LoggedRequest:
     method: str
     path: str
@@ -363,6 +450,11 @@ class GitHubState:
     device_codes: dict[str, DeviceCode] = field(default_factory=dict)  # by device_code
     auth_codes: dict[str, AuthCode] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
+    repos: dict[int, Repo] = field(default_factory=dict)  # by id
+    moved: dict[str, int] = field(default_factory=dict)  # an old lower-case full name -> the repository id
+    deployments: dict[int, Deployment] = field(default_factory=dict)
+    deployment_statuses: list[DeploymentStatus] = field(default_factory=list)
+    commit_statuses: list[CommitStatus] = field(default_factory=list)
 
     @classmethod
     def from_seed(cls, seed: Mapping[str, Any]) -> GitHubState:
@@ -379,7 +471,13 @@ class GitHubState:
             state.users[user.login.lower()] = user
             state.tokens[u.get("token") or default_token(user.login)] = user.login.lower()
         for o in seed.get("orgs", []):
-            org = Org(id=int(o["id"]), login=o["login"], name=o.get("name"), description=o.get("description"))
+            org = Org(
+                id=int(o["id"]),
+                login=o["login"],
+                name=o.get("name"),
+                description=o.get("description"),
+                default_repository_permission=o.get("default_repository_permission", "read"),
+            )
             for login, role in o.get("members", {}).items():
                 state.user(login)  # must exist
                 org.members[login.lower()] = OrgMembership(role=role, public=login in o.get("public_members", []))
@@ -459,6 +557,13 @@ class GitHubState:
     def installation_for(self, org: str) -> Installation | None:
         return next((i for i in self.installations.values() if i.account.lower() == org.lower()), None)
 
+    def repo(self, owner: str, name: str) -> Repo:
+        wanted = f"{owner}/{name}".lower()
+        found = next((r for r in self.repos.values() if r.full_name.lower() == wanted), None)
+        if found is None:
+            raise KeyError(f"no repository {owner}/{name}")
+        return found
+
 
 def _slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
@@ -470,11 +575,12 @@ def _slugify(name: str) -> str:
 class ApiError(Exception):
     """An error answer in GitHub's shape: ``{"message", "documentation_url", "status"}``."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, *, headers: Mapping[str, str] | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.extra = extra
+        self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
         return {"message": self.message, **self.extra, "documentation_url": DOCS_URL, "status": str(self.status)}
@@ -551,6 +657,9 @@ class _Outgoing:
     body: bytes
     guid: str
     redelivery: bool
+    repository_id: int | None = None
+    delivery_id: int = 0
+    drop: bool = False  # record as timed out without sending (drop_next_delivery)
 
 
 # ---------------------------------------------------------------- the stand-in
@@ -567,6 +676,7 @@ class GitHubStandIn(StandIn):
         clock: Clock | None = None,
         app_private_key: bytes | str | None = None,
         webhook_url: str | None = None,
+        repos_dir: Path | str | None = None,
     ) -> None:
         super().__init__(host, port)
         if seed is None:
@@ -600,6 +710,20 @@ class GitHubStandIn(StandIn):
         self._pending_changed = threading.Condition()
         self._next_delivery_id = 100_000_001
         self._next_installation_id = max([7000, *self.state.installations]) + 1
+        self._drop_next = 0
+        self.push_commits_limit = PUSH_COMMITS_LIMIT
+        self._next_repo_id = REPO_ID_START
+        self._next_deployment_id = 1_000_000_001
+        self._next_deployment_status_id = 2_000_000_001
+        self._next_commit_status_id = 3_000_000_001
+        self._own_repos_dir = repos_dir is None
+        self.repos_dir = Path(repos_dir) if repos_dir is not None else Path(tempfile.mkdtemp(prefix="github-standin-"))
+        self.repos_dir.mkdir(parents=True, exist_ok=True)
+        self._cleanup = (
+            weakref.finalize(self, shutil.rmtree, str(self.repos_dir), True) if self._own_repos_dir else None
+        )
+        self._unmade: dict[int, CommitSpec] = {}  # seeded repositories whose git data is not made yet
+        self._seed_repos(seed.get("repos", []))
         self._register_routes()
 
     @property
@@ -617,6 +741,8 @@ class GitHubStandIn(StandIn):
             outbox, self._outbox = self._outbox, None
         if outbox is not None:
             outbox.put(None)  # the worker sends what is queued, then ends
+        if self._cleanup is not None:  # the temporary repos_dir this stand-in made
+            self._cleanup()
 
     # ------------------------------------------------ state access for tests and the local cloud
 
@@ -815,6 +941,466 @@ class GitHubStandIn(StandIn):
                 return device
         raise KeyError(f"no device code with user code {user_code!r}")
 
+    # ------------------------------------------------ repositories (git data in bare repositories)
+
+    def _seed_repos(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        for entry in entries:
+            from_dir = entry.get("from_dir")
+            source = (PROJECT_ROOT / from_dir) if from_dir else None
+            if source is not None and not source.is_dir():
+                log.warning("%s: seed repository %s: no directory %s", self.name, entry.get("name"), source)
+                source = None
+            repo = self._create_repo(
+                entry["owner"],
+                entry["name"],
+                private=bool(entry.get("private", True)),
+                default_branch=entry.get("default_branch", "main"),
+                from_dir=source,
+                author_login=entry.get("author"),
+                description=entry.get("description"),
+                created_at=CREATED_AT,
+                lazy=True,  # the git data is made when first used: a stand-in starts as fast as before
+            )
+            for login, permission in entry.get("collaborators", {}).items():
+                self._set_collaborator(repo, login, permission)
+            for slug, permission in entry.get("teams", {}).items():
+                self.state.team(repo.owner, slug)  # must exist
+                if permission not in REPO_ROLES:
+                    raise ValueError(f"seed: team permission {permission!r} on {repo.full_name}")
+                repo.teams[slug.lower()] = permission
+
+    def repo_path(self, repo: Repo) -> Path:
+        """The bare repository: ``repos_dir/<owner>/<name>.git``."""
+        return self.repos_dir / repo.owner.lower() / f"{repo.name.lower()}.git"
+
+    def bare(self, repo: Repo) -> BareRepo:
+        """The repository's git data (made now if the seeded repository was not used yet)."""
+        with self.lock:
+            pending = self._unmade.pop(repo.id, None)
+            if pending is not None:
+                self._make_git(repo, pending)
+        return BareRepo(self.repo_path(repo))
+
+    def _make_git(self, repo: Repo, spec: CommitSpec) -> None:
+        path = self.repo_path(repo)
+        if path.exists():  # left over in a given repos_dir: replaced
+            shutil.rmtree(path)
+        BareRepo.init(path, repo.default_branch).push_commits(repo.default_branch, [spec])
+
+    def _owner(self, login: str) -> Org | User:
+        org = self.state.orgs.get(login.lower())
+        if org is not None:
+            return org
+        user = self.state.users.get(login.lower())
+        if user is None:
+            raise KeyError(f"no organization or user {login!r}")
+        return user
+
+    def _author(self, repo: Repo, login: str | None) -> User:
+        if login is not None:
+            return self.state.user(login)
+        owner = self._owner(repo.owner)
+        return owner if isinstance(owner, User) else self._sender(owner, None)
+
+    @staticmethod
+    def _identity(user: User) -> tuple[str, str]:
+        """The git author name and e-mail of a user (GitHub's noreply address when it has none)."""
+        return user.name or user.login, user.email or f"{user.id}+{user.login}@users.noreply.github.com"
+
+    def create_repo(
+        self,
+        owner: str,
+        name: str,
+        *,
+        private: bool = True,
+        default_branch: str = "main",
+        from_dir: Path | None = None,
+        description: str | None = None,
+        author_login: str | None = None,
+    ) -> dict[str, Any]:
+        """Creates a repository (bare git repository on disk) with one initial commit: ``from_dir``'s files
+        (``.git`` and ``__pycache__`` left out), or a README. Webhook ``repository`` ``created``. Returns the
+        REST shape of the repository."""
+        with self.lock:
+            repo = self._create_repo(
+                owner,
+                name,
+                private=private,
+                default_branch=default_branch,
+                from_dir=from_dir,
+                author_login=author_login,
+                description=description,
+                created_at=_iso(self.clock.now()),
+            )
+            sender = self._author(repo, author_login)
+            self._emit_repository("created", repo, sender)
+            return self.repo_body(repo, self.api_url)
+
+    def _create_repo(
+        self,
+        owner: str,
+        name: str,
+        *,
+        private: bool,
+        default_branch: str,
+        from_dir: Path | None,
+        author_login: str | None,
+        description: str | None,
+        created_at: str,
+        lazy: bool = False,
+    ) -> Repo:
+        account = self._owner(owner)
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name in (".", ".."):
+            raise ValueError(f"not a repository name: {name!r}")
+        if any(r.full_name.lower() == f"{account.login}/{name}".lower() for r in self.state.repos.values()):
+            raise ValueError(f"repository {account.login}/{name} exists")
+        repo = Repo(
+            id=self._next_repo_id,
+            owner=account.login,
+            name=name,
+            private=private,
+            default_branch=default_branch,
+            description=description,
+            created_at=created_at,
+            pushed_at=created_at,
+        )
+        self._next_repo_id += 1  # ids are never given twice and never change
+        author = self._author(repo, author_login)
+        author_name, author_email = self._identity(author)
+        files: dict[str, str | bytes | None] = {} if from_dir else {"README.md": f"# {name}\n"}
+        spec = CommitSpec(files, "Initial commit", author_name, author_email, created_at, from_dir=from_dir)
+        if lazy:
+            self._unmade[repo.id] = spec
+        else:
+            self._make_git(repo, spec)
+        self.state.repos[repo.id] = repo
+        return repo
+
+    def repo(self, owner: str, name: str) -> Repo:
+        with self.lock:
+            return self.state.repo(owner, name)
+
+    def set_collaborator(self, owner: str, name: str, login: str, permission: str | None) -> None:
+        """Gives ``login`` a role on the repository (admin, maintain, push, triage, pull), or takes it (None)."""
+        with self.lock:
+            self._set_collaborator(self.state.repo(owner, name), login, permission)
+
+    def _set_collaborator(self, repo: Repo, login: str, permission: str | None) -> None:
+        user = self.state.user(login)
+        if permission is None:
+            repo.collaborators.pop(user.login.lower(), None)
+            return
+        if permission not in REPO_ROLES:
+            raise ValueError(f"unknown repository permission {permission!r}")
+        repo.collaborators[user.login.lower()] = permission
+
+    def rename_repo(self, owner: str, name: str, new_name: str, *, actor: str | None = None) -> dict[str, Any]:
+        """Renames a repository (same id; the old name answers 301 to ``/repositories/{id}``); webhook
+        ``repository`` ``renamed``."""
+        with self.lock:
+            repo = self.state.repo(owner, name)
+            if not re.fullmatch(r"[A-Za-z0-9._-]+", new_name):
+                raise ValueError(f"not a repository name: {new_name!r}")
+            if any(r.full_name.lower() == f"{repo.owner}/{new_name}".lower() for r in self.state.repos.values()):
+                raise ValueError(f"repository {repo.owner}/{new_name} exists")
+            self.bare(repo)  # the git data exists before it moves
+            old_path, old_name, old_full = self.repo_path(repo), repo.name, repo.full_name
+            repo.name = new_name
+            self._move(old_path, self.repo_path(repo))
+            self.state.moved[old_full.lower()] = repo.id
+            self.state.moved.pop(repo.full_name.lower(), None)
+            changes = {"repository": {"name": {"from": old_name}}}
+            self._emit_repository("renamed", repo, self._author(repo, actor), changes)
+            return self.repo_body(repo, self.api_url)
+
+    def transfer_repo(self, owner: str, name: str, new_owner: str, *, actor: str | None = None) -> dict[str, Any]:
+        """Moves a repository to another organization or user (same id); webhook ``repository``
+        ``transferred`` (to the new owner's installation). Collaborators and team grants do not follow."""
+        with self.lock:
+            repo = self.state.repo(owner, name)
+            account = self._owner(new_owner)
+            if any(r.full_name.lower() == f"{account.login}/{repo.name}".lower() for r in self.state.repos.values()):
+                raise ValueError(f"repository {account.login}/{repo.name} exists")
+            old_account = self._owner(repo.owner)
+            self.bare(repo)
+            old_path, old_full = self.repo_path(repo), repo.full_name
+            sender = self._author(repo, actor)
+            for installation in self.state.installations.values():
+                if repo.id in installation.repository_ids:
+                    installation.repository_ids.remove(repo.id)
+            repo.owner, repo.teams = account.login, {}
+            self._move(old_path, self.repo_path(repo))
+            self.state.moved[old_full.lower()] = repo.id
+            self.state.moved.pop(repo.full_name.lower(), None)
+            api = self.api_url
+            if isinstance(old_account, Org):
+                was: dict[str, Any] = {"organization": self.org_simple(old_account, api)}
+            else:
+                was = {"user": self.user_simple(old_account, api)}
+            self._emit_repository("transferred", repo, sender, {"owner": {"from": was}})
+            return self.repo_body(repo, api)
+
+    def delete_repo(self, owner: str, name: str, *, actor: str | None = None) -> None:
+        """Deletes a repository, its git data, deployments and statuses; webhook ``repository`` ``deleted``."""
+        with self.lock:
+            repo = self.state.repo(owner, name)
+            sender = self._author(repo, actor)
+            self._emit_repository("deleted", repo, sender)
+            del self.state.repos[repo.id]
+            self._unmade.pop(repo.id, None)
+            shutil.rmtree(self.repo_path(repo), ignore_errors=True)
+            self.state.moved = {k: v for k, v in self.state.moved.items() if v != repo.id}
+            for installation in self.state.installations.values():
+                if repo.id in installation.repository_ids:
+                    installation.repository_ids.remove(repo.id)
+            gone = {d.id for d in self.state.deployments.values() if d.repo_id == repo.id}
+            self.state.deployments = {k: d for k, d in self.state.deployments.items() if k not in gone}
+            self.state.deployment_statuses = [s for s in self.state.deployment_statuses if s.deployment_id not in gone]
+            self.state.commit_statuses = [s for s in self.state.commit_statuses if s.repo_id != repo.id]
+
+    @staticmethod
+    def _move(old: Path, new: Path) -> None:
+        if old == new:
+            return
+        new.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(old), str(new))
+
+    def commit(
+        self,
+        owner: str,
+        name: str,
+        files: Mapping[str, str | None],
+        message: str,
+        branch: str | None = None,
+        author_login: str = "ada",
+        *,
+        force: bool = False,
+    ) -> str:
+        """Commits ``files`` (``{path: content}``, None deletes) on ``branch`` (None: the default branch) as
+        ``author_login`` and pushes, through a temporary clone and ``git push``; returns the new sha and sends
+        the ``push`` webhook. A new branch starts at the default branch's head (``before`` all zeros,
+        ``created: true``). ``force`` rewrites the branch: the head commit is replaced (``forced: true``)."""
+        return self.push(owner, name, [(files, message)], branch, author_login, force=force)[0]
+
+    def push(
+        self,
+        owner: str,
+        name: str,
+        commits: Iterable[tuple[Mapping[str, str | None], str]],
+        branch: str | None = None,
+        author_login: str = "ada",
+        *,
+        force: bool = False,
+    ) -> tuple[str, int | None]:
+        """Several commits (``[(files, message), ...]``) in one push, one ``push`` webhook. Returns the new
+        head and the webhook's delivery id (None when none is sent)."""
+        sha, outgoing = self._push(owner, name, commits, branch, author_login, force=force)
+        return sha, outgoing.delivery_id if outgoing is not None else None
+
+    def _push(
+        self,
+        owner: str,
+        name: str,
+        commits: Iterable[tuple[Mapping[str, str | None], str]],
+        branch: str | None,
+        author_login: str,
+        *,
+        force: bool,
+    ) -> tuple[str, _Outgoing | None]:
+        with self.lock:
+            repo = self.state.repo(owner, name)
+            branch = branch or repo.default_branch
+            pusher = self.state.user(author_login)
+            author_name, author_email = self._identity(pusher)
+            bare = self.bare(repo)
+            others = {b: sha for b, sha in bare.branches().items() if b != branch}
+            start = others.get(repo.default_branch)
+            date = _iso(self.clock.now())
+            specs = [CommitSpec(dict(files), message, author_name, author_email, date) for files, message in commits]
+            before, after = bare.push_commits(branch, specs, force=force, start_point=start)
+            repo.pushed_at = date
+            return after, self._emit_push(repo, branch, before, after, pusher, others)
+
+    def delete_branch(self, owner: str, name: str, branch: str, author_login: str = "ada") -> int | None:
+        """Deletes a branch (``git push origin :branch``): a ``push`` webhook with ``deleted: true``."""
+        with self.lock:
+            repo = self.state.repo(owner, name)
+            if branch == repo.default_branch:
+                raise ValueError("the default branch cannot be deleted")
+            pusher = self.state.user(author_login)
+            bare = self.bare(repo)
+            others = {b: sha for b, sha in bare.branches().items() if b != branch}
+            before = bare.delete_branch(branch)
+            if before is None:
+                raise KeyError(f"no branch {branch!r} in {repo.full_name}")
+            outgoing = self._emit_push(repo, branch, before, ZERO_SHA, pusher, others)
+            return outgoing.delivery_id if outgoing is not None else None
+
+    def branch_sha(self, owner: str, name: str, branch: str | None = None) -> str | None:
+        with self.lock:
+            repo = self.state.repo(owner, name)
+            return self.bare(repo).branch_head(branch or repo.default_branch)
+
+    def add_repo_to_installation(self, installation_id: int, full_name: str, *, actor: str | None = None) -> None:
+        """Selects a repository for an installation (webhook ``installation_repositories`` ``added``); nothing
+        happens when the installation has all the account's repositories."""
+        with self.lock:
+            installation = self._installation(installation_id)
+            repo = self.state.repo(*full_name.split("/", 1))
+            if repo.owner.lower() != installation.account.lower():
+                raise ValueError(f"{repo.full_name} is not a repository of {installation.account}")
+            if self._covers(installation, repo):
+                return
+            installation.repository_ids.append(repo.id)
+            self._emit_installation_repositories("added", installation, [repo], [], actor)
+
+    def remove_repo_from_installation(self, installation_id: int, full_name: str, *, actor: str | None = None) -> None:
+        """Deselects a repository (an ``all`` installation becomes ``selected`` with the others); webhook
+        ``installation_repositories`` ``removed``. Its tokens no longer see the repository."""
+        with self.lock:
+            installation = self._installation(installation_id)
+            repo = self.state.repo(*full_name.split("/", 1))
+            if not self._covers(installation, repo):
+                return
+            if installation.repository_selection == "all":
+                installation.repository_selection = "selected"
+                installation.repository_ids = [r.id for r in self._account_repos(installation.account)]
+            installation.repository_ids.remove(repo.id)
+            self._emit_installation_repositories("removed", installation, [], [repo], actor)
+
+    def drop_next_delivery(self, count: int = 1) -> None:
+        """The next ``count`` webhooks are recorded as failed (``status_code`` 0, ``timed out``) and not sent,
+        as when the receiver is down; ``POST /app/hook/deliveries/{id}/attempts`` (or :meth:`redeliver`)
+        sends them for real."""
+        with self.lock:
+            self._drop_next += count
+
+    def _account_repos(self, account: str) -> list[Repo]:
+        return sorted((r for r in self.state.repos.values() if r.owner.lower() == account.lower()), key=lambda r: r.id)
+
+    def _covers(self, installation: Installation, repo: Repo) -> bool:
+        if installation.account.lower() != repo.owner.lower():
+            return False
+        return installation.repository_selection == "all" or repo.id in installation.repository_ids
+
+    def installation_repos(self, installation: Installation) -> list[Repo]:
+        return [r for r in self._account_repos(installation.account) if self._covers(installation, r)]
+
+    def _repo_installation(self, repo: Repo, event: str) -> Installation | None:
+        """The installation that gets ``event`` for the repository, when a webhook URL is set."""
+        org = self.state.orgs.get(repo.owner.lower())
+        if org is None:
+            return None
+        installation = self._subscribed(org, event)
+        return installation if installation is not None and self._covers(installation, repo) else None
+
+    def _emit_push(
+        self, repo: Repo, branch: str, before: str, after: str, pusher: User, others: Mapping[str, str]
+    ) -> _Outgoing | None:
+        installation = self._repo_installation(repo, "push")
+        if installation is None:
+            return None
+        bare = self.bare(repo)
+        created, deleted = before == ZERO_SHA, after == ZERO_SHA
+        forced = not created and not deleted and bare.merge_base(before, after) != before
+        commits: list[dict[str, Any]] = []
+        head_commit: dict[str, Any] | None = None
+        base_ref: str | None = None
+        if not deleted:
+            # The pushed commits: new to the branch (a new branch: new to the repository). ``distinct``: on
+            # no other branch before.
+            fresh = set(bare.rev_list(after, list(others.values())))
+            shas = bare.rev_list(after, list(others.values()) if created else [before])
+            if created:
+                base_ref = next((f"refs/heads/{b}" for b, sha in sorted(others.items()) if sha == after), None)
+            payload_commits = [self._push_commit(repo, sha, sha in fresh) for sha in shas]
+            commits = payload_commits[-self.push_commits_limit :] if self.push_commits_limit else []
+            head_commit = self._push_commit(repo, after, after in fresh)
+        html = f"{HTML_BASE}/{repo.full_name}"
+        compare = f"{html}/compare/{branch}" if created else f"{html}/compare/{before[:12]}...{after[:12]}"
+        api = self.api_url
+        org = self.state.orgs.get(repo.owner.lower())
+        payload = hooks.push_payload(
+            ref=f"refs/heads/{branch}",
+            before=before,
+            after=after,
+            repository=self.push_repository(repo, api),
+            pusher={"name": pusher.login, "email": self._identity(pusher)[1]},
+            organization=self.org_simple(org, api) if org is not None else None,
+            sender=self.user_simple(pusher, api),
+            installation=hooks.installation_ref(installation),
+            created=created,
+            deleted=deleted,
+            forced=forced,
+            base_ref=base_ref,
+            compare=compare,
+            commits=commits,
+            head_commit=head_commit,
+        )
+        return self._emit("push", None, payload, installation, repo.id)
+
+    def _push_commit(self, repo: Repo, sha: str, distinct: bool) -> dict[str, Any]:
+        bare = self.bare(repo)
+        info = bare.commit_info(sha)
+        changes = bare.diff(info.parents[0] if info.parents else None, sha, renames=False)
+
+        def person(name: str, email: str) -> dict[str, Any]:
+            user = self._user_by_email(email)
+            return {"name": name, "email": email, **({"username": user.login} if user else {})}
+
+        return {
+            "id": info.sha,
+            "tree_id": info.tree,
+            "distinct": distinct,
+            "message": info.message,
+            "timestamp": info.author_date,
+            "url": f"{HTML_BASE}/{repo.full_name}/commit/{info.sha}",
+            "author": person(info.author_name, info.author_email),
+            "committer": person(info.committer_name, info.committer_email),
+            "added": [c.filename for c in changes if c.status == "added"],
+            "removed": [c.filename for c in changes if c.status == "removed"],
+            "modified": [c.filename for c in changes if c.status not in ("added", "removed")],
+        }
+
+    def _user_by_email(self, email: str) -> User | None:
+        for user in self.state.users.values():
+            if email.lower() in ((user.email or "").lower(), self._identity(user)[1].lower()):
+                return user
+        return None
+
+    def _emit_repository(self, action: str, repo: Repo, sender: User, changes: dict[str, Any] | None = None) -> None:
+        installation = self._repo_installation(repo, "repository")
+        if installation is None:
+            return
+        api = self.api_url
+        org = self.state.orgs.get(repo.owner.lower())
+        payload = hooks.repository_payload(
+            action,
+            self.repo_body(repo, api),
+            self.user_simple(sender, api),
+            hooks.installation_ref(installation),
+            self.org_simple(org, api) if org is not None else None,
+            changes,
+        )
+        self._emit("repository", action, payload, installation, repo.id)
+
+    def _emit_installation_repositories(
+        self, action: str, installation: Installation, added: list[Repo], removed: list[Repo], actor: str | None
+    ) -> None:
+        if self.webhook_url is None:  # an app always gets these, as its installation events
+            return
+        api = self.api_url
+        sender = self._sender(self.state.org(installation.account), actor)
+        payload = hooks.installation_repositories_payload(
+            action,
+            self.installation_body(installation, api),
+            installation.repository_selection,
+            [self.repo_mini(r) for r in added],
+            [self.repo_mini(r) for r in removed],
+            self.user_simple(sender, api),
+        )
+        self._emit("installation_repositories", action, payload, installation)
+
     # ------------------------------------------------ webhooks
 
     def deliveries(self) -> list[dict[str, Any]]:
@@ -836,7 +1422,14 @@ class GitHubStandIn(StandIn):
             url = self.webhook_url or original.url
             self._enqueue(
                 _Outgoing(
-                    url, original.event, original.action, original.installation_id, original.body, original.guid, True
+                    url,
+                    original.event,
+                    original.action,
+                    original.installation_id,
+                    original.body,
+                    original.guid,
+                    True,
+                    original.repository_id,
                 )
             )
 
@@ -892,9 +1485,16 @@ class GitHubStandIn(StandIn):
                 "installation", action, hooks.installation_payload(self, action, installation, sender), installation
             )
 
-    def _emit(self, event: str, action: str | None, payload: Any, installation: Installation | None) -> None:
+    def _emit(
+        self,
+        event: str,
+        action: str | None,
+        payload: Any,
+        installation: Installation | None,
+        repository_id: int | None = None,
+    ) -> _Outgoing | None:
         if self.webhook_url is None:
-            return
+            return None
         outgoing = _Outgoing(
             self.webhook_url,
             event,
@@ -903,10 +1503,18 @@ class GitHubStandIn(StandIn):
             hooks.encode(payload),
             str(uuid.uuid4()),
             False,
+            repository_id,
         )
         self._enqueue(outgoing)
+        return outgoing
 
     def _enqueue(self, outgoing: _Outgoing) -> None:
+        with self.lock:  # ids in the order the webhooks are queued (and sent: one worker, first in first out)
+            outgoing.delivery_id = self._next_delivery_id
+            self._next_delivery_id += 1
+            if self._drop_next > 0 and not outgoing.redelivery:
+                self._drop_next -= 1
+                outgoing.drop = True
         with self._pending_changed:
             self._pending += 1
         with self._outbox_lock:
@@ -942,6 +1550,8 @@ class GitHubStandIn(StandIn):
         response_body = ""
         started = time.monotonic()
         try:
+            if outgoing.drop:  # drop_next_delivery(): as if the receiver never answered
+                raise requests.Timeout("dropped by drop_next_delivery()")
             response = hooks.deliver(
                 outgoing.url,
                 outgoing.event,
@@ -961,10 +1571,12 @@ class GitHubStandIn(StandIn):
         except requests.RequestException as error:
             status_code, status = 0, f"We couldn't deliver this payload: {type(error).__name__}: {error}"
         duration = round(time.monotonic() - started, 3)
+        if outgoing.drop:
+            duration = self.webhook_timeout
         with self.lock:
             self.state.deliveries.append(
                 Delivery(
-                    id=self._next_delivery_id,
+                    id=outgoing.delivery_id,
                     guid=outgoing.guid,
                     event=outgoing.event,
                     action=outgoing.action,
@@ -979,9 +1591,9 @@ class GitHubStandIn(StandIn):
                     request_headers=request_headers,
                     response_headers=response_headers,
                     response_body=response_body,
+                    repository_id=outgoing.repository_id,
                 )
             )
-            self._next_delivery_id += 1
 
     # ------------------------------------------------ routing
 
@@ -1036,6 +1648,30 @@ class GitHubStandIn(StandIn):
         r("GET", r"/app/hook/deliveries/(?P<delivery_id>\d+)", self.get_delivery, app=True)
         r("POST", r"/app/hook/deliveries/(?P<delivery_id>\d+)/attempts", self.redeliver_delivery, app=True)
         r("GET", r"/installation/repositories", self.list_installation_repositories)
+        r("GET", rf"/repos/(?P<owner>{seg})/(?P<repo>{seg})/installation", self.get_repo_installation, app=True)
+        # A repository has two addresses: by name, and by id (which survives a rename or a transfer).
+        for repo in (rf"/repos/(?P<owner>{seg})/(?P<repo>{seg})", r"/repositories/(?P<repository_id>\d+)"):
+            r("GET", repo, self.get_repo)
+            r("GET", repo + rf"/collaborators/(?P<login>{seg})/permission", self.get_collaborator_permission)
+            r("GET", repo + r"/compare/(?P<basehead>.+)", self.compare)
+            r("GET", repo + r"/contents", self.get_contents)
+            r("GET", repo + r"/contents/(?P<path>.*)", self.get_contents)
+            r("GET", repo + r"/commits", self.list_commits)
+            r("GET", repo + r"/commits/(?P<ref>.+)/statuses", self.list_commit_statuses)
+            r("GET", repo + r"/commits/(?P<ref>.+)/status", self.get_combined_status)
+            r("GET", repo + r"/commits/(?P<ref>.+)", self.get_commit)
+            r("GET", repo + r"/statuses/(?P<ref>.+)", self.list_commit_statuses)  # the legacy address
+            r("POST", repo + r"/statuses/(?P<sha>[^/]+)", self.create_commit_status)
+            r("GET", repo + r"/deployments", self.list_deployments)
+            r("POST", repo + r"/deployments", self.create_deployment)
+            r("GET", repo + r"/deployments/(?P<deployment_id>\d+)", self.get_deployment)
+            r("GET", repo + r"/deployments/(?P<deployment_id>\d+)/statuses", self.list_deployment_statuses)
+            r("POST", repo + r"/deployments/(?P<deployment_id>\d+)/statuses", self.create_deployment_status)
+            r(
+                "GET",
+                repo + r"/deployments/(?P<deployment_id>\d+)/statuses/(?P<status_id>\d+)",
+                self.get_deployment_status,
+            )
         r("DELETE", r"/installation/token", self.revoke_installation_token)
 
     # ------------------------------------------------ HTTP
@@ -1090,6 +1726,7 @@ class GitHubStandIn(StandIn):
                 body = response.body
             except ApiError as error:
                 status, body = error.status, error.body()
+                headers.update(error.headers)
             self._log(request.method, path, query, status, caller)
         headers["X-GitHub-Request-Id"] = uuid.uuid4().hex[:8].upper() + ":" + uuid.uuid4().hex[:8].upper()
         headers["X-GitHub-Media-Type"] = "github.v3; format=json"
@@ -1101,6 +1738,11 @@ class GitHubStandIn(StandIn):
 
     def _handle_stand_in(self, request: RawRequest, path: str) -> RawResponse:
         path, method = path.rstrip("/"), request.method
+        if path == "/_stand-in/repos" and method == "POST":
+            return self._stand_in_create_repo(request)
+        pushed = re.fullmatch(r"/_stand-in/repos/([^/]+)/([^/]+)/commits", path)
+        if pushed and method == "POST":
+            return self._stand_in_commit(request, unquote(pushed[1]), unquote(pushed[2]))
         if path == "/_stand-in/requests":
             if method == "GET":
                 body = json.dumps(self.requests_log()).encode()
@@ -1129,6 +1771,65 @@ class GitHubStandIn(StandIn):
                 device = self._device_by_user_code(data["user_code"])
                 return _json(200, {"user_code": device.user_code, "status": device.status, "login": device.login})
         return _json(404, not_found().body())
+
+    def _stand_in_create_repo(self, request: RawRequest) -> RawResponse:
+        """``POST /_stand-in/repos {owner, name, from_dir?, private?, default_branch?, description?}``."""
+        data = _json_body(request)
+        owner, name = data.get("owner"), data.get("name")
+        if not isinstance(owner, str) or not isinstance(name, str):
+            return _json(422, {"message": "owner and name are required"})
+        from_dir = data.get("from_dir")
+        if from_dir is not None and (not isinstance(from_dir, str) or not Path(from_dir).is_dir()):
+            return _json(422, {"message": f"from_dir: no directory {from_dir!r}"})
+        try:
+            with self.lock:
+                self.create_repo(
+                    owner,
+                    name,
+                    private=bool(data.get("private", True)),
+                    default_branch=str(data.get("default_branch") or "main"),
+                    from_dir=Path(from_dir) if from_dir else None,
+                    description=data.get("description"),
+                    author_login=data.get("author"),
+                )
+                body = self.repo_body(self.state.repo(owner, name), request.base + API_PREFIX)
+        except (KeyError, ValueError) as error:
+            return _json(422, {"message": str(error).strip("'\"")})
+        return _json(201, body)
+
+    def _stand_in_commit(self, request: RawRequest, owner: str, name: str) -> RawResponse:
+        """``POST /_stand-in/repos/{owner}/{repo}/commits {files: {path: content|null}, message, branch?,
+        author?, force?}`` -> ``{sha, before, branch, delivery: {id, guid} | null}``: commits, pushes and sends
+        the ``push`` webhook, as :meth:`push`."""
+        data = _json_body(request)
+        files, message = data.get("files"), data.get("message")
+        if (
+            not isinstance(files, dict)
+            or not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in files.items())
+            or not isinstance(message, str)
+            or not message.strip()
+        ):
+            return _json(422, {"message": "files ({path: content or null}) and message are required"})
+        with self.lock:
+            try:
+                repo = self.state.repo(owner, name)
+            except KeyError:
+                return _json(404, not_found().body())
+            branch = str(data.get("branch") or repo.default_branch)
+            try:
+                before = self.bare(repo).branch_head(branch) or ZERO_SHA
+                sha, outgoing = self._push(
+                    owner,
+                    name,
+                    [(files, message)],
+                    branch,
+                    str(data.get("author") or "ada"),
+                    force=bool(data.get("force", False)),
+                )
+            except (KeyError, ValueError, GitError) as error:
+                return _json(422, {"message": str(error).strip("'\"")})
+            delivery = {"id": outgoing.delivery_id, "guid": outgoing.guid} if outgoing is not None else None
+        return _json(201, {"sha": sha, "before": before, "branch": branch, "delivery": delivery})
 
     def _authenticate(self, headers: Mapping[str, str]) -> Identity:
         value = headers.get("authorization")
@@ -1800,16 +2501,6 @@ class GitHubStandIn(StandIn):
             },
         )
 
-    def list_installation_repositories(self, req: ApiRequest) -> ApiResponse:
-        if req.installation is None:
-            raise ApiError(
-                403,
-                "You must authenticate with an installation access token in order to list repositories for an "
-                "installation.",
-            )
-        selection = req.installation.repository_selection
-        return ApiResponse(200, {"total_count": 0, "repository_selection": selection, "repositories": []})
-
     def revoke_installation_token(self, req: ApiRequest) -> ApiResponse:
         if req.installation is None:
             raise ApiError(403, NOT_FOR_INTEGRATIONS)
@@ -1875,6 +2566,698 @@ class GitHubStandIn(StandIn):
         d = self._delivery_param(req)
         self.redeliver(d.id)
         return ApiResponse(202, {})
+
+    # ------------------------------------------------ shapes: repositories
+
+    def repo_owner(self, repo: Repo, api: str) -> dict[str, Any]:
+        owner = self._owner(repo.owner)
+        return self.account_simple(owner, api) if isinstance(owner, Org) else self.user_simple(owner, api)
+
+    @staticmethod
+    def repo_permissions(role: str | None) -> dict[str, bool]:
+        rank = REPO_ROLES.index(role) if role in REPO_ROLES else -1
+        return {
+            "admin": rank >= REPO_ROLES.index("admin"),
+            "maintain": rank >= REPO_ROLES.index("maintain"),
+            "push": rank >= REPO_ROLES.index("push"),
+            "triage": rank >= REPO_ROLES.index("triage"),
+            "pull": rank >= 0,
+        }
+
+    def repo_mini(self, repo: Repo) -> dict[str, Any]:
+        return {
+            "id": repo.id,
+            "node_id": repo.node_id,
+            "name": repo.name,
+            "full_name": repo.full_name,
+            "private": repo.private,
+        }
+
+    def repo_body(
+        self, repo: Repo, api: str, role: str | None = None, with_permissions: bool = False
+    ) -> dict[str, Any]:
+        """The full repository shape. Offline, ``clone_url``/``git_url``/``svn_url`` are ``file://`` URLs of
+        the bare repository (GitHub's are https/git URLs): ``git clone`` and ``git fetch`` take them."""
+        r = f"{api}/repos/{repo.full_name}"
+        html = f"{HTML_BASE}/{repo.full_name}"
+        file_url = self.bare(repo).url
+        body: dict[str, Any] = {
+            "id": repo.id,
+            "node_id": repo.node_id,
+            "name": repo.name,
+            "full_name": repo.full_name,
+            "private": repo.private,
+            "owner": self.repo_owner(repo, api),
+            "html_url": html,
+            "description": repo.description,
+            "fork": False,
+            "url": r,
+            "archive_url": f"{r}/{{archive_format}}{{/ref}}",
+            "branches_url": f"{r}/branches{{/branch}}",
+            "collaborators_url": f"{r}/collaborators{{/collaborator}}",
+            "commits_url": f"{r}/commits{{/sha}}",
+            "compare_url": f"{r}/compare/{{base}}...{{head}}",
+            "contents_url": f"{r}/contents/{{+path}}",
+            "deployments_url": f"{r}/deployments",
+            "git_commits_url": f"{r}/git/commits{{/sha}}",
+            "git_refs_url": f"{r}/git/refs{{/sha}}",
+            "hooks_url": f"{r}/hooks",
+            "statuses_url": f"{r}/statuses/{{sha}}",
+            "teams_url": f"{r}/teams",
+            "trees_url": f"{r}/git/trees{{/sha}}",
+            "created_at": repo.created_at,
+            "updated_at": repo.pushed_at,
+            "pushed_at": repo.pushed_at,
+            "git_url": file_url,
+            "ssh_url": f"git@github.com:{repo.full_name}.git",
+            "clone_url": file_url,
+            "svn_url": file_url,
+            "homepage": None,
+            "size": 0,
+            "stargazers_count": 0,
+            "watchers_count": 0,
+            "language": None,
+            "has_issues": True,
+            "has_projects": True,
+            "has_downloads": True,
+            "has_wiki": True,
+            "has_pages": False,
+            "has_discussions": False,
+            "forks_count": 0,
+            "mirror_url": None,
+            "archived": False,
+            "disabled": False,
+            "open_issues_count": 0,
+            "license": None,
+            "allow_forking": True,
+            "is_template": False,
+            "web_commit_signoff_required": False,
+            "topics": [],
+            "visibility": "private" if repo.private else "public",
+            "forks": 0,
+            "open_issues": 0,
+            "watchers": 0,
+            "default_branch": repo.default_branch,
+        }
+        if with_permissions:
+            body["permissions"] = self.repo_permissions(role)
+        org = self.state.orgs.get(repo.owner.lower())
+        if org is not None:
+            body["organization"] = self.account_simple(org, api)
+        return body
+
+    def push_repository(self, repo: Repo, api: str) -> dict[str, Any]:
+        """The repository as a ``push`` payload has it: integer ``created_at``/``pushed_at``, an owner with
+        ``name`` and ``email``, ``master_branch``, ``stargazers`` and ``organization`` (a login)."""
+        body = self.repo_body(repo, api)
+        owner = self._owner(repo.owner)
+        body["owner"] = {
+            "name": owner.login,
+            "email": owner.email if isinstance(owner, User) else None,
+            **body["owner"],
+        }
+        body["created_at"] = _epoch(repo.created_at)
+        body["pushed_at"] = _epoch(repo.pushed_at)
+        body.pop("organization", None)
+        body.update({"stargazers": 0, "master_branch": repo.default_branch, "custom_properties": {}})
+        if isinstance(owner, Org):
+            body["organization"] = owner.login
+        return body
+
+    def commit_body(self, repo: Repo, sha: str, api: str, with_files: bool = True) -> dict[str, Any]:
+        bare = self.bare(repo)
+        info = bare.commit_info(sha)
+        r = f"{api}/repos/{repo.full_name}"
+        html = f"{HTML_BASE}/{repo.full_name}"
+
+        def account(email: str) -> dict[str, Any] | None:
+            user = self._user_by_email(email)
+            return self.user_simple(user, api) if user else None
+
+        body: dict[str, Any] = {
+            "url": f"{r}/commits/{sha}",
+            "sha": sha,
+            "node_id": _node_id("Commit", int(sha[:8], 16)),
+            "html_url": f"{html}/commit/{sha}",
+            "comments_url": f"{r}/commits/{sha}/comments",
+            "commit": {
+                "url": f"{r}/git/commits/{sha}",
+                "author": {"name": info.author_name, "email": info.author_email, "date": _utc(info.author_date)},
+                "committer": {
+                    "name": info.committer_name,
+                    "email": info.committer_email,
+                    "date": _utc(info.committer_date),
+                },
+                "message": info.message,
+                "tree": {"url": f"{r}/git/trees/{info.tree}", "sha": info.tree},
+                "comment_count": 0,
+                "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None},
+            },
+            "author": account(info.author_email),
+            "committer": account(info.committer_email),
+            "parents": [{"url": f"{r}/commits/{p}", "html_url": f"{html}/commit/{p}", "sha": p} for p in info.parents],
+        }
+        if with_files:
+            files = self.files_body(repo, info.parents[0] if info.parents else None, sha, api)
+            additions = sum(f["additions"] for f in files)
+            deletions = sum(f["deletions"] for f in files)
+            body["stats"] = {"total": additions + deletions, "additions": additions, "deletions": deletions}
+            body["files"] = files
+        return body
+
+    def files_body(self, repo: Repo, base: str | None, head: str, api: str) -> list[dict[str, Any]]:
+        r = f"{api}/repos/{repo.full_name}"
+        html = f"{HTML_BASE}/{repo.full_name}"
+        files = []
+        for change in self.bare(repo).diff(base, head):
+            entry: dict[str, Any] = {
+                "sha": change.blob_sha,
+                "filename": change.filename,
+                "status": change.status,
+                "additions": change.additions,
+                "deletions": change.deletions,
+                "changes": change.additions + change.deletions,
+                "blob_url": f"{html}/blob/{head}/{quote(change.filename)}",
+                "raw_url": f"{html}/raw/{head}/{quote(change.filename)}",
+                "contents_url": f"{r}/contents/{quote(change.filename)}?ref={head}",
+            }
+            if change.previous_filename is not None:
+                entry["previous_filename"] = change.previous_filename
+            files.append(entry)
+        return files
+
+    def deployment_body(self, d: Deployment, api: str) -> dict[str, Any]:
+        repo = self.state.repos[d.repo_id]
+        r = f"{api}/repos/{repo.full_name}"
+        return {
+            "url": f"{r}/deployments/{d.id}",
+            "id": d.id,
+            "node_id": _node_id("Deployment", d.id),
+            "sha": d.sha,
+            "ref": d.ref,
+            "task": d.task,
+            "payload": d.payload,
+            "original_environment": d.original_environment,
+            "environment": d.environment,
+            "description": d.description,
+            "creator": self.user_simple(d.creator, api),
+            "created_at": d.created_at,
+            "updated_at": d.created_at,
+            "statuses_url": f"{r}/deployments/{d.id}/statuses",
+            "repository_url": r,
+            "transient_environment": d.transient_environment,
+            "production_environment": d.production_environment,
+            "performed_via_github_app": self.app_body(api) if d.via_app else None,
+        }
+
+    def deployment_status_body(self, s: DeploymentStatus, api: str) -> dict[str, Any]:
+        d = self.state.deployments[s.deployment_id]
+        repo = self.state.repos[d.repo_id]
+        r = f"{api}/repos/{repo.full_name}"
+        return {
+            "url": f"{r}/deployments/{d.id}/statuses/{s.id}",
+            "id": s.id,
+            "node_id": _node_id("DeploymentStatus", s.id),
+            "state": s.state,
+            "creator": self.user_simple(s.creator, api),
+            "description": s.description,
+            "environment": s.environment,
+            "target_url": s.log_url,
+            "created_at": s.created_at,
+            "updated_at": s.created_at,
+            "deployment_url": f"{r}/deployments/{d.id}",
+            "repository_url": r,
+            "environment_url": s.environment_url,
+            "log_url": s.log_url,
+            "performed_via_github_app": self.app_body(api) if s.via_app else None,
+        }
+
+    def commit_status_body(self, s: CommitStatus, api: str) -> dict[str, Any]:
+        repo = self.state.repos[s.repo_id]
+        return {
+            "url": f"{api}/repos/{repo.full_name}/statuses/{s.sha}",
+            "avatar_url": f"https://avatars.githubusercontent.com/u/{s.creator.id}?v=4",
+            "id": s.id,
+            "node_id": _node_id("StatusContext", s.id),
+            "state": s.state,
+            "description": s.description,
+            "target_url": s.target_url,
+            "context": s.context,
+            "created_at": s.created_at,
+            "updated_at": s.created_at,
+            "creator": self.user_simple(s.creator, api),
+        }
+
+    # ------------------------------------------------ handlers: repositories
+
+    def repo_role(self, repo: Repo, login: str | None) -> str | None:
+        """The user's role on the repository: the strongest of ownership, the organization's base
+        permission for its members, direct collaboration and team grants (and ``pull`` on a public one)."""
+        roles: list[str] = []
+        key = (login or "").lower()
+        owner = self._owner(repo.owner)
+        if isinstance(owner, User):
+            if owner.login.lower() == key:
+                roles.append("admin")
+        elif self.is_owner(owner, key):
+            roles.append("admin")
+        elif self.is_active_member(owner, key):
+            base = ORG_BASE_ROLES.get(owner.default_repository_permission)
+            if base is not None:
+                roles.append(base)
+            for slug, permission in repo.teams.items():
+                team = owner.teams.get(slug)
+                m = team.members.get(key) if team is not None else None
+                if m is not None and m.state == "active":
+                    roles.append(permission)
+        if key in repo.collaborators:
+            roles.append(repo.collaborators[key])
+        if not repo.private and login:
+            roles.append("pull")
+        return max(roles, key=REPO_ROLES.index) if roles else None
+
+    def _repo(self, req: ApiRequest, *, permission: str | None = None, level: str = "read") -> Repo:
+        """The repository addressed by ``owner``/``repo`` or ``repository_id``, as the caller may see it
+        (else 404; a renamed or transferred one answers 301 to ``/repositories/{id}``). ``permission``: the
+        installation permission (``contents``, ``deployments``, ``statuses``) at ``level`` the call needs
+        (403 ``Resource not accessible by integration``); a user then needs ``push`` for a write (403)."""
+        repo: Repo | None
+        if "repository_id" in req.params:
+            repo = self.state.repos.get(int(req.params["repository_id"]))
+        else:
+            full = f"{req.params['owner']}/{req.params['repo']}".lower()
+            repo = next((r for r in self.state.repos.values() if r.full_name.lower() == full), None)
+            if repo is None and full in self.state.moved:
+                moved = self.state.repos.get(self.state.moved[full])
+                if moved is not None and self._sees_repo(req, moved):
+                    rest = req.path.split("/", 4)[4:]  # what follows /repos/{owner}/{repo}
+                    location = f"{req.api}/repositories/{moved.id}" + (f"/{rest[0]}" if rest else "")
+                    raise ApiError(
+                        301 if req.method == "GET" else 307,
+                        "Moved Permanently",
+                        url=location,
+                        headers={"Location": location},
+                    )
+        if repo is None or not self._sees_repo(req, repo):
+            raise not_found()
+        if req.installation is not None:
+            if (
+                permission is not None
+                and PERMISSION_LEVELS.get(req.permissions.get(permission, ""), 0) < (PERMISSION_LEVELS[level])
+            ):
+                raise ApiError(403, NOT_FOR_INTEGRATIONS)
+        elif level != "read":
+            role = self.repo_role(repo, req.caller.login if req.caller else None)
+            if role is None or REPO_ROLES.index(role) < REPO_ROLES.index("push"):
+                raise ApiError(403, "Must have push access to repository")
+        return repo
+
+    def _sees_repo(self, req: ApiRequest, repo: Repo) -> bool:
+        if req.installation is not None:
+            return self._covers(req.installation, repo)
+        if not repo.private:
+            return True
+        return self.repo_role(repo, req.caller.login if req.caller else None) is not None
+
+    def _bare_for(self, repo: Repo) -> BareRepo:
+        return self.bare(repo)
+
+    def _resolve(self, repo: Repo, ref: str) -> str:
+        sha = self.bare(repo).resolve(ref)
+        if sha is None:
+            raise ApiError(404, f"No commit found for SHA: {ref}")
+        return sha
+
+    def _repo_answer(self, req: ApiRequest, repo: Repo) -> ApiResponse:
+        user = req.caller if req.installation is None else None
+        role = self.repo_role(repo, user.login) if user is not None else None
+        return ApiResponse(200, self.repo_body(repo, req.api, role, with_permissions=user is not None))
+
+    def get_repo(self, req: ApiRequest) -> ApiResponse:
+        return self._repo_answer(req, self._repo(req))
+
+    def get_repo_installation(self, req: ApiRequest) -> ApiResponse:
+        """``GET /repos/{owner}/{repo}/installation`` (app JWT): the installation that covers the repository."""
+        full = f"{req.params['owner']}/{req.params['repo']}".lower()
+        repo = next((r for r in self.state.repos.values() if r.full_name.lower() == full), None)
+        installation = self.state.installation_for(repo.owner) if repo is not None else None
+        if repo is None or installation is None or not self._covers(installation, repo):
+            raise not_found()
+        return ApiResponse(200, self.installation_body(installation, req.api))
+
+    def get_collaborator_permission(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req)
+        user = self._user(req.params["login"])
+        role = self.repo_role(repo, user.login)
+        body = {
+            "permission": PERMISSION_NAMES.get(role or "", "none"),
+            "role_name": ROLE_NAMES.get(role or "", "none"),
+            "user": {
+                **self.user_simple(user, req.api),
+                "permissions": self.repo_permissions(role),
+                "role_name": ROLE_NAMES.get(role or "", "none"),
+            },
+        }
+        return ApiResponse(200, body)
+
+    def compare(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req, permission="contents")
+        spec = unquote(req.params["basehead"])
+        base_ref, sep, head_ref = spec.partition("...")
+        if not sep:
+            base_ref, sep, head_ref = spec.partition("..")
+        if not sep or not base_ref or not head_ref:
+            raise not_found()
+        base_ref, head_ref = base_ref.split(":")[-1], head_ref.split(":")[-1]  # "owner:branch" on one repository
+        bare = self.bare(repo)
+        base, head = bare.resolve(base_ref), bare.resolve(head_ref)
+        if base is None or head is None:
+            raise not_found()
+        merge_base = bare.merge_base(base, head)
+        if merge_base is None:
+            raise ApiError(404, f"No common ancestor between {base_ref} and {head_ref}.")
+        ahead = bare.rev_list(head, [merge_base])
+        behind = bare.rev_list(base, [merge_base])
+        status = "identical" if base == head else "ahead" if not behind else "behind" if not ahead else "diverged"
+        html = f"{HTML_BASE}/{repo.full_name}"
+        commits = [self.commit_body(repo, sha, req.api, with_files=False) for sha in ahead[:250]]
+        body = {
+            "url": f"{req.api}/repos/{repo.full_name}/compare/{base_ref}...{head_ref}",
+            "html_url": f"{html}/compare/{base_ref}...{head_ref}",
+            "permalink_url": f"{html}/compare/{repo.owner}:{base[:7]}...{repo.owner}:{head[:7]}",
+            "diff_url": f"{html}/compare/{base_ref}...{head_ref}.diff",
+            "patch_url": f"{html}/compare/{base_ref}...{head_ref}.patch",
+            "base_commit": self.commit_body(repo, base, req.api, with_files=False),
+            "merge_base_commit": self.commit_body(repo, merge_base, req.api, with_files=False),
+            "status": status,
+            "ahead_by": len(ahead),
+            "behind_by": len(behind),
+            "total_commits": len(ahead),
+            "commits": commits,
+            "files": self.files_body(repo, merge_base, head, req.api),
+        }
+        return ApiResponse(200, body)
+
+    def get_contents(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req, permission="contents")
+        path = unquote(req.params.get("path") or "").strip("/")
+        bare = self.bare(repo)
+        ref = req.arg("ref") or repo.default_branch
+        sha = bare.resolve(ref)
+        if sha is None:
+            raise ApiError(404, f"No commit found for the ref {ref}")
+        kind = bare.object_type(sha, path) if path else "tree"
+        r = f"{req.api}/repos/{repo.full_name}"
+        html = f"{HTML_BASE}/{repo.full_name}"
+
+        def entry(kind: str, blob: str, name: str, at: str, size: int) -> dict[str, Any]:
+            shaped = "dir" if kind == "tree" else "file"
+            self_url = f"{r}/contents/{quote(at)}?ref={quote(ref)}"
+            git_url = f"{r}/git/{'trees' if kind == 'tree' else 'blobs'}/{blob}"
+            html_url = f"{html}/{'tree' if kind == 'tree' else 'blob'}/{ref}/{quote(at)}"
+            return {
+                "type": shaped,
+                "size": size if shaped == "file" else 0,
+                "name": name,
+                "path": at,
+                "sha": blob,
+                "url": self_url,
+                "git_url": git_url,
+                "html_url": html_url,
+                "download_url": f"{html}/raw/{ref}/{quote(at)}" if shaped == "file" else None,
+                "_links": {"self": self_url, "git": git_url, "html": html_url},
+            }
+
+        if kind == "blob":
+            data = bare.read_blob(sha, path)
+            blob = bare.object_sha(sha, path) or ""
+            body = entry("blob", blob, path.rsplit("/", 1)[-1], path, len(data))
+            body["encoding"] = "base64"
+            body["content"] = base64.encodebytes(data).decode()  # GitHub's: base64 in lines of 60 with "\n"
+            return ApiResponse(200, body)
+        if kind == "tree":
+            items = [
+                entry(k, blob, name, f"{path}/{name}" if path else name, size)
+                for k, blob, name, size in bare.list_tree(sha, path)
+            ]
+            return ApiResponse(200, sorted(items, key=lambda i: (i["type"] != "dir", i["name"])))
+        raise not_found()
+
+    def get_commit(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req, permission="contents")
+        ref = unquote(req.params["ref"])
+        sha = self.bare(repo).resolve(ref)
+        if sha is None:
+            raise ApiError(422, f"No commit found for SHA: {ref}")
+        return ApiResponse(200, self.commit_body(repo, sha, req.api))
+
+    def list_commits(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req, permission="contents")
+        ref = req.arg("sha") or repo.default_branch
+        sha = self.bare(repo).resolve(ref)
+        if sha is None:
+            raise not_found()
+        shas = list(reversed(self.bare(repo).rev_list(sha)))  # newest first
+        return self.paginate(req, [self.commit_body(repo, s, req.api, with_files=False) for s in shas])
+
+    def list_installation_repositories(self, req: ApiRequest) -> ApiResponse:
+        if req.installation is None:
+            raise ApiError(
+                403,
+                "You must authenticate with an installation access token in order to list repositories for an "
+                "installation.",
+            )
+        repos = self.installation_repos(req.installation)
+        page = self.paginate(req, [self.repo_body(r, req.api) for r in repos])
+        body = {
+            "total_count": len(repos),
+            "repository_selection": req.installation.repository_selection,
+            "repositories": page.body,
+        }
+        return ApiResponse(200, body, page.headers)
+
+    # ------------------------------------------------ handlers: deployments and statuses
+
+    def create_deployment(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req, permission="deployments", level="write")
+        body = req.json()
+        if not isinstance(body, dict):
+            raise ApiError(400, "Problems parsing JSON")
+        ref = body.get("ref")
+        if not isinstance(ref, str) or not ref:
+            raise _validation_failed("ref", ref)
+        sha = self.bare(repo).resolve(ref)
+        if sha is None:
+            raise ApiError(422, f"No ref found for: {ref}")
+        contexts = body.get("required_contexts")
+        latest = self._latest_statuses(repo, sha)
+        wanted = list(latest) if contexts is None else [str(c) for c in contexts]
+        failing = [c for c in wanted if c not in latest or latest[c].state != "success"]
+        if failing:
+            raise ApiError(
+                409,
+                f"Conflict: Commit status checks failed for {ref}.",
+                errors=[
+                    {
+                        "contexts": [
+                            {"context": c, "state": latest[c].state if c in latest else "missing"} for c in failing
+                        ],
+                        "resource": "Deployment",
+                        "field": "required_contexts",
+                        "code": "invalid",
+                    }
+                ],
+            )
+        environment = str(body.get("environment") or "production")
+        production = body.get("production_environment")
+        payload = body.get("payload", {})
+        if isinstance(payload, str) and payload:
+            try:
+                payload = json.loads(payload)
+            except ValueError:
+                pass
+        assert req.caller is not None
+        deployment = Deployment(
+            id=self._next_deployment_id,
+            repo_id=repo.id,
+            sha=sha,
+            ref=ref,
+            task=str(body.get("task") or "deploy"),
+            environment=environment,
+            original_environment=environment,
+            description=body.get("description"),
+            payload=payload if payload is not None else {},
+            transient_environment=bool(body.get("transient_environment", False)),
+            production_environment=bool(production) if production is not None else environment == "production",
+            creator=req.caller,
+            via_app=req.installation is not None,
+            created_at=_iso(self.clock.now()),
+        )
+        self._next_deployment_id += 1
+        self.state.deployments[deployment.id] = deployment
+        return ApiResponse(201, self.deployment_body(deployment, req.api))
+
+    def list_deployments(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req, permission="deployments")
+        filters = {k: req.arg(k) for k in ("sha", "ref", "task", "environment")}
+        items = [
+            d
+            for d in sorted(self.state.deployments.values(), key=lambda d: d.id, reverse=True)
+            if d.repo_id == repo.id and all(v is None or getattr(d, k) == v for k, v in filters.items())
+        ]
+        return self.paginate(req, [self.deployment_body(d, req.api) for d in items])
+
+    def _deployment(self, req: ApiRequest, repo: Repo) -> Deployment:
+        d = self.state.deployments.get(int(req.params["deployment_id"]))
+        if d is None or d.repo_id != repo.id:
+            raise not_found()
+        return d
+
+    def get_deployment(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req, permission="deployments")
+        return ApiResponse(200, self.deployment_body(self._deployment(req, repo), req.api))
+
+    def create_deployment_status(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req, permission="deployments", level="write")
+        d = self._deployment(req, repo)
+        body = req.json()
+        if not isinstance(body, dict):
+            raise ApiError(400, "Problems parsing JSON")
+        state = body.get("state")
+        if state not in DEPLOYMENT_STATES:
+            raise _validation_failed("state", state)
+        if body.get("environment"):
+            d.environment = str(body["environment"])
+        assert req.caller is not None
+        status = DeploymentStatus(
+            id=self._next_deployment_status_id,
+            deployment_id=d.id,
+            state=state,
+            description=str(body.get("description") or ""),
+            environment=d.environment,
+            log_url=str(body.get("log_url") or body.get("target_url") or ""),
+            environment_url=str(body.get("environment_url") or ""),
+            creator=req.caller,
+            via_app=req.installation is not None,
+            created_at=_iso(self.clock.now()),
+        )
+        self._next_deployment_status_id += 1
+        self.state.deployment_statuses.append(status)
+        if state == "success" and body.get("auto_inactive", True):
+            self._inactivate_previous(d, req)
+        return ApiResponse(201, self.deployment_status_body(status, req.api))
+
+    def _inactivate_previous(self, current: Deployment, req: ApiRequest) -> None:
+        """GitHub's ``auto_inactive``: earlier successful deployments to the same non-transient,
+        non-production environment get an ``inactive`` status."""
+        assert req.caller is not None
+        for d in self.state.deployments.values():
+            if d.id >= current.id or d.repo_id != current.repo_id or d.environment != current.environment:
+                continue
+            if d.transient_environment or d.production_environment:
+                continue
+            latest = [s for s in self.state.deployment_statuses if s.deployment_id == d.id]
+            if latest and latest[-1].state == "success":
+                self.state.deployment_statuses.append(
+                    DeploymentStatus(
+                        id=self._next_deployment_status_id,
+                        deployment_id=d.id,
+                        state="inactive",
+                        description="",
+                        environment=d.environment,
+                        log_url="",
+                        environment_url="",
+                        creator=req.caller,
+                        via_app=req.installation is not None,
+                        created_at=_iso(self.clock.now()),
+                    )
+                )
+                self._next_deployment_status_id += 1
+
+    def list_deployment_statuses(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req, permission="deployments")
+        d = self._deployment(req, repo)
+        items = sorted((s for s in self.state.deployment_statuses if s.deployment_id == d.id), key=lambda s: -s.id)
+        return self.paginate(req, [self.deployment_status_body(s, req.api) for s in items])
+
+    def get_deployment_status(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req, permission="deployments")
+        d = self._deployment(req, repo)
+        wanted = int(req.params["status_id"])
+        found = next((s for s in self.state.deployment_statuses if s.id == wanted and s.deployment_id == d.id), None)
+        if found is None:
+            raise not_found()
+        return ApiResponse(200, self.deployment_status_body(found, req.api))
+
+    def create_commit_status(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req, permission="statuses", level="write")
+        ref = unquote(req.params["sha"])
+        sha = self.bare(repo).resolve(ref)
+        if sha is None or not sha.startswith(ref.lower()):
+            raise ApiError(422, f"No commit found for SHA: {ref}")
+        body = req.json()
+        if not isinstance(body, dict):
+            raise ApiError(400, "Problems parsing JSON")
+        state = body.get("state")
+        if state not in COMMIT_STATES:
+            raise _validation_failed("state", state)
+        assert req.caller is not None
+        status = CommitStatus(
+            id=self._next_commit_status_id,
+            repo_id=repo.id,
+            sha=sha,
+            state=state,
+            target_url=body.get("target_url"),
+            description=body.get("description"),
+            context=str(body.get("context") or "default"),
+            creator=req.caller,
+            created_at=_iso(self.clock.now()),
+        )
+        self._next_commit_status_id += 1
+        self.state.commit_statuses.append(status)
+        return ApiResponse(201, self.commit_status_body(status, req.api))
+
+    def _latest_statuses(self, repo: Repo, sha: str) -> dict[str, CommitStatus]:
+        latest: dict[str, CommitStatus] = {}
+        for s in self.state.commit_statuses:
+            if s.repo_id == repo.id and s.sha == sha:
+                latest[s.context] = s  # appended in time order: the last one wins
+        return latest
+
+    def list_commit_statuses(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req, permission="statuses")
+        sha = self.bare(repo).resolve(unquote(req.params["ref"]))
+        items = [
+            s for s in reversed(self.state.commit_statuses) if sha is not None and s.repo_id == repo.id and s.sha == sha
+        ]
+        return self.paginate(req, [self.commit_status_body(s, req.api) for s in items])
+
+    def get_combined_status(self, req: ApiRequest) -> ApiResponse:
+        repo = self._repo(req, permission="statuses")
+        ref = unquote(req.params["ref"])
+        sha = self.bare(repo).resolve(ref)
+        if sha is None:
+            raise ApiError(404, f"No commit found for SHA: {ref}")
+        latest = sorted(self._latest_statuses(repo, sha).values(), key=lambda s: -s.id)
+        states = {s.state for s in latest}
+        if states & {"error", "failure"}:
+            state = "failure"
+        elif not latest or "pending" in states:
+            state = "pending"
+        else:
+            state = "success"
+        page = self.paginate(req, [self.commit_status_body(s, req.api) for s in latest])
+        r = f"{req.api}/repos/{repo.full_name}"
+        body = {
+            "state": state,
+            "statuses": page.body,
+            "sha": sha,
+            "total_count": len(latest),
+            "repository": self.repo_body(repo, req.api),
+            "commit_url": f"{r}/commits/{sha}",
+            "url": f"{r}/commits/{sha}/status",
+        }
+        return ApiResponse(200, body, page.headers)
 
     # ------------------------------------------------ github.com: OAuth (device flow, web flow)
 
@@ -2038,6 +3421,14 @@ def _json(status: int, body: Any) -> RawResponse:
     return RawResponse(status, json.dumps(body).encode(), {"Content-Type": JSON_TYPE})
 
 
+def _json_body(request: RawRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _html(status: int, content: str) -> RawResponse:
     page = f"<!doctype html><html><head><title>GitHub stand-in</title></head><body>{content}</body></html>"
     return RawResponse(status, page.encode(), {"Content-Type": HTML_TYPE})
@@ -2071,6 +3462,15 @@ def _oauth_error(request: RawRequest, error: str, **extra: Any) -> RawResponse:
     uri = DEVICE_ERRORS_URI if error not in ("bad_verification_code", "redirect_uri_mismatch") else OAUTH_ERRORS_URI
     body = {"error": error, "error_description": OAUTH_ERRORS[error], "error_uri": uri, **extra}
     return _oauth_answer(request, body)
+
+
+def _epoch(iso: str) -> int:
+    return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+
+
+def _utc(iso: str) -> str:
+    """git's ``%aI`` (``2024-01-01T00:00:00+00:00``) as GitHub writes dates: UTC with ``Z``."""
+    return _iso(datetime.fromisoformat(iso))
 
 
 def _int_arg(value: str | None, default: int) -> int:

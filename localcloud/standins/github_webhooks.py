@@ -6,6 +6,9 @@ subscribes to, and one delivery.
   :func:`installation_payload`, :func:`ping_payload`) take the GitHub stand-in (for its shapes: the same
   ``user_simple``/``org_simple``/``team_simple`` the REST API answers with) and its state objects, so the
   ids and URLs in a payload are the ones the API gives.
+- Repository events (:func:`push_payload`, :func:`repository_payload`,
+  :func:`installation_repositories_payload`) take the parts already shaped by the stand-in (the repository, the
+  sender, the commits), and put them together in GitHub's key order.
 - :func:`deliver` POSTs one payload with GitHub's headers and its 10 s timeout. It never retries: GitHub
   does not redeliver on its own either (a failed delivery is found through the deliveries API and
   redelivered on purpose).
@@ -33,9 +36,12 @@ __all__ = [
     "encode",
     "installation_payload",
     "installation_ref",
+    "installation_repositories_payload",
     "membership_payload",
     "organization_payload",
     "ping_payload",
+    "push_payload",
+    "repository_payload",
     "sign",
     "team_payload",
     "verify",
@@ -217,6 +223,101 @@ def installation_payload(gh: Shapes, action: str, installation: Installation, se
         "repositories": [],
         "requester": None,
         "sender": gh.user_simple(sender, api),
+    }
+
+
+def push_payload(
+    *,
+    ref: str,
+    before: str,
+    after: str,
+    repository: dict[str, Any],
+    pusher: dict[str, Any],
+    organization: dict[str, Any] | None,
+    sender: dict[str, Any],
+    installation: dict[str, Any] | None,
+    created: bool,
+    deleted: bool,
+    forced: bool,
+    base_ref: str | None,
+    compare: str,
+    commits: list[dict[str, Any]],
+    head_commit: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """``push`` event (no ``action``): ``before``/``after`` (all zeros for a created/deleted branch), the
+    pushed ``commits`` (each ``{id, tree_id, distinct, message, timestamp, url, author, committer, added,
+    removed, modified}``) and ``head_commit``; ``repository`` in the push flavour (integer timestamps)."""
+    payload: dict[str, Any] = {
+        "ref": ref,
+        "before": before,
+        "after": after,
+        "repository": repository,
+        "pusher": pusher,
+    }
+    if organization is not None:
+        payload["organization"] = organization
+    payload["sender"] = sender
+    if installation is not None:
+        payload["installation"] = installation
+    payload.update(
+        {
+            "created": created,
+            "deleted": deleted,
+            "forced": forced,
+            "base_ref": base_ref,
+            "compare": compare,
+            "commits": commits,
+            "head_commit": head_commit,
+        }
+    )
+    return payload
+
+
+def repository_payload(
+    action: str,
+    repository: dict[str, Any],
+    sender: dict[str, Any],
+    installation: dict[str, Any] | None,
+    organization: dict[str, Any] | None = None,
+    changes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``repository`` event: ``created``, ``deleted``, ``renamed`` (``changes.repository.name.from``),
+    ``transferred`` (``changes.owner.from.organization|user``), ``archived``, ...; the REST repository shape."""
+    actions = ("created", "deleted", "renamed", "transferred", "archived", "unarchived", "edited", "privatized")
+    if action not in actions:
+        raise ValueError(f"repository: unknown action {action!r}")
+    payload: dict[str, Any] = {"action": action}
+    if changes is not None:
+        payload["changes"] = changes
+    payload["repository"] = repository
+    if organization is not None:
+        payload["organization"] = organization
+    payload["sender"] = sender
+    if installation is not None:
+        payload["installation"] = installation
+    return payload
+
+
+def installation_repositories_payload(
+    action: str,
+    installation: dict[str, Any],
+    repository_selection: str,
+    added: list[dict[str, Any]],
+    removed: list[dict[str, Any]],
+    sender: dict[str, Any],
+) -> dict[str, Any]:
+    """``installation_repositories`` event: ``added`` / ``removed``, with the whole installation and the
+    repositories as ``{id, node_id, name, full_name, private}``."""
+    if action not in ("added", "removed"):
+        raise ValueError(f"installation_repositories: unknown action {action!r}")
+    return {
+        "action": action,
+        "installation": installation,
+        "repository_selection": repository_selection,
+        "repositories_added": added,
+        "repositories_removed": removed,
+        "requester": None,
+        "sender": sender,
     }
 
 
