@@ -22,10 +22,19 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.outbox import DynamoOutbox
     from chalicelib.adapters.dynamodb.regions import DynamoRegionRegistry
     from chalicelib.domain.deploys import DeployService
-    from chalicelib.domain.ports import BillingPort, EncryptorPort, GitHubOAuthPort, GitHubPort, RuntimePort
+    from chalicelib.domain.gitops import GitOpsService
+    from chalicelib.domain.ports import (
+        BillingPort,
+        EncryptorPort,
+        GitHubOAuthPort,
+        GitHubPort,
+        GitHubReposPort,
+        RuntimePort,
+        StatusReporter,
+    )
     from chalicelib.domain.services.audit import AuditService
     from chalicelib.domain.services.auth import AuthService
-    from chalicelib.domain.services.github_webhooks import GitHubEventProcessor, GitHubWebhookService
+    from chalicelib.domain.services.github_webhooks import DeliveryRecovery, GitHubEventProcessor, GitHubWebhookService
     from chalicelib.domain.services.health import HealthService
     from chalicelib.domain.services.login import LoginService
     from chalicelib.domain.services.membership import MembershipService
@@ -168,7 +177,7 @@ class Container:
 
     @cached_property
     def deploys(self) -> DeployService:
-        from chalicelib.adapters.builds import LocalBuilds, NoStatusReporter
+        from chalicelib.adapters.builds import LocalBuilds
         from chalicelib.adapters.dynamodb.deploys import DynamoDeployStore
         from chalicelib.domain.deploys import DeployService, DeploySettings
         from chalicelib.domain.services.namespaces import PLANS
@@ -183,12 +192,48 @@ class Container:
             LocalBuilds(Path(self.settings.artifacts_dir)),
             self.runtime_of_namespace,
             self.workflows,
-            NoStatusReporter(),
+            self.status_reporter,
             self.encryptor,
             quota_of,
             self.clock,
             DeploySettings(poll_seconds=self.settings.deploy_poll_seconds),
         )
+
+    @cached_property
+    def github_repos(self) -> GitHubReposPort:
+        from chalicelib.adapters.github.repos import PyGithubRepos
+
+        return PyGithubRepos(
+            self.settings.github_app_id, self.secrets.get("GITHUB_APP_PRIVATE_KEY", ""), self.settings.github_api_url
+        )
+
+    @cached_property
+    def status_reporter(self) -> StatusReporter:
+        from chalicelib.domain.gitops import GitHubStatusReporter
+
+        return GitHubStatusReporter(self.github_repos, self.settings.public_url)
+
+    @cached_property
+    def gitops(self) -> GitOpsService:
+        from chalicelib.adapters.dynamodb.repos import DynamoLinkStore
+        from chalicelib.adapters.manifest_yaml import load_manifest
+        from chalicelib.domain.gitops import GitOpsService
+
+        self.bind()
+        return GitOpsService(
+            DynamoLinkStore(),
+            self.github_repos,
+            self.deploys,
+            self.namespaces.get,
+            lambda text: load_manifest(text, None),
+            self.clock,
+        )
+
+    @cached_property
+    def delivery_recovery(self) -> DeliveryRecovery:
+        from chalicelib.domain.services.github_webhooks import DeliveryRecovery
+
+        return DeliveryRecovery(self.github_repos)
 
     @cached_property
     def billing(self) -> BillingPort:
@@ -305,7 +350,7 @@ class Container:
     def github_events(self) -> GitHubEventProcessor:
         from chalicelib.domain.services.github_webhooks import GitHubEventProcessor
 
-        return GitHubEventProcessor(self.membership, self.stores.namespaces, self.audit, self.clock)
+        return GitHubEventProcessor(self.membership, self.stores.namespaces, self.audit, self.clock, self.gitops)
 
 
 _container: Container | None = None

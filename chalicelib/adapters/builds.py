@@ -43,12 +43,3 @@ class LocalBuilds:
     def kept(self, namespace: str, service: str, deployment_id: str) -> str | None:
         path = self._artifacts.exists(namespace, service, deployment_id)
         return str(path) if path is not None else None
-
-
-class NoStatusReporter:
-    """Without a linked repository there is nowhere to report (the GitOps issue adds GitHub's)."""
-
-    def report(
-        self, namespace: str, service: str, deployment_id: str, commit: str, state: str, description: str
-    ) -> None:
-        return None

@@ -401,9 +401,15 @@ class DeployService:
             state, state
         )
         try:
-            self._reporter.report(ns, svc, dep_id, dep.commit or dep.ref, state, description[:140])
+            refs = self._reporter.report(
+                ns, svc, dep_id, dep.commit or dep.ref, state, description[:140], dict(dep.trigger)
+            )
         except Exception:  # reporting never fails a deployment
             self._step(dep, f"report_{state}", "failed", "the status could not be reported")
+            return
+        if refs:
+            dep.trigger = {**dep.trigger, **refs}
+            self._store.save_deployment(dep)
 
     def step_build(self, ns: str, svc: str, dep_id: str) -> None:
         dep = self.deployment(ns, svc, dep_id)

@@ -180,6 +180,47 @@ class GitHubPort(Protocol):
 
 
 @dataclass(frozen=True)
+class RepoRef:
+    """A repository as the App's installation sees it. The id is what the platform stores: a rename
+    or a transfer changes the name, never the id."""
+
+    id: int
+    full_name: str
+    owner: str
+    owner_id: int
+    installation_id: int
+    clone_url: str
+    default_branch: str
+
+
+class GitHubReposPort(Protocol):
+    """Repositories through the GitHub App: linking, push-to-deploy, statuses, missed deliveries."""
+
+    def repo(self, full_name: str) -> RepoRef | None:
+        """The repository, if the App is installed on it (else None)."""
+        ...
+
+    def repo_by_id(self, installation_id: int, repo_id: int) -> RepoRef | None: ...
+    def permission(self, installation_id: int, full_name: str, login: str) -> str:
+        """``admin``, ``write``, ``read`` or ``none``."""
+        ...
+
+    def changed_files(self, installation_id: int, repo_id: int, base: str, head: str) -> list[str] | None: ...
+    def file_at(self, installation_id: int, repo_id: int, path: str, ref: str) -> str | None: ...
+    def create_deployment(
+        self, installation_id: int, repo_id: int, sha: str, environment: str, description: str
+    ) -> int: ...
+    def deployment_status(
+        self, installation_id: int, repo_id: int, deployment_id: int, state: str, description: str, log_url: str
+    ) -> None: ...
+    def commit_status(
+        self, installation_id: int, repo_id: int, sha: str, state: str, context: str, description: str, target_url: str
+    ) -> None: ...
+    def failed_deliveries(self, limit: int) -> list[str]: ...
+    def redeliver(self, delivery_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
 class DeviceCodeGrant:
     device_code: str
     user_code: str
@@ -233,11 +274,20 @@ class BuildPort(Protocol):
 
 class StatusReporter(Protocol):
     """Reports a deployment's progress where its commit lives (GitHub deployment statuses and commit
-    statuses, with the GitOps issue); reporting never fails a deployment."""
+    statuses); reporting never fails a deployment."""
 
     def report(
-        self, namespace: str, service: str, deployment_id: str, commit: str, state: str, description: str
-    ) -> None: ...
+        self,
+        namespace: str,
+        service: str,
+        deployment_id: str,
+        commit: str,
+        state: str,
+        description: str,
+        refs: dict[str, str],
+    ) -> dict[str, str]:
+        """``refs`` are what earlier reports answered (kept on the deployment's trigger); answer new ones."""
+        ...
 
 
 # --------------------------------------------------------------------------- platform plumbing

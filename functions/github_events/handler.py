@@ -21,3 +21,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             get_logger().exception("github event failed", extra={"message_id": record.get("messageId")})
             failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}
+
+
+def redeliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The github-redeliver schedule: ask GitHub again for the App's failed deliveries."""
+    return {"redelivered": get_container().delivery_recovery.redeliver_failed()}

@@ -54,12 +54,32 @@ The platform is a GitHub App; the stand-in plays GitHub's side of it (seed ``"ap
   ``POST /app/installations/{id}/access_tokens`` (``ghs_`` tokens valid 1 hour), ``GET /app/hook/config``,
   ``GET /app/hook/deliveries[/{id}]``, ``POST /app/hook/deliveries/{id}/attempts``. An installation token
   reads its organization as an owner's user token would (writes need ``members: write``; ``/user``
-  answers 403 ``Resource not accessible by integration``); ``GET /installation/repositories`` (none) and
+  answers 403 ``Resource not accessible by integration``); ``GET /installation/repositories`` and
   ``DELETE /installation/token``. ``GET /user/installations`` with a user token.
 - Webhooks (:mod:`localcloud.standins.github_webhooks`): with :attr:`GitHubStandIn.webhook_url` set, team and
   organization membership changes (API or Python methods) and installs/uninstalls are sent signed with the
   app's webhook secret from a background thread, once (never retried), and recorded for the deliveries
   API. :meth:`GitHubStandIn.wait_for_deliveries` waits for the outbox to drain.
+
+Repositories (seed ``"repos"``; :mod:`localcloud.standins.github_git`): each is a bare git repository at
+``repos_dir/<owner>/<name>.git`` (``repos_dir``: a constructor argument, else a temporary directory removed on
+:meth:`GitHubStandIn.stop`). GitHub's ``clone_url`` is https; offline it is a ``file://`` URL of the bare
+repository (as are ``git_url`` and ``svn_url``), which ``git clone`` / ``git fetch <url> <sha>`` take. Ids start
+at 5001 and survive a rename or transfer (the old name answers 301 to ``/repositories/{id}``). Seeded:
+``acme/hello`` (5001, from ``examples/hello``; ``backend`` team: push; org members: read, org owners: admin) and
+``other/elsewhere`` (5002, org ``other`` id 1001, without the app). Python: :meth:`GitHubStandIn.create_repo`,
+:meth:`~GitHubStandIn.commit` / :meth:`~GitHubStandIn.push` (temporary clone + ``git push``; ``push`` webhook),
+:meth:`~GitHubStandIn.delete_branch`, :meth:`~GitHubStandIn.rename_repo`, :meth:`~GitHubStandIn.transfer_repo`,
+:meth:`~GitHubStandIn.delete_repo` (``repository`` webhooks), :meth:`~GitHubStandIn.set_collaborator`,
+:meth:`~GitHubStandIn.add_repo_to_installation` / :meth:`~GitHubStandIn.remove_repo_from_installation`
+(``installation_repositories``), :meth:`~GitHubStandIn.drop_next_delivery`. REST: ``GET /repos/{o}/{r}`` and
+``/repositories/{id}`` (every route below also under the latter), ``.../installation`` (JWT),
+``.../collaborators/{login}/permission``, ``.../compare/{base}...{head}``, ``.../contents/{path}?ref=``,
+``.../commits[/{ref}]``, ``.../commits/{ref}/statuses``, ``.../commits/{ref}/status``, ``POST .../statuses/{sha}``
+(``statuses: write``), ``GET/POST .../deployments``, ``.../deployments/{id}``,
+``GET/POST .../deployments/{id}/statuses`` (``deployments: write``; ``auto_merge`` is accepted and never merges).
+Stand-in only:
+``POST /_stand-in/repos`` and ``POST /_stand-in/repos/{owner}/{repo}/commits`` (used by ``localcloud.github_push``).
 
 Every expiry (device codes, authorization codes, JWTs, installation tokens) reads the injectable ``clock``
 (an object with ``now() -> datetime``, UTC by default).
@@ -1115,7 +1135,7 @@ class GitHubStandIn(StandIn):
 
     def transfer_repo(self, owner: str, name: str, new_owner: str, *, actor: str | None = None) -> dict[str, Any]:
         """Moves a repository to another organization or user (same id); webhook ``repository``
-        ``transferred`` (to the new owner's installation). Collaborators and team grants do not follow."""
+        ``transferred`` (to the new owner's installation). Collaborators stay; team grants do not follow."""
         with self.lock:
             repo = self.state.repo(owner, name)
             account = self._owner(new_owner)

@@ -311,7 +311,9 @@ def test_an_installation_token_is_not_a_user(gh: GitHubStandIn) -> None:
     put = requests.put(f"{gh.api_url}/orgs/acme/teams/backend/memberships/ken", headers=headers, timeout=5)
     assert put.status_code == 403 and put.json()["message"] == "Resource not accessible by integration"
     repos = requests.get(f"{gh.api_url}/installation/repositories", headers=headers, timeout=5)
-    assert repos.json() == {"total_count": 0, "repository_selection": "all", "repositories": []}
+    listed = repos.json()
+    assert listed["total_count"] == 1 and listed["repository_selection"] == "all"
+    assert [r["full_name"] for r in listed["repositories"]] == ["acme/hello"]
     assert requests.delete(f"{gh.api_url}/installation/token", headers=headers, timeout=5).status_code == 204
     assert requests.get(f"{gh.api_url}/orgs/acme/teams", headers=headers, timeout=5).status_code == 401
 

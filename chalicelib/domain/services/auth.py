@@ -88,7 +88,7 @@ class AuthService:
         return Principal(
             uid=token.uid,
             login=token.login,
-            scopes=token.scopes,
+            scopes=token.scopes | {"read"},  # every scope includes read: a deploy token follows its deployments
             token_id=token.id,
             token_namespace=token.namespace,
             platform_admin=self.is_platform_admin(token.login),

@@ -24,7 +24,7 @@ from chalicelib.domain.services.membership import MembershipService
 from chalicelib.domain.stores import DeliveryStore, NamespaceStore
 
 QUEUE = "github-events"
-CONSUMED = frozenset({"installation", "membership", "team", "organization"})
+CONSUMED = frozenset({"installation", "installation_repositories", "membership", "team", "organization", "push"})
 
 
 def signature_of(secret: str, body: bytes) -> str:
@@ -91,34 +91,58 @@ class GitHubEventProcessor:
     """Consumes the queue: turns each GitHub event into the platform's changes."""
 
     def __init__(
-        self, membership: MembershipService, namespaces: NamespaceStore, audit: AuditService, clock: Clock
+        self,
+        membership: MembershipService,
+        namespaces: NamespaceStore,
+        audit: AuditService,
+        clock: Clock,
+        gitops: Any = None,
     ) -> None:
         self._membership = membership
         self._namespaces = namespaces
         self._audit = audit
         self._clock = clock
+        self._gitops = gitops  # chalicelib.domain.gitops.GitOpsService
 
     def process(self, delivery: str, event: str, payload: dict[str, Any]) -> dict[str, Any]:
         org_id = int((payload.get("organization") or {}).get("id") or 0)
         actor = "github"
+        action = str(payload.get("action"))
         if event in ("membership", "team"):
             team_id = int((payload.get("team") or {}).get("id") or 0)
             results = self._membership.sync_team(org_id, team_id, actor=actor)
         elif event == "organization":
             results = self._membership.sync_org(org_id, actor=actor)
+        elif event == "push":
+            result = self._gitops.push(delivery, payload)
+            return {"event": event, "deployed": result.deployed, "skipped": result.skipped}
         elif event == "installation":
-            account_id = int(((payload.get("installation") or {}).get("account") or {}).get("id") or 0)
-            action = str(payload.get("action"))
+            installation = payload.get("installation") or {}
+            account_id = int((installation.get("account") or {}).get("id") or 0)
+            disabled: list[str] = []
+            if action in ("deleted", "suspend") and self._gitops is not None:
+                disabled = self._gitops.installation_removed(
+                    int(installation.get("id") or 0),
+                    f"the GitHub App was {action}d" if action == "suspend" else "the GitHub App was uninstalled",
+                )
             for ns_id in self._namespaces.by_org(account_id):
                 self._audit.record(
                     ns_id,
                     actor,
                     f"installation.{action}",
-                    f"installation:{payload['installation']['id']}",
+                    f"installation:{installation.get('id')}",
                     "ok",
                     entry_id=new_id(self._clock.now()),
                 )
-            return {"event": event, "action": action}
+            return {"event": event, "action": action, "disabled": disabled}
+        elif event == "installation_repositories":
+            removed = [int(r["id"]) for r in payload.get("repositories_removed") or []]
+            disabled = (
+                self._gitops.repos_removed(removed, "the repository was removed from the GitHub App's installation")
+                if self._gitops and removed
+                else []
+            )
+            return {"event": event, "action": action, "disabled": disabled}
         else:
             return {"event": event, "ignored": True}
         return {
@@ -126,3 +150,18 @@ class GitHubEventProcessor:
             "synced": [r.namespace for r in results],
             "removed": sorted({login for r in results for login in r.removed}),
         }
+
+
+class DeliveryRecovery:
+    """GitHub marks a delivery failed after 10 s without an answer and never redelivers it by itself:
+    this finds the App's failed deliveries and asks for them again (the endpoint's claims make a
+    redelivery of one that did arrive harmless)."""
+
+    def __init__(self, repos: Any) -> None:
+        self._repos = repos  # chalicelib.domain.ports.GitHubReposPort
+
+    def redeliver_failed(self, limit: int = 100) -> list[str]:
+        failed = self._repos.failed_deliveries(limit)
+        for delivery_id in failed:
+            self._repos.redeliver(delivery_id)
+        return list(failed)

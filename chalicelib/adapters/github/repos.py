@@ -1,0 +1,170 @@
+"""The ``GitHubReposPort`` over PyGithub, as the App: repositories through its installations,
+compare and contents for push-to-deploy, deployments and statuses, and the App's webhook deliveries.
+The App JWT finds installations; installation tokens (refreshed by PyGithub) do the rest."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.domain.errors import DependencyUnavailableError
+from chalicelib.domain.ports import RepoRef
+
+if TYPE_CHECKING:
+    from github import Github, GithubIntegration
+
+GITHUB_API = "https://api.github.com"
+
+
+class PyGithubRepos:
+    def __init__(self, app_id: str, private_key: str, api_url: str = GITHUB_API, timeout: int = 10) -> None:
+        self._app_id = app_id
+        self._private_key = private_key
+        self._api_url = api_url.rstrip("/")
+        self._timeout = timeout
+        self._clients: dict[int, Github] = {}
+        self._lock = threading.Lock()
+
+    def _kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"timeout": self._timeout, "retry": 2}
+        if self._api_url != GITHUB_API:
+            kwargs["base_url"] = self._api_url
+        return kwargs
+
+    def _integration(self) -> GithubIntegration:
+        from github import Auth, GithubIntegration
+
+        return GithubIntegration(
+            auth=Auth.AppAuth(int(self._app_id), self._private_key),
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+            **self._kwargs(),
+        )
+
+    def _client(self, installation_id: int) -> Github:
+        from github import Auth, Github
+
+        with self._lock:
+            if installation_id not in self._clients:
+                auth = Auth.AppAuth(int(self._app_id), self._private_key).get_installation_auth(installation_id)
+                self._clients[installation_id] = Github(
+                    auth=auth, seconds_between_requests=None, seconds_between_writes=None, **self._kwargs()
+                )
+            return self._clients[installation_id]
+
+    def _call(self, fn: Any) -> Any:
+        from github import GithubException, UnknownObjectException
+
+        try:
+            return fn()
+        except UnknownObjectException:
+            return None
+        except GithubException as e:
+            raise DependencyUnavailableError("GitHub answered with an error", {"status": e.status}) from e
+        except OSError as e:
+            raise DependencyUnavailableError("GitHub could not be reached", {"error": type(e).__name__}) from e
+
+    def _ref(self, repo: Any, installation_id: int) -> RepoRef:
+        return RepoRef(
+            id=int(repo.id),
+            full_name=str(repo.full_name),
+            owner=str(repo.owner.login),
+            owner_id=int(repo.owner.id),
+            installation_id=installation_id,
+            clone_url=str(repo.clone_url),
+            default_branch=str(repo.default_branch),
+        )
+
+    def repo(self, full_name: str) -> RepoRef | None:
+        if full_name.count("/") != 1:
+            return None
+        owner, name = full_name.split("/")
+        installation = self._call(lambda: self._integration().get_repo_installation(owner, name))
+        if installation is None:
+            return None
+        found = self._call(lambda: self._client(installation.id).get_repo(full_name))
+        return None if found is None else self._ref(found, int(installation.id))
+
+    def repo_by_id(self, installation_id: int, repo_id: int) -> RepoRef | None:
+        found = self._call(lambda: self._client(installation_id).get_repo(repo_id))
+        return None if found is None else self._ref(found, installation_id)
+
+    def permission(self, installation_id: int, full_name: str, login: str) -> str:
+        repo = self._call(lambda: self._client(installation_id).get_repo(full_name))
+        if repo is None:
+            return "none"
+        value = self._call(lambda: repo.get_collaborator_permission(login))
+        return str(value or "none")
+
+    def changed_files(self, installation_id: int, repo_id: int, base: str, head: str) -> list[str] | None:
+        def read() -> list[str]:
+            comparison = self._client(installation_id).get_repo(repo_id).compare(base, head)
+            paths: set[str] = set()
+            for f in comparison.files:
+                paths.add(str(f.filename))
+                if getattr(f, "previous_filename", None):
+                    paths.add(str(f.previous_filename))
+            return sorted(paths)
+
+        return self._call(read)  # type: ignore[no-any-return]
+
+    def file_at(self, installation_id: int, repo_id: int, path: str, ref: str) -> str | None:
+        def read() -> str:
+            content = self._client(installation_id).get_repo(repo_id).get_contents(path, ref=ref)
+            return base64.b64decode(content.content).decode()  # type: ignore[union-attr]
+
+        return self._call(read)  # type: ignore[no-any-return]
+
+    def create_deployment(
+        self, installation_id: int, repo_id: int, sha: str, environment: str, description: str
+    ) -> int:
+        repo = self._client(installation_id).get_repo(repo_id)
+        deployment = self._call(
+            lambda: repo.create_deployment(
+                ref=sha,
+                environment=environment,
+                description=description,
+                auto_merge=False,
+                required_contexts=[],
+                transient_environment=False,
+                production_environment=True,
+            )
+        )
+        if deployment is None:
+            raise DependencyUnavailableError("GitHub did not create the deployment", {})
+        return int(deployment.id)
+
+    def deployment_status(
+        self, installation_id: int, repo_id: int, deployment_id: int, state: str, description: str, log_url: str
+    ) -> None:
+        repo = self._client(installation_id).get_repo(repo_id)
+        self._call(
+            lambda: repo.get_deployment(deployment_id).create_status(state, target_url=log_url, description=description)
+        )
+
+    def commit_status(
+        self, installation_id: int, repo_id: int, sha: str, state: str, context: str, description: str, target_url: str
+    ) -> None:
+        repo = self._client(installation_id).get_repo(repo_id)
+        self._call(
+            lambda: repo.get_commit(sha).create_status(
+                state, target_url=target_url, description=description, context=context
+            )
+        )
+
+    def failed_deliveries(self, limit: int) -> list[str]:
+        integration = self._integration()
+        # PyGithub 2.10 has no typed deliveries API: the REST endpoint through its requester (app JWT).
+        _, data = integration.requester.requestJsonAndCheck(
+            "GET", "/app/hook/deliveries", parameters={"per_page": min(limit, 100)}
+        )
+        return [
+            str(d["id"])
+            for d in data or []
+            if int(d.get("status_code") or 0) not in range(200, 300) and not d.get("redelivery")
+        ]
+
+    def redeliver(self, delivery_id: str) -> None:
+        integration = self._integration()
+        integration.requester.requestJsonAndCheck("POST", f"/app/hook/deliveries/{delivery_id}/attempts")

@@ -1,0 +1,251 @@
+"""GitOps on the local cloud: link a repository of the GitHub stand-in, push to it, and the service
+answers with the new commit while GitHub shows the deployment statuses; a broken push keeps the
+previous version answering with GitHub showing failure; a replayed delivery deploys nothing; a
+delivery the platform never got is redelivered by the schedule; an uninstall disables the link; and
+the GitHub Action's script deploys against the API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+
+from chalicelib.domain.clock import SystemClock
+from tests.fixtures import start_platform
+from tests.helpers import ROOT
+
+NS = "acme-backend"
+
+
+@pytest.fixture(scope="module")
+def gitops(tmp_path_factory: pytest.TempPathFactory, env_restored: None) -> Iterator[dict[str, Any]]:
+    from chalicelib.composition import set_container
+
+    cloud = start_platform(tmp_path_factory.mktemp("gitops"), SystemClock())
+    api = cloud.api_url
+
+    def token(login: str) -> str:
+        return str(requests.post(f"{api}/v1/auth/local-login", json={"login": login}, timeout=10).json()["token"])
+
+    ada = token("ada")
+    h = {"Authorization": f"Bearer {ada}"}
+    assert (
+        requests.post(
+            f"{api}/v1/namespaces",
+            headers=h,
+            timeout=10,
+            json={"github_org": "acme", "github_team": "backend", "region": "local"},
+        ).status_code
+        == 202
+    )
+    arn = cloud.resources["state_machines"]["onboarding"].replace(":stateMachine:", ":execution:")
+    assert cloud.wait_execution(f"{arn}:{NS}", timeout=60)["status"] == "SUCCEEDED"
+    yield {"cloud": cloud, "api": api, "h": h, "token": token}
+    cloud.stop()
+    set_container(None)
+
+
+def get(p: dict[str, Any], path: str) -> Any:
+    return requests.get(f"{p['api']}{path}", headers=p["h"], timeout=10).json()
+
+
+def wait_for(predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def deployment_of(p: dict[str, Any], sha: str) -> dict[str, Any] | None:
+    r = requests.get(f"{p['api']}/v1/namespaces/{NS}/services/hello/deployments", headers=p["h"], timeout=10)
+    if r.status_code != 200:
+        return None
+    found = [d for d in r.json()["deployments"] if d["commit"] == sha or d["ref"] == sha]
+    return found[0] if found and found[0]["status"] not in ("queued", "in_progress") else None
+
+
+def github_statuses(p: dict[str, Any], sha: str) -> tuple[list[str], list[str]]:
+    gh = p["cloud"].github
+    headers = {"Authorization": f"token {gh.token_for('ada')}"}
+    base = f"{gh.api_url}/repos/acme/hello"
+    deployments = requests.get(f"{base}/deployments", params={"sha": sha}, headers=headers, timeout=10).json()
+    states = []
+    for d in deployments:
+        states += [
+            s["state"]
+            for s in requests.get(f"{base}/deployments/{d['id']}/statuses", headers=headers, timeout=10).json()
+        ]
+    commit = [s["state"] for s in requests.get(f"{base}/commits/{sha}/statuses", headers=headers, timeout=10).json()]
+    return states, commit
+
+
+def test_linking_checks_installation_organization_and_push_access(gitops: dict[str, Any]) -> None:
+    api, gh = gitops["api"], gitops["cloud"].github
+    linus = {"Authorization": f"Bearer {gitops['token']('linus')}"}
+    gh.create_repo("acme", "readonly", from_dir=ROOT / "examples" / "hello")  # no team grants: linus may only read
+    gh.set_collaborator("acme", "readonly", "linus", "pull")
+    r = requests.post(f"{api}/v1/namespaces/{NS}/repos", headers=linus, json={"repo": "acme/readonly"}, timeout=10)
+    assert r.status_code == 403 and "push access" in r.json()["error"]["message"]
+    r = requests.post(
+        f"{api}/v1/namespaces/{NS}/repos", headers=gitops["h"], json={"repo": "other/elsewhere"}, timeout=10
+    )
+    assert r.status_code == 422
+    r = requests.post(f"{api}/v1/namespaces/{NS}/repos", headers=gitops["h"], json={"repo": "acme/nosuch"}, timeout=10)
+    assert r.status_code == 422
+    grace = {"Authorization": f"Bearer {gitops['token']('grace')}"}
+    assert (
+        requests.post(
+            f"{api}/v1/namespaces/{NS}/repos", headers=grace, json={"repo": "acme/hello"}, timeout=10
+        ).status_code
+        == 403
+    )  # a member is not an admin of the namespace
+    r = requests.post(f"{api}/v1/namespaces/{NS}/repos", headers=linus, json={"repo": "acme/hello"}, timeout=10)
+    assert r.status_code == 201, r.text
+    link = r.json()
+    assert link["full_name"] == "acme/hello" and link["branch"] == "main" and link["status"] == "active"
+    assert link["id"] >= 5001 and link["installation_id"] == 7001
+    again = requests.post(
+        f"{api}/v1/namespaces/{NS}/repos", headers=gitops["h"], json={"repo": "acme/hello"}, timeout=10
+    )
+    assert again.status_code == 409
+    gitops["repo_id"] = link["id"]
+
+
+def test_a_push_deploys_and_github_shows_the_statuses(gitops: dict[str, Any]) -> None:
+    gh = gitops["cloud"].github
+    sha = gh.commit("acme", "hello", {"VERSION": "1"}, "first push")
+    dep = wait_for(lambda: deployment_of(gitops, sha), what="the push's deployment")
+    assert dep["status"] == "succeeded", dep
+    assert dep["trigger"]["kind"] == "push"
+    service = get(gitops, f"/v1/namespaces/{NS}/services/hello")
+    assert service["current_commit"] == sha
+    assert requests.get(service["address"], timeout=10).json()["version"] == dep["id"]
+    deployment_states, commit_states = wait_for(
+        lambda: (lambda s: s if "success" in s[0] else None)(github_statuses(gitops, sha)), what="GitHub's statuses"
+    )
+    assert deployment_states[0] == "success" and "in_progress" in deployment_states
+    assert commit_states[0] == "success"
+    gitops["good"] = dep
+
+
+def test_a_broken_push_keeps_the_previous_version_while_github_shows_failure(gitops: dict[str, Any]) -> None:
+    gh = gitops["cloud"].github
+    sha = gh.commit("acme", "hello", {"server.py": "import sys\nsys.exit(1)\n"}, "broken")
+    dep = wait_for(lambda: deployment_of(gitops, sha), what="the broken push's deployment")
+    assert dep["status"] == "rolled_back", dep
+    service = get(gitops, f"/v1/namespaces/{NS}/services/hello")
+    assert requests.get(service["address"], timeout=10).json()["version"] == gitops["good"]["id"]
+    _, commit_states = wait_for(
+        lambda: (lambda s: s if "failure" in s[1] else None)(github_statuses(gitops, sha)),
+        what="GitHub's failure status",
+    )
+    assert commit_states[0] == "failure"
+    fixed = gh.commit("acme", "hello", {"server.py": (ROOT / "examples" / "hello" / "server.py").read_text()}, "fixed")
+    assert wait_for(lambda: deployment_of(gitops, fixed), what="the fix deployed")["status"] == "succeeded"
+
+
+def test_replaying_a_delivery_deploys_nothing(gitops: dict[str, Any]) -> None:
+    gh = gitops["cloud"].github
+    gh.wait_for_deliveries()
+    last_push = [d for d in gh.deliveries() if d["event"] == "push"][-1]
+    count = len(get(gitops, f"/v1/namespaces/{NS}/services/hello/deployments")["deployments"])
+    gh.redeliver(last_push["id"])
+    gh.wait_for_deliveries()
+    time.sleep(1.0)
+    assert len(get(gitops, f"/v1/namespaces/{NS}/services/hello/deployments")["deployments"]) == count
+    assert [d for d in gh.deliveries() if d["guid"] == last_push["guid"]][-1]["status_code"] == 200
+
+
+def test_a_delivery_the_platform_never_got_is_redelivered_by_the_schedule(gitops: dict[str, Any]) -> None:
+    cloud, gh = gitops["cloud"], gitops["cloud"].github
+    gh.drop_next_delivery()
+    sha = gh.commit("acme", "hello", {"VERSION": "missed"}, "a push whose webhook is lost")
+    gh.wait_for_deliveries()
+    time.sleep(1.0)
+    assert deployment_of(gitops, sha) is None
+    schedule = next(s for s in cloud.decl.list("schedules") if s["name"] == "github-redeliver")
+    cloud.fire_schedule(schedule, datetime.now(UTC))
+    dep = wait_for(lambda: deployment_of(gitops, sha), what="the redelivered push's deployment")
+    assert dep["status"] == "succeeded"
+
+
+def test_tags_other_branches_and_unlinked_repositories_are_ignored(gitops: dict[str, Any]) -> None:
+    gh = gitops["cloud"].github
+    count = len(get(gitops, f"/v1/namespaces/{NS}/services/hello/deployments")["deployments"])
+    gh.commit("acme", "hello", {"NOTES": "x"}, "on a branch", branch="feature")
+    gh.wait_for_deliveries()
+    time.sleep(1.0)
+    assert len(get(gitops, f"/v1/namespaces/{NS}/services/hello/deployments")["deployments"]) == count
+
+
+def test_the_github_action_deploys_and_fails_the_job_on_failure(gitops: dict[str, Any], tmp_path: Any) -> None:
+    api = gitops["api"]
+    token = requests.post(
+        f"{api}/v1/tokens",
+        headers=gitops["h"],
+        timeout=10,
+        json={"name": "action", "namespace": NS, "scopes": ["deploy"]},
+    ).json()["token"]
+    repo = tmp_path / "hello"
+    subprocess.run(
+        ["bash", str(ROOT / "examples" / "make-example-repo.sh"), str(repo)], check=True, capture_output=True
+    )
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    outputs = tmp_path / "outputs"
+    env = {
+        "PATH": os.environ["PATH"],
+        "PLATFORM_API_URL": api,
+        "PLATFORM_TOKEN": token,
+        "DEPLOY_NAMESPACE": NS,
+        "DEPLOY_SERVICE": "hello",
+        "DEPLOY_SOURCE": str(repo),
+        "DEPLOY_REF": sha,
+        "DEPLOY_POLL_SECONDS": "0.5",
+        "GITHUB_OUTPUT": str(outputs),
+    }
+    ok = subprocess.run(
+        [sys.executable, str(ROOT / "action" / "deploy.py")], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "build: succeeded" in ok.stdout and "succeeded: commit" in ok.stdout
+    assert "status=succeeded" in outputs.read_text()
+    (repo / "server.py").write_text("raise SystemExit(1)\n")
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "break"], cwd=repo, check=True
+    )
+    bad = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    failed = subprocess.run(
+        [sys.executable, str(ROOT / "action" / "deploy.py")],
+        env={**env, "DEPLOY_REF": bad},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert failed.returncode == 1 and "::error::" in failed.stdout and "rolled_back" in failed.stdout
+
+
+def test_an_uninstall_disables_the_link_and_pushes_are_ignored(gitops: dict[str, Any]) -> None:
+    gh = gitops["cloud"].github
+    gh.remove_repo_from_installation(7001, "acme/hello")
+    link = wait_for(
+        lambda: (lambda r: r if r["status"] == "disabled" else None)(
+            get(gitops, f"/v1/namespaces/{NS}/repos/{gitops['repo_id']}")
+        ),
+        what="the link disabled",
+    )
+    assert "installation" in link["disabled_reason"]
+    count = len(get(gitops, f"/v1/namespaces/{NS}/services/hello/deployments")["deployments"])
+    gh.commit("acme", "hello", {"VERSION": "ignored"}, "after the removal")
+    gh.wait_for_deliveries()
+    time.sleep(1.0)
+    assert len(get(gitops, f"/v1/namespaces/{NS}/services/hello/deployments")["deployments"]) == count
