@@ -40,6 +40,7 @@ class SerialisedDynamoDB:
         self.dynamodb_requests = 0
         # Every AWS API request, by service (from the SigV4 credential scope): what benchmarks count.
         self.requests_by_service: dict[str, int] = {}
+        self.requests_by_operation: dict[str, int] = {}  # by X-Amz-Target (JSON-protocol services)
         self._count_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -47,6 +48,9 @@ class SerialisedDynamoDB:
         if service:
             with self._count_lock:
                 self.requests_by_service[service] = self.requests_by_service.get(service, 0) + 1
+                target = environ.get("HTTP_X_AMZ_TARGET")
+                if target:
+                    self.requests_by_operation[target] = self.requests_by_operation.get(target, 0) + 1
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET):
             with self.lock:
                 self.dynamodb_requests += 1
