@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--org", required=True, help="the GitHub organization")
     p.add_argument("--team", required=True, help="the GitHub team (its slug)")
     p.add_argument("--region", required=True, help="the region (see `platform regions list`)")
-    p.add_argument("--plan", required=True, help="the plan (e.g. starter)")
+    p.add_argument("--plan", default="starter", help="the plan: starter (default), team or scale")
     p.add_argument("--wait", action="store_true", help="wait until the namespace is active or failed")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between polls with --wait (default 2)")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait at most with --wait (default 900)")
