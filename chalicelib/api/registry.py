@@ -141,6 +141,9 @@ class RouteRegistry:
         self.specs: list[RouteSpec] = []
         self.guard: Guard | None = None
         self.after: After | None = None
+        # Idempotency-Key: ``replay`` may answer a retried request from its first answer; ``remember`` keeps it.
+        self.replay: Callable[[RouteSpec, Call], Response | None] | None = None
+        self.remember: Callable[[RouteSpec, Call, Response], None] | None = None
         self.stage = stage
 
     def route(
@@ -183,17 +186,24 @@ class RouteRegistry:
                 # Chalice turns any exception a view raises into its own 500, so errors are mapped here.
                 req = bp.current_request
                 call = Call(req, None, params)
+                replayed = None
                 try:
                     if self.guard is not None:
                         self.guard(spec, call)
                     call.body = parse_body(req, spec.request_model) if spec.request is not None else None
-                    response = to_response(view(call), spec)
+                    replayed = self.replay(spec, call) if self.replay is not None else None
+                    response = replayed if replayed is not None else to_response(view(call), spec)
                 except PlatformError as e:
                     response = error_response(e)
                 except Exception:
                     get_logger().exception("unhandled error", extra={"operation": spec.operation_id})
                     response = internal_error_response(request_id_of(req))
-                if self.after is not None:
+                if self.remember is not None and replayed is None and call.body is not None:
+                    try:
+                        self.remember(spec, call, response)
+                    except Exception:
+                        get_logger().exception("idempotency record failed", extra={"operation": spec.operation_id})
+                if self.after is not None and replayed is None:
                     try:
                         self.after(spec, call, response.status_code)
                     except Exception:  # the audit log failing never fails the request it records

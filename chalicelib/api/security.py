@@ -83,5 +83,9 @@ def audit(spec: RouteSpec, call: Call, status: int) -> None:
 
 
 def install(registry: RouteRegistry) -> None:
+    from chalicelib.api import idempotency
+
     registry.guard = guard
     registry.after = audit
+    registry.replay = idempotency.begin
+    registry.remember = idempotency.finish

@@ -228,6 +228,23 @@ def test_two_deploys_at_once_run_one_at_a_time_and_the_newest_commit_ends_up_cur
     assert service["current_commit"] == b
 
 
+def test_a_retried_request_with_the_same_idempotency_key_deploys_once(platform: dict[str, Any]) -> None:
+    url = f"{platform['cloud'].api_url}/v1/namespaces/{NS}/services/hello/deployments"
+    headers = {"Authorization": f"Bearer {platform['api'].token}", "Idempotency-Key": "ci-run-42"}
+    body = {"source": str(platform["repo"]), "ref": "HEAD"}
+    first = requests.post(url, json=body, headers=headers, timeout=30)
+    again = requests.post(url, json=body, headers=headers, timeout=30)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"] and again.headers["Idempotent-Replayed"] == "true"
+    other = requests.post(url, json={**body, "ref": "main"}, headers=headers, timeout=30)
+    assert other.status_code == 422
+    wait_deployment(platform, first.json()["id"])
+    ids = [
+        d["id"] for d in platform["api"]("GET", f"/v1/namespaces/{NS}/services/hello/deployments").json()["deployments"]
+    ]
+    assert ids.count(first.json()["id"]) == 1 and len(ids) == len(set(ids))
+
+
 def test_bad_input(platform: dict[str, Any]) -> None:
     api = platform["api"]
     r = api("POST", f"/v1/namespaces/{NS}/services/Not_A_Label/deployments", {"source": "/x", "ref": "HEAD"})
