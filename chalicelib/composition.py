@@ -196,7 +196,9 @@ class Container:
             self.encryptor,
             quota_of,
             self.clock,
-            DeploySettings(poll_seconds=self.settings.deploy_poll_seconds),
+            DeploySettings(
+                poll_seconds=self.settings.deploy_poll_seconds, allow_local_sources=self.settings.stage == "local"
+            ),
         )
 
     @cached_property

@@ -135,6 +135,8 @@ RuntimeOf = Callable[[str], RuntimePort]  # namespace -> its cluster's runtime
 class DeploySettings:
     poll_seconds: int = 10
     default_deadline_seconds: int = 600
+    # Local paths and file:// sources only where the platform runs on the developer's own machine.
+    allow_local_sources: bool = False
 
 
 class DeployService:
@@ -179,6 +181,10 @@ class DeployService:
             raise ValidationError(
                 "a deployment needs a source and a ref or commit",
                 {"fields": [{"field": "source", "message": "required"}]},
+            )
+        if not self._settings.allow_local_sources and artifact is None and not source.startswith("https://"):
+            raise ValidationError(
+                "the source must be an https:// git URL", {"fields": [{"field": "source", "message": "https:// only"}]}
             )
         now = self._clock.now()
         dep = Deployment(
