@@ -55,13 +55,24 @@ def main() -> None:
         url = f"{cloud.api_url}/v1/webhooks/github"
         secret = cloud.github.app.webhook_secret
         session = requests.Session()
-        payload = {"ref": "refs/heads/main", "before": "a" * 40, "after": "b" * 40, "forced": False,
-                   "repository": {"id": 5001, "full_name": "acme/hello"}, "installation": {"id": 7001},
-                   "commits": [{"id": "b" * 40, "added": [], "modified": ["server.py"], "removed": []}],
-                   "pusher": {"name": "ada"}, "sender": {"login": "ada"}}
+        payload = {
+            "ref": "refs/heads/main",
+            "before": "a" * 40,
+            "after": "b" * 40,
+            "forced": False,
+            "repository": {"id": 5001, "full_name": "acme/hello"},
+            "installation": {"id": 7001},
+            "commits": [{"id": "b" * 40, "added": [], "modified": ["server.py"], "removed": []}],
+            "pusher": {"name": "ada"},
+            "sender": {"login": "ada"},
+        }
         body = encode(payload)
-        headers = {"Content-Type": "application/json", "X-GitHub-Event": "push",
-                   "X-Hub-Signature-256": sign(secret, body), "User-Agent": "GitHub-Hookshot/bench"}
+        headers = {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "push",
+            "X-Hub-Signature-256": sign(secret, body),
+            "User-Agent": "GitHub-Hookshot/bench",
+        }
         for _ in range(20):  # warm up
             session.get(f"{cloud.api_url}/v1/health", timeout=10)
         health = []
@@ -82,8 +93,10 @@ def main() -> None:
         h50 = statistics.median(health)
         print(f"{args.deliveries} signed push deliveries to {url}")
         print(f"latency: median {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
-        print(f"AWS requests per delivery before answering: max {max(per_delivery)}, median "
-              f"{statistics.median(per_delivery)} (goal <= 3)")
+        print(
+            f"AWS requests per delivery before answering: max {max(per_delivery)}, median "
+            f"{statistics.median(per_delivery)} (goal <= 3)"
+        )
         print(f"baseline GET /v1/health (one GetItem): median {h50 * 1000:.1f} ms ratio={p50 / h50:.2f}")
     finally:
         cloud.stop()

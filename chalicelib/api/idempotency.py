@@ -39,7 +39,8 @@ def begin(spec: RouteSpec, call: Call) -> Response | None:
     from chalicelib.adapters.dynamodb.idempotency import DynamoIdempotencyStore
 
     fingerprint = hashlib.sha256(call.request.raw_body or b"").hexdigest()
-    verdict, status, body = DynamoIdempotencyStore().begin(_key_hash(spec, call, key), fingerprint, c.clock.now())
+    key_hash = _key_hash(spec, call, key)
+    verdict, status, body = DynamoIdempotencyStore().begin(key_hash, fingerprint, c.clock.now())
     if verdict == "mismatch":
         raise ValidationError("this Idempotency-Key was used with another request body", {"header": "Idempotency-Key"})
     if verdict == "in_progress":
@@ -50,23 +51,20 @@ def begin(spec: RouteSpec, call: Call) -> Response | None:
         return Response(
             body=body, status_code=status, headers={"Content-Type": "application/json", "Idempotent-Replayed": "true"}
         )
+    call.idempotency_key = key_hash  # this request runs first: only it records the answer
     return None
 
 
 def finish(spec: RouteSpec, call: Call, response: Response) -> None:
-    key = call.header(HEADER)
-    if key is None or not applies(spec, key) or response.headers.get("Idempotent-Replayed"):
+    """Record the answer of the request that owns the key (never a refused or replayed one)."""
+    if call.idempotency_key is None:
         return
     from chalicelib.adapters.dynamodb.idempotency import DynamoIdempotencyStore
 
     store = DynamoIdempotencyStore()
-    key_hash = _key_hash(spec, call, key)
     if response.status_code >= 500:
-        store.release(key_hash)
+        store.release(call.idempotency_key)
         return
     body: Any = response.body
-    store.finish(
-        key_hash,
-        response.status_code,
-        body if isinstance(body, str) else (body or b"").decode() if isinstance(body, bytes) else "",
-    )
+    text = body if isinstance(body, str) else body.decode() if isinstance(body, bytes) else ""
+    store.finish(call.idempotency_key, response.status_code, text, get_container().clock.now())

@@ -102,6 +102,7 @@ class Call:
     access: Any = None  # chalicelib.domain.services.auth.Access, on /v1/namespaces/{ns}/... routes
     audit_namespace: str | None = None  # where the audit entry of a state-changing request goes
     audit_target: str | None = None
+    idempotency_key: str | None = None  # set when this request owns an Idempotency-Key's first run
 
     def header(self, name: str) -> str | None:
         value = (self.request.headers or {}).get(name.lower())

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from chalicelib.domain.model import Principal
 
 SESSION_COOKIE = "platform_session"
+# The routes without a namespace that a namespace's API token may call (they answer only about it).
+NAMESPACE_TOKEN_ROUTES = frozenset(
+    {("GET", "/v1/me"), ("GET", "/v1/namespaces"), ("GET", "/v1/regions"), ("POST", "/v1/auth/logout")}
+)
 CSRF_HEADER = "x-requested-with"
 
 
@@ -57,6 +61,15 @@ def guard(spec: RouteSpec, call: Call) -> None:
             raise ForbiddenError("this needs a platform admin", {"needed_role": "platform_admin"})
         auth.require_scope(principal, spec.auth.scope)
         return
+    if (
+        "ns" not in call.params
+        and principal.token_namespace is not None
+        and ((spec.method, spec.path) not in NAMESPACE_TOKEN_ROUTES)
+    ):
+        raise ForbiddenError(
+            "a token of one namespace acts only in that namespace; log in for this",
+            {"needed_scope": "a login token or a session", "token_namespace": principal.token_namespace},
+        )
     if "ns" in call.params:
         call.access = auth.access(principal, call.params["ns"], scope=spec.auth.scope, role=spec.auth.role)  # type: ignore[arg-type]
         call.audit_namespace = call.params["ns"]

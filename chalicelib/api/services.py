@@ -166,7 +166,11 @@ def list_deployments(call: Call) -> dict[str, Any]:
 def get_deployment(call: Call) -> dict[str, Any]:
     d = get_container().deploys
     dep = d.deployment(call.params["ns"], _svc(call), call.params["deployment_id"])
+    from chalicelib.domain.model import role_at_least
+
     try:
+        if not role_at_least(call.access.role, "member"):
+            raise NotFoundError("logs are for members", {})  # viewers see the record, not the logs
         lines = [
             {"timestamp": r.timestamp.isoformat(), "message": r.message}
             for r in d.logs(call.params["ns"], dep.service, None, 200)

@@ -42,7 +42,7 @@ KEEP_ARTIFACTS = 5
 
 
 def check_service_name(name: str) -> str:
-    if not SERVICE_NAME.match(name):
+    if not SERVICE_NAME.fullmatch(name):
         raise ValidationError(
             f"{name!r} is not a service name: a DNS label (a-z, 0-9, -; at most 63)",
             {"fields": [{"field": "service", "message": "must be a DNS label"}]},
@@ -316,7 +316,7 @@ class DeployService:
         service = self.service(ns, svc)
         now = self._clock.now()
         for key, (value, _secret) in values.items():
-            if not CONFIG_KEY.match(key) or key in RESERVED_KEYS or key.startswith("MICRO_"):
+            if not CONFIG_KEY.fullmatch(key) or key in RESERVED_KEYS or key.startswith("MICRO_"):
                 raise ValidationError(
                     f"{key!r} is not a config var name ([A-Z_][A-Z0-9_]*; PORT and MICRO_* are the platform's)",
                     {"fields": [{"field": key, "message": "bad name"}]},

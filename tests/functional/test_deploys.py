@@ -238,11 +238,27 @@ def test_a_retried_request_with_the_same_idempotency_key_deploys_once(platform: 
     assert again.json()["id"] == first.json()["id"] and again.headers["Idempotent-Replayed"] == "true"
     other = requests.post(url, json={**body, "ref": "main"}, headers=headers, timeout=30)
     assert other.status_code == 422
+    third = requests.post(url, json=body, headers=headers, timeout=30)  # the refused one did not replace it
+    assert third.status_code == 202 and third.json()["id"] == first.json()["id"]
     wait_deployment(platform, first.json()["id"])
     ids = [
         d["id"] for d in platform["api"]("GET", f"/v1/namespaces/{NS}/services/hello/deployments").json()["deployments"]
     ]
     assert ids.count(first.json()["id"]) == 1 and len(ids) == len(set(ids))
+
+
+def test_a_viewer_sees_deployments_but_not_their_logs(platform: dict[str, Any]) -> None:
+    api = platform["api"]
+    assert api("POST", f"/v1/namespaces/{NS}/members", {"login": "ops"}).status_code in (201, 409)
+    ops_token = requests.post(
+        f"{platform['cloud'].api_url}/v1/auth/local-login", json={"login": "ops"}, timeout=10
+    ).json()["token"]
+    ops = Api(platform["cloud"].api_url, ops_token)
+    dep_id = api("GET", f"/v1/namespaces/{NS}/services/hello").json()["current_deployment_id"]
+    as_viewer = ops("GET", f"/v1/namespaces/{NS}/services/hello/deployments/{dep_id}")
+    assert as_viewer.status_code == 200 and not as_viewer.json()["logs"]
+    assert api("GET", f"/v1/namespaces/{NS}/services/hello/deployments/{dep_id}").json()["logs"] is not None
+    assert ops("GET", f"/v1/namespaces/{NS}/services/hello/logs").status_code == 403
 
 
 def test_bad_input(platform: dict[str, Any]) -> None:

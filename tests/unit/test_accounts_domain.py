@@ -121,11 +121,21 @@ def test_outside_the_local_stage_a_deploy_source_must_be_an_https_url(clock: Any
     from chalicelib.domain.deploys import DeployService, DeploySettings
     from chalicelib.domain.errors import ValidationError
 
-    service = DeployService(None, None, None, None, None, None, None, clock,  # type: ignore[arg-type]
-                            DeploySettings(allow_local_sources=False))
+    service = DeployService(
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        clock,  # type: ignore[arg-type]
+        DeploySettings(allow_local_sources=False),
+    )
     for source in ("/etc", "file:///srv/repo.git", "git@github.com:acme/hello.git", "http://example.com/r.git"):
         with pytest.raises(ValidationError) as e:
             service.request("ns1", "hello", source, "HEAD", {"kind": "api"})
         assert e.value.details["fields"][0]["field"] == "source"
-    with pytest.raises(ValidationError):
-        service.request("ns1", "Bad_Name", "https://github.com/acme/hello.git", "HEAD", {"kind": "api"})
+    for bad in ("Bad_Name", "api\n", "-api"):
+        with pytest.raises(ValidationError):
+            service.request("ns1", bad, "https://github.com/acme/hello.git", "HEAD", {"kind": "api"})

@@ -12,6 +12,8 @@ from chalicelib.adapters.dynamodb.base import BaseItem
 from chalicelib.domain.clock import epoch_seconds
 
 WINDOW = timedelta(hours=24)
+# A first run that never finished (its Lambda timed out) stops blocking retries after this lease.
+LEASE = timedelta(minutes=5)
 
 
 class IdempotencyItem(BaseItem, discriminator="IdempotencyRecord"):
@@ -35,7 +37,7 @@ class DynamoIdempotencyStore:
             SK=sk,
             fingerprint=fingerprint,
             status="in_progress",
-            expires_at=epoch_seconds(now + WINDOW),
+            expires_at=epoch_seconds(now + LEASE),
             created_at=now,
         )
         try:
@@ -51,14 +53,16 @@ class DynamoIdempotencyStore:
             return "in_progress", 0, ""
         return "done", int(found.response_status or 200), found.response_body or ""
 
-    def finish(self, key_hash: str, status: int, body: str) -> None:
+    def finish(self, key_hash: str, status: int, body: str, now: datetime) -> None:
         pk, sk = IdempotencyItem.key(key_hash)
         IdempotencyItem(PK=pk, SK=sk).update(
             actions=[
                 IdempotencyItem.status.set("done"),
                 IdempotencyItem.response_status.set(status),
                 IdempotencyItem.response_body.set(body),
-            ]
+                IdempotencyItem.expires_at.set(epoch_seconds(now + WINDOW)),
+            ],
+            condition=IdempotencyItem.status == "in_progress",
         )
 
     def release(self, key_hash: str) -> None:

@@ -194,7 +194,7 @@ def _address_space_limiter(limit_mib: int) -> Callable[[], None]:
 
 
 def _check_name(kind: str, value: str) -> None:
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise ValidationError(
             f"{kind} name must be letters, digits, '.', '_' or '-' (at most 128)", {kind: value[:140]}
         )
@@ -360,7 +360,7 @@ class LocalRuntime(FileBackedRuntime):
         if proxy is not None:
             proxy.stop()
         logs = self.state_dir / "logs" / namespace
-        if _NAME.match(namespace) and logs.is_dir():
+        if _NAME.fullmatch(namespace) and logs.is_dir():
             for path in logs.iterdir():
                 path.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
@@ -667,10 +667,10 @@ class LocalRuntime(FileBackedRuntime):
 
     def _log_event(self, message: str, inst: _Instance, **extra: str) -> None:
         try:
-            from chalicelib.logs import get_logger, register_secret
+            from chalicelib.logs import get_logger
 
-            for value in inst.secrets.values():
-                register_secret(value)
+            # Tenant secrets are never put in a log line here, and are not registered with the
+            # process-wide mask either (a tenant could otherwise garble every namespace's logs).
             get_logger().info(
                 message,
                 extra={
@@ -788,7 +788,7 @@ class LocalRuntime(FileBackedRuntime):
 
     def logs(self, namespace: str, name: str, *, since: datetime | None = None, tail: int = 100) -> Iterator[LogRecord]:
         self._require_namespace(namespace)
-        if tail <= 0 or not _NAME.match(namespace) or not _NAME.match(name):
+        if tail <= 0 or not _NAME.fullmatch(namespace) or not _NAME.fullmatch(name):
             return iter([])
         path = self._log_path(namespace, name)
         if not path.exists():
