@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
@@ -236,20 +235,8 @@ def runtime_access(call: Call) -> dict[str, Any]:
 )
 def audit_log(call: Call) -> dict[str, Any]:
     q = call.query
-    since = None
-    if q.get("since"):
-        try:
-            since = datetime.fromisoformat(q["since"].replace("Z", "+00:00"))
-        except ValueError as e:
-            raise ValidationError(
-                "since must be an ISO-8601 time", {"fields": [{"field": "since", "message": str(e)}]}
-            ) from e
-        if since.tzinfo is None:
-            raise ValidationError("since needs a time zone", {"fields": [{"field": "since", "message": "add Z"}]})
-    try:
-        limit = int(q.get("limit", "100"))
-    except ValueError as e:
-        raise ValidationError("limit must be a number", {"fields": [{"field": "limit", "message": str(e)}]}) from e
+    since = call.time_param("since")
+    limit = call.int_param("limit", 100, 1, 500)
     entries = get_container().audit.query(
         call.params["ns"], since=since, actor=q.get("actor"), action=q.get("action"), limit=limit
     )

@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, Union
 
@@ -107,6 +108,28 @@ class Call:
     def header(self, name: str) -> str | None:
         value = (self.request.headers or {}).get(name.lower())
         return None if value is None else str(value)
+
+    def time_param(self, name: str) -> datetime | None:
+        """An ISO-8601 query parameter with a time zone (``Z`` accepted), or None; 422 when malformed."""
+        raw = self.query.get(name)
+        if not raw:
+            return None
+        try:
+            value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError as e:
+            raise ValidationError(
+                f"{name} must be an ISO-8601 time", {"fields": [{"field": name, "message": str(e)}]}
+            ) from e
+        if value.tzinfo is None:
+            raise ValidationError(f"{name} needs a time zone", {"fields": [{"field": name, "message": "add Z"}]})
+        return value
+
+    def int_param(self, name: str, default: int, low: int, high: int) -> int:
+        """A whole-number query parameter, clamped to ``[low, high]``; 422 when not a number."""
+        try:
+            return max(low, min(int(self.query.get(name, default)), high))
+        except ValueError as e:
+            raise ValidationError(f"{name} must be a number", {"fields": [{"field": name, "message": str(e)}]}) from e
 
     @property
     def path(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
@@ -309,16 +308,8 @@ def delete_config_var(call: Call) -> dict[str, Any]:
     summary="The service's logs (stdout and stderr of its processes)",
 )
 def service_logs(call: Call) -> dict[str, Any]:
-    q = call.query
-    since = None
-    try:
-        if q.get("since"):
-            since = datetime.fromisoformat(q["since"].replace("Z", "+00:00"))
-        tail = max(1, min(int(q.get("tail", "100")), 1000))
-    except ValueError as e:
-        raise ValidationError(
-            "since must be an ISO-8601 time and tail a number", {"fields": [{"field": "since/tail", "message": str(e)}]}
-        ) from e
+    since = call.time_param("since")
+    tail = call.int_param("tail", 100, 1, 1000)
     records = get_container().deploys.logs(call.params["ns"], _svc(call), since, tail)
     return {
         "lines": [

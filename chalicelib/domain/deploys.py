@@ -360,6 +360,29 @@ class DeployService:
     def _context(self, ns: str, svc: str, key: str) -> dict[str, str]:
         return {"namespace": ns, "service": svc, "key": key}
 
+    def _runtime_spec(self, dep: Deployment, artifact: str) -> ServiceSpec:
+        """What the runtime runs for a deployment: its manifest entry, artifact and the config vars now."""
+        assert dep.spec is not None
+        spec = dep.spec
+        plain, secrets = self._environment(dep.namespace, dep.service)
+        return ServiceSpec(
+            name=dep.service,
+            version=dep.id,
+            source=artifact,
+            metadata={
+                "port": str(spec["port"]),
+                "health_path": spec["health"],
+                "memory_mib": str(spec["memory"]),
+                "path": spec["path"],
+                "deployment_id": dep.id,
+                "commit": dep.commit or "",
+                "instances": str(spec["instances"]),
+            },
+            command=tuple(spec["command"]),
+            env={**spec["env"], **plain},
+            secrets=secrets,
+        )
+
     def secrets_for(self, ns: str, svc: str) -> dict[str, str]:
         """The service's secret config vars, decrypted (for a runtime bringing a service back)."""
         return self._environment(ns, svc)[1]
@@ -455,28 +478,7 @@ class DeployService:
         runtime = self._runtime_of(ns)
         if any(s.version == dep_id for s in runtime.read_services(ns, svc)):
             return  # started by an earlier try of this step
-        plain, secrets = self._environment(ns, svc)
-        spec = dep.spec
-        runtime.create_service(
-            ns,
-            ServiceSpec(
-                name=svc,
-                version=dep_id,
-                source=dep.artifact,
-                metadata={
-                    "port": str(spec["port"]),
-                    "health_path": spec["health"],
-                    "memory_mib": str(spec["memory"]),
-                    "path": spec["path"],
-                    "deployment_id": dep_id,
-                    "commit": dep.commit or "",
-                    "instances": str(spec["instances"]),
-                },
-                command=tuple(spec["command"]),
-                env={**spec["env"], **plain},
-                secrets=secrets,
-            ),
-        )
+        runtime.create_service(ns, self._runtime_spec(dep, dep.artifact))
         self._step(dep, "start", "succeeded")
 
     def step_health(self, ns: str, svc: str, dep_id: str) -> dict[str, Any]:
@@ -587,26 +589,8 @@ class DeployService:
             artifact = self._builds.kept(ns, svc, good_id)
             if good is None or good.spec is None or artifact is None:
                 return False
-            plain, secrets = self._environment(ns, svc)
             try:
-                runtime.create_service(
-                    ns,
-                    ServiceSpec(
-                        name=svc,
-                        version=good_id,
-                        source=artifact,
-                        metadata={
-                            "port": str(good.spec["port"]),
-                            "health_path": good.spec["health"],
-                            "memory_mib": str(good.spec["memory"]),
-                            "path": good.spec["path"],
-                            "deployment_id": good_id,
-                        },
-                        command=tuple(good.spec["command"]),
-                        env={**good.spec["env"], **plain},
-                        secrets=secrets,
-                    ),
-                )
+                runtime.create_service(ns, self._runtime_spec(good, artifact))
             except ConflictError:
                 pass
         return True

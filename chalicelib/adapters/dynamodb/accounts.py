@@ -11,7 +11,7 @@ from typing import Any, Literal, cast
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from chalicelib.adapters.dynamodb.base import BaseItem
+from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
 from chalicelib.adapters.dynamodb.outbox import write_with_events
 from chalicelib.domain.clock import epoch_seconds
 from chalicelib.domain.errors import ConditionFailedError, ConflictError
@@ -29,10 +29,6 @@ from chalicelib.domain.model import (
 from chalicelib.domain.stores import DeviceLogin
 
 ACTIVE_NAMESPACES = "NAMESPACES#ACTIVE"
-
-
-def _conditional_failed(e: Exception) -> bool:
-    return getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 # ============================================================================ accounts
@@ -253,7 +249,7 @@ class DynamoNamespaceStore:
         try:
             TeamClaimItem(PK=tpk, SK=tsk).delete(condition=TeamClaimItem.ns == ns.id)
         except DeleteError as e:
-            if not _conditional_failed(e):
+            if not condition_failed(e):
                 raise
 
     def set_billing_customer(self, ns_id: str, customer_id: str) -> None:
@@ -465,7 +461,7 @@ class DynamoTokenStore:
                 & (TokenItem.last_used_at.does_not_exist() | (TokenItem.last_used_at < now - timedelta(seconds=60))),
             )
         except UpdateError as e:
-            if not _conditional_failed(e):
+            if not condition_failed(e):
                 raise
 
 
@@ -524,7 +520,7 @@ class DynamoLoginWindowStore:
                 condition &= DeviceCodeItem.last_polled_at == item.last_polled_at
             item.update(actions=actions, condition=condition)
         except UpdateError as e:
-            if _conditional_failed(e):
+            if condition_failed(e):
                 return "slow_down", None  # a concurrent poll won
             raise
         login = DeviceLogin(
@@ -552,7 +548,7 @@ class DynamoLoginWindowStore:
                 & (OAuthStateItem.browser == browser_hash)
             )
         except DeleteError as e:
-            if _conditional_failed(e):
+            if condition_failed(e):
                 return False
             raise
         return True
@@ -597,7 +593,7 @@ class DynamoCredentialStore:
                 condition=RuntimeCredentialItem.PK.does_not_exist()
             )
         except PutError as e:
-            if _conditional_failed(e):
+            if condition_failed(e):
                 return False  # minted by an earlier run of the same step
             raise
         return True

@@ -9,7 +9,7 @@ from typing import Any, Literal, cast
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PutError
 
-from chalicelib.adapters.dynamodb.base import BaseItem
+from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
 from chalicelib.domain.clock import epoch_seconds
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.model import AuditEntry
@@ -70,7 +70,7 @@ class DynamoAuditStore:
         try:  # the id is the request's or the event's: a redelivery writes nothing new
             item.save(condition=AuditItem.PK.does_not_exist())
         except PutError as e:
-            if e.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(e):
                 raise
 
     def query(
@@ -123,7 +123,7 @@ class DynamoDeliveryStore:
             item.save(condition=WebhookDeliveryItem.absent_or_expired(now))
             return None
         except PutError as e:
-            if e.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(e):
                 raise
         existing = WebhookDeliveryItem.get(pk, sk, consistent_read=True)
         return cast(Literal["received", "enqueued"], existing.status)

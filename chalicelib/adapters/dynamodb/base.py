@@ -83,6 +83,11 @@ class BaseItem(Model):
         return item if item.is_live(now) else None
 
 
+def condition_failed(error: Exception) -> bool:
+    """Whether a PynamoDB write failed on its condition (the expected race), not on anything else."""
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
 def bind_table(table_name: str, region: str, host: str | None) -> None:
     """Point every model at a table (the composition root and the tests call this).
 

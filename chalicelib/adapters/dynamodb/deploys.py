@@ -11,7 +11,7 @@ from typing import cast
 from pynamodb.attributes import BooleanAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DeleteError, PutError
 
-from chalicelib.adapters.dynamodb.base import BaseItem
+from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
 from chalicelib.adapters.dynamodb.outbox import write_with_events
 from chalicelib.domain.clock import epoch_seconds
 from chalicelib.domain.deploys import ConfigVar, Deployment, DeploymentStatus, Service, Step
@@ -149,10 +149,6 @@ class ConfigVarItem(BaseItem, discriminator="ConfigVar"):
     ciphertext = UnicodeAttribute(null=True)
 
 
-def _failed(e: Exception) -> bool:
-    return getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException"
-
-
 class DynamoDeployStore:
     # ------------------------------------------------------------------ deployments
 
@@ -240,7 +236,7 @@ class DynamoDeployStore:
             item.save(condition=DeployLockItem.absent_or_expired(now) | (DeployLockItem.deployment_id == dep_id))
             return None
         except PutError as e:
-            if not _failed(e):
+            if not condition_failed(e):
                 raise
         holder = DeployLockItem.get_live(_pk(ns, svc), "LOCK", now)
         return holder.deployment_id if holder is not None else self.acquire_lock(ns, svc, dep_id, until, now)
@@ -249,7 +245,7 @@ class DynamoDeployStore:
         try:
             DeployLockItem(_pk(ns, svc), "LOCK").delete(condition=DeployLockItem.deployment_id == dep_id)
         except DeleteError as e:
-            if not _failed(e):
+            if not condition_failed(e):
                 raise
 
     def queued(self, ns: str, svc: str) -> str | None:
@@ -266,7 +262,7 @@ class DynamoDeployStore:
         try:
             QueuedDeployItem(PK=_pk(ns, svc), SK="QUEUED", deployment_id=dep_id).save(condition=condition)
         except PutError as e:
-            if not _failed(e):
+            if not condition_failed(e):
                 raise
             return self.set_queued(ns, svc, dep_id)
         return previous
@@ -275,7 +271,7 @@ class DynamoDeployStore:
         try:
             QueuedDeployItem(_pk(ns, svc), "QUEUED").delete(condition=QueuedDeployItem.deployment_id == dep_id)
         except DeleteError as e:
-            if _failed(e):
+            if condition_failed(e):
                 return False
             raise
         return True

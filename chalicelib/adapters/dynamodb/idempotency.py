@@ -8,7 +8,7 @@ from typing import Literal
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
 
-from chalicelib.adapters.dynamodb.base import BaseItem
+from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
 from chalicelib.domain.clock import epoch_seconds
 
 WINDOW = timedelta(hours=24)
@@ -44,7 +44,7 @@ class DynamoIdempotencyStore:
             item.save(condition=IdempotencyItem.absent_or_expired(now))
             return "new", 0, ""
         except PutError as e:
-            if e.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(e):
                 raise
         found = IdempotencyItem.get(pk, sk, consistent_read=True)
         if found.fingerprint != fingerprint:

@@ -13,7 +13,7 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.adapters.dynamodb.base import BaseItem
+from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
 from chalicelib.domain.clock import Clock, epoch_seconds
 from chalicelib.domain.errors import ConditionFailedError
 from chalicelib.domain.events import Event
@@ -108,7 +108,7 @@ class DynamoOutbox:
                     condition=OutboxItem.PK.exists(),
                 )
             except UpdateError as e:  # already cleaned up: nothing to mark
-                if e.cause_response_code != "ConditionalCheckFailedException":
+                if not condition_failed(e):
                     raise
 
 

@@ -7,7 +7,7 @@ from typing import cast
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib.adapters.dynamodb.base import BaseItem
+from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.errors import NoCapacityError, NotFoundError, ValidationError
 from chalicelib.domain.ports import Cluster, Region, RegionStatus
@@ -139,7 +139,7 @@ class DynamoRegionRegistry:
         try:
             RegionItem(PK=pk, SK=sk).update(actions=[RegionItem.status.set(status)], condition=RegionItem.PK.exists())
         except Exception as e:
-            if getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if condition_failed(e):
                 raise NotFoundError(f"region {name!r} does not exist", {"region": name}) from e
             raise
 
@@ -150,7 +150,7 @@ class DynamoRegionRegistry:
         try:
             item.save(condition=RegionItem.PK.does_not_exist())
         except PutError as e:
-            if e.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(e):
                 return False
             raise
         for cluster in region.clusters:
@@ -179,7 +179,7 @@ class DynamoPlacementStore:
                 )
                 return c.cluster_id
             except UpdateError as e:
-                if e.cause_response_code != "ConditionalCheckFailedException":
+                if not condition_failed(e):
                     raise
         raise NoCapacityError(f"no active cluster in region {region!r} has room for a namespace", {"region": region})
 
@@ -188,7 +188,7 @@ class DynamoPlacementStore:
         try:
             ClusterItem(PK=pk, SK=sk).update(actions=[ClusterItem.used.add(-1)], condition=ClusterItem.used > 0)
         except UpdateError as e:
-            if e.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(e):
                 raise
 
     def proxy_address(self, region: str, cluster_id: str) -> str:
