@@ -1,5 +1,5 @@
 """Ports: what the domain needs from the outside world, as Protocols. Adapters implement them
-(chalicelib/adapters); the composition root picks which. Shapes follow DESIGN.md."""
+(chalicelib/adapters); the composition root picks which (docs/architecture.md)."""
 
 from __future__ import annotations
 
