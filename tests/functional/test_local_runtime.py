@@ -33,6 +33,7 @@ SERVER = textwrap.dedent(
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     MODE = os.environ.get("MODE", "ok")
+    PLATFORMS = ("AWS_", "PLATFORM_", "GITHUB_", "VIRTUAL_ENV")
     for i in range(int(os.environ.get("LINES", "0"))):
         print(f"line {i}")
     if MODE == "crash":
@@ -66,7 +67,8 @@ SERVER = textwrap.dedent(
                 "secret": os.environ.get("API_KEY"),
                 "path": self.path,
                 "cwd": os.getcwd(),
-                "leaked": sorted(k for k in os.environ if k.startswith(("AWS_", "PLATFORM_"))),
+                "leaked": sorted(k for k in os.environ if k.startswith(PLATFORMS)),
+                "search_path": os.environ["PATH"],
             })
 
         def do_POST(self):
@@ -529,13 +531,13 @@ def test_after_a_crash_the_next_runtime_stops_the_orphans_records_their_stop_and
 
     records = rt.instances(NS)
     assert len(records) == 6
-    crashed = [r for r in records if r["exit_reason"] == "crashed"]
+    crashed = [r for r in records if r["exit_reason"] == "runtime_crashed"]
     assert sorted(r["pid"] for r in crashed) == sorted(old.values())
     for r in crashed:  # stopped when the crashed runtime was last known alive, never before its start
         stopped = datetime.fromisoformat(r["stopped_at"])
         assert stopped == max(heartbeat, datetime.fromisoformat(r["started_at"])) and stopped <= killed_at
         assert r["exit_code"] is None
-    assert [r["stopped_at"] for r in records if r["exit_reason"] != "crashed"] == [None, None, None]
+    assert [r["stopped_at"] for r in records if r["exit_reason"] != "runtime_crashed"] == [None, None, None]
     raw = [json.loads(line) for line in (harness.state_dir / "instances.jsonl").read_text().splitlines()]
     assert sorted(r["event"] for r in raw) == ["start"] * 6 + ["stop"] * 3  # one stop per orphan, once
     assert any("ended unexpectedly; stopped its process" in r.message for r in rt.logs(NS, "web"))
@@ -567,8 +569,8 @@ def test_a_recycled_pid_is_never_taken_for_an_orphan(harness: Harness, tmp_path:
         assert sorted(r["instance_id"] for r in rt.orphans) == ["gone", "recycled"]
         stops = {r["instance_id"]: r for r in rt.instances(NS)}
         assert {i: (r["exit_reason"], r["stopped_at"]) for i, r in stops.items()} == {
-            "recycled": ("crashed", "2026-11-27T11:30:00+00:00"),
-            "gone": ("crashed", "2026-11-27T11:30:00+00:00"),
+            "recycled": ("runtime_crashed", "2026-11-27T11:30:00+00:00"),
+            "gone": ("runtime_crashed", "2026-11-27T11:30:00+00:00"),
         }
     finally:
         stranger.kill()
@@ -597,3 +599,41 @@ def test_a_process_is_told_apart_by_its_start_time_with_or_without_proc(tmp_path
         child.kill()
         child.wait()
     assert _process_start(child.pid) is None and _process_start(child.pid, tmp_path / "no-proc") is None
+
+
+def test_a_service_sees_nothing_of_the_platforms_environment(
+    harness: Harness, runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not its variables, nor its virtualenv on the PATH (the platform's interpreter, packages and
+    location); the service runs in its own artifact directory."""
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("the platform runs in a virtualenv (make venv)")
+    venv = Path(sys.prefix).resolve()
+    monkeypatch.setenv("PATH", os.pathsep.join([str(venv / "bin"), os.environ.get("PATH", "/usr/bin:/bin")]))
+    monkeypatch.setenv("VIRTUAL_ENV", str(venv))
+    for name in ("GITHUB_WEBHOOK_SECRET", "PLATFORM_LOCAL_KEY", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "platform-only")
+    runtime.create_service(NS, harness.spec("v1"))
+    body = get(harness.wait_status(runtime, "api", "v1", "running").metadata["address"])[1]
+    assert body["leaked"] == []
+    entries = [Path(e).resolve() for e in body["search_path"].split(os.pathsep)]
+    assert entries and not [e for e in entries if e == venv or venv in e.parents]
+    assert body["cwd"] == str(harness.artifact / "svc")
+
+
+def test_the_runtimes_files_are_this_users_only(harness: Harness, runtime: LocalRuntime) -> None:
+    """State, instance records, logs, counts: 0600 in 0700 directories, whatever the umask."""
+    old = os.umask(0o022)
+    try:
+        runtime.create_service(NS, harness.spec("v1"))
+        address = harness.wait_status(runtime, "api", "v1", "running").metadata["address"]
+        get(address)
+        runtime.consume_request_counts(NS, {})
+        runtime.delete_service(NS, "api", "v1")
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(harness.state_dir)): p.stat().st_mode & 0o777 for p in harness.state_dir.rglob("*")}
+    assert harness.state_dir.stat().st_mode & 0o777 == 0o700
+    for name in ("services.json", "instances.jsonl", "namespaces.json", "request_counts.json", "logs/acme/api.log"):
+        assert modes.pop(name) == 0o600, name
+    assert {name: mode for name, mode in modes.items() if mode not in (0o600, 0o700)} == {}

@@ -179,7 +179,7 @@ def kill_9_and_start_again(tmp_path: Path, ports: list[int], repo: Path, artifac
     ]
     assert [(r["event"], r["exit_reason"]) for r in records] == [
         ("start", None),
-        ("stop", "crashed"),
+        ("stop", "runtime_crashed"),
         ("start", None),
         ("stop", "shutdown"),
     ]

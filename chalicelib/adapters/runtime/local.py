@@ -16,10 +16,9 @@ owns child processes), laid out as:
     "version", "deployment_id", "started_at", "stopped_at": null, "exit_reason": null,
     "exit_code": null, "pid", "process_start"}`` when a process starts, and the same object with
     ``"event": "stop"`` and ``stopped_at``, ``exit_reason`` (``deleted``, ``updated``, ``shutdown``,
-    ``namespace_deleted``, ``exited``, ``crashed``: see "After a crash") and ``exit_code`` filled when
-    it stops. Exactly one start and at most one stop per
-    ``instance_id`` (a ULID on the clock's time). ``instances(namespace)`` merges the two. This is the
-    source of ``service_hours``.
+    ``namespace_deleted``, ``exited``; ``runtime_crashed``, see "After a crash") and ``exit_code``
+    filled when it stops. Exactly one start and at most one stop per ``instance_id`` (a ULID on the
+    clock's time). ``instances(namespace)`` merges the two. This is the source of ``service_hours``.
 ``request_counts.json``
     ``{namespace: {service: requests}}`` counted by the proxies, saved every few seconds and on
     shutdown, kept (also across ``delete_namespace``) until ``consume_request_counts``.
@@ -43,20 +42,25 @@ After a crash
     ``pid`` still runs with the same ``process_start`` (the kernel's start time of the process,
     ``/proc/<pid>/stat`` field 22, or ``ps -o lstart`` without ``/proc``; so a recycled pid is never
     taken for ours) has its process group sent SIGTERM, then SIGKILL after 5 s. Every such record
-    gets its stop, ``exit_reason`` ``crashed`` and ``exit_code`` null, at the crashed runtime's last
-    ``heartbeat`` (never before the instance's start): the service was unreachable from then on, its
-    proxy having died with that runtime. ``restore`` then starts each recorded version afresh, once.
-    Orphans are stopped, not adopted: their output pipes and their proxy died with the crashed
-    runtime, and an adopted process could be neither logged nor waited for.
+    gets its stop, ``exit_reason`` ``runtime_crashed`` and ``exit_code`` null, at the crashed
+    runtime's last ``heartbeat`` (never before the instance's start): the service was unreachable
+    from then on, its proxy having died with that runtime. ``restore`` then starts each recorded
+    version afresh, once. Orphans are stopped, not adopted: their output pipes and their proxy died
+    with the crashed runtime, and an adopted process could be neither logged nor waited for. (Only
+    a group whose leader still runs is signalled: children a service left after its own exit are
+    not hunted down.)
 
 Processes
     ``spec.command`` runs without a shell in ``spec.source/metadata["path"]`` in a new session (its
-    own process group), with a minimal environment: ``PATH``, ``HOME`` and ``LANG`` of the platform
-    process, ``PYTHONUNBUFFERED=1``, then ``spec.env``, then ``spec.secrets``, then the reserved
-    ``MICRO_NAMESPACE``, ``MICRO_SERVICE``, ``MICRO_VERSION`` and ``PORT`` (a service cannot
-    override them). ``PORT`` is a free port the runtime picks (the manifest's port, in
-    ``metadata["port"]``, is ignored for binding and answered as ``manifest_port``), so two versions
-    run side by side. Nothing of the platform's own environment (its credentials) reaches a service.
+    own process group), with a minimal environment: ``PATH`` of the platform process without the
+    platform's own virtualenv, ``HOME`` and ``LANG``, ``PYTHONUNBUFFERED=1``, then ``spec.env``, then
+    ``spec.secrets``, then the reserved ``MICRO_NAMESPACE``, ``MICRO_SERVICE``, ``MICRO_VERSION`` and
+    ``PORT`` (a service cannot override them). ``PORT`` is a free port the runtime picks (the
+    manifest's port, in ``metadata["port"]``, is ignored for binding and answered as
+    ``manifest_port``), so two versions run side by side. Nothing of the platform's own environment
+    (its credentials, its ``PLATFORM_*``, ``AWS_*``, ``GITHUB_*`` variables, its directories) reaches
+    a service. The process runs as the platform's Unix user: what isolates it and what does not is
+    in the README ("What the local runtime isolates").
 
 Memory
     ``metadata["memory_mib"]`` is enforced as ``RLIMIT_AS`` (hard and soft) of
@@ -102,6 +106,7 @@ import resource
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -128,6 +133,7 @@ LAST_OUTPUT_LINES = 20
 COUNTS_SAVE_SECONDS = 5.0
 HEARTBEAT_SECONDS = 1.0
 MAX_LINE_BYTES = 64 * 1024
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 RESERVED_ENV = ("MICRO_NAMESPACE", "MICRO_SERVICE", "MICRO_VERSION", "PORT")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -262,6 +268,16 @@ def _ps_start(pid: int) -> str | None:
     if out.returncode != 0 or not started.strip() or state.startswith("Z"):
         return None
     return "lstart " + " ".join(started.split())
+
+
+def _search_path() -> str:
+    """The platform's ``PATH`` without its own virtualenv: a service finds the machine's tools, not the
+    platform's interpreter and packages (nor where the platform lives)."""
+    entries = [e for e in (os.environ.get("PATH") or DEFAULT_PATH).split(os.pathsep) if e]
+    if sys.prefix != sys.base_prefix:
+        venv = Path(sys.prefix).resolve()
+        entries = [e for e in entries if not (venv == Path(e).resolve() or venv in Path(e).resolve().parents)]
+    return os.pathsep.join(entries) or DEFAULT_PATH
 
 
 def _private_dir(path: Path) -> None:
@@ -464,9 +480,8 @@ class LocalRuntime(FileBackedRuntime):
             stopped = max(started, crashed_at)
         except (KeyError, TypeError, ValueError):
             stopped = crashed_at
-        self._append_record(
-            {**record, "event": "stop", "stopped_at": stopped.isoformat(), "exit_reason": "crashed", "exit_code": None}
-        )
+        stop = {"event": "stop", "stopped_at": stopped.isoformat(), "exit_reason": "runtime_crashed", "exit_code": None}
+        self._append_record({**record, **stop})
         namespace, name, version = (str(record.get(k, "")) for k in ("namespace", "service", "version"))
         if _NAME.fullmatch(namespace) and _NAME.fullmatch(name):
             what = f"stopped its process (pid {pid})" if ours else "its process had ended"
@@ -487,6 +502,7 @@ class LocalRuntime(FileBackedRuntime):
     def _append_log_line(self, namespace: str, name: str, version: str, message: str) -> None:
         path = self._log_path(namespace, name)
         if not path.parent.is_dir():
+            _private_dir(path.parent.parent)
             _private_dir(path.parent)
         line = f"{self._clock.now().isoformat()}\t{_clean(version)}\t{message}\n".encode()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -705,7 +721,7 @@ class LocalRuntime(FileBackedRuntime):
 
     def _environment(self, inst: _Instance) -> dict[str, str]:
         env = {
-            "PATH": os.environ.get("PATH") or "/usr/local/bin:/usr/bin:/bin",
+            "PATH": _search_path(),
             "HOME": os.environ.get("HOME") or "/tmp",  # noqa: S108 (only when the platform has none)
             "LANG": os.environ.get("LANG") or "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
