@@ -189,7 +189,10 @@ class Container:
 
         return DeployService(
             DynamoDeployStore(),
-            LocalBuilds(Path(self.settings.artifacts_dir)),
+            LocalBuilds(
+                Path(self.settings.artifacts_dir),
+                platform_dirs=(self.settings.data_dir, self.settings.runtime_dir),
+            ),
             self.runtime_of_namespace,
             self.workflows,
             self.status_reporter,

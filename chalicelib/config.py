@@ -36,6 +36,9 @@ class Settings:
     # Secrets Manager secret (JSON) holding the secrets below on AWS; locally they come from the environment.
     secrets_id: str | None = None
     kms_key_id: str | None = None
+    # Local stage: the local cloud's data directory (its key, the table's snapshot; the local cloud sets
+    # it); no deploy source may lie in it, nor in the runtime or artifacts directories.
+    data_dir: str = ".local"
     runtime_dir: str = ".local/runtime"
     artifacts_dir: str = ".local/artifacts"
     deploy_poll_seconds: int = 10
@@ -66,6 +69,7 @@ class Settings:
             github_client_id=e.get("GITHUB_CLIENT_ID", ""),
             secrets_id=e.get("PLATFORM_SECRETS_ID") or None,
             kms_key_id=e.get("PLATFORM_KMS_KEY_ID") or None,
+            data_dir=e.get("PLATFORM_DATA_DIR", ".local"),
             runtime_dir=e.get("PLATFORM_RUNTIME_DIR", ".local/runtime"),
             artifacts_dir=e.get("PLATFORM_ARTIFACTS_DIR", ".local/artifacts"),
             deploy_poll_seconds=int(e.get("PLATFORM_DEPLOY_POLL_SECONDS", "10")),

@@ -74,6 +74,18 @@ def check_free(host: str, ports: dict[str, int]) -> None:
                 ) from None
 
 
+def private_data_dir(path: Path) -> None:
+    """The data directory (the key, the table's snapshot, the runtime's state, the artifacts) is this
+    user's only: the directory 0700 and the files at its top 0600, also those an older version left
+    readable. New files are private by the directory's mode whatever their own (and `make run` sets
+    the umask 077)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    for entry in path.iterdir():
+        if entry.is_file() and not entry.is_symlink():
+            entry.chmod(0o600)
+
+
 @dataclass
 class LocalCloud:
     decl: Declaration
@@ -118,6 +130,7 @@ class LocalCloud:
         self.resources = create_resources(self.moto, self.decl)
         os.environ.update(self.resource_environment())
         if self.data_dir is not None:
+            private_data_dir(self.data_dir)
             self.restored = restore(self.snapshot_path, self.client("dynamodb"), self.decl.table_name)
             self.snapshotter = Snapshotter(
                 self.snapshot_path, self.decl.table_name, self.decl.region, self.moto.app.lock, self.snapshot_every
@@ -206,6 +219,8 @@ class LocalCloud:
                 "PLATFORM_LOCAL_CLUSTER_ADDRESS": f"http://{self.host}:{self.ports.api}",
                 "PLATFORM_PUBLIC_URL": f"http://{self.host}:{self.ports.api}",
                 "PLATFORM_LOCAL_KEY": self.local_key(),
+                # its data (the key, the table's snapshot): the handlers refuse deploy sources inside it
+                "PLATFORM_DATA_DIR": str(self.data_dir or Path(".local/data")),
                 "PLATFORM_RUNTIME_DIR": str((self.data_dir or Path(".local/data")) / "runtime"),
                 "PLATFORM_ARTIFACTS_DIR": str((self.data_dir or Path(".local/data")) / "artifacts"),
                 "PLATFORM_DEPLOY_POLL_SECONDS": os.environ.get("PLATFORM_DEPLOY_POLL_SECONDS", "1"),
@@ -230,9 +245,10 @@ class LocalCloud:
         if not path.exists():
             import secrets
 
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
+            private_data_dir(self.data_dir)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
         return path.read_text().strip()
 
     def _set_environment(self) -> None:

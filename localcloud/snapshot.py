@@ -32,7 +32,7 @@ def save(path: Path, table_name: str, region: str, lock: threading.RLock) -> int
     items = read_items(table_name, region, lock)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    with tmp.open("w") as f:
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         json.dump({"table": table_name, "items": items}, f)
         f.flush()
         os.fsync(f.fileno())

@@ -31,15 +31,15 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from chalicelib.adapters.manifest_yaml import MAX_MANIFEST_BYTES, load_manifest
 from chalicelib.domain.errors import ConflictError, DependencyUnavailableError, ValidationError
 from chalicelib.domain.manifest import MANIFEST_FILE
 
-__all__ = ["GitArtifacts", "load_manifest", "read_manifest"]
+__all__ = ["GitArtifacts", "load_manifest", "read_manifest", "refuse_platform_paths"]
 
 FULL_SHA = re.compile(r"^[0-9a-fA-F]{40}$")
 SHORT_SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
@@ -79,6 +79,8 @@ class GitArtifacts:
         existing = self._existing(directory, deployment_id, commit)
         if existing is not None:
             return directory, existing
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root.chmod(0o700)  # every namespace's code: this user's only
         directory.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{deployment_id}.", suffix=".tmp", dir=directory.parent))
         try:
@@ -328,6 +330,37 @@ def _check_source(source: str) -> tuple[str, str]:
     if not path.is_dir():
         raise ValidationError(f"source repository {source[:200]} was not found", {"source": source[:200]})
     return str(path.resolve()), source[:200]
+
+
+def refuse_platform_paths(source: str, platform_dirs: Iterable[Path | str]) -> None:
+    """Refuses (ValidationError naming the field ``source``) a local source, a path or a ``file://`` URL,
+    that lies inside one of the platform's own directories: its data directory (the local stage's key
+    and table), the runtime's state and the artifacts of every namespace. Symlinks and ``..`` are
+    resolved first, so neither leads around the check. Git URLs of other schemes are not local."""
+    if not isinstance(source, str) or "\x00" in source:
+        return  # refused as malformed by _check_source
+    if "://" in source:
+        parts = urlsplit(source)
+        if parts.scheme.lower() != "file":
+            return
+        raw = unquote(parts.path)
+    else:
+        raw = source
+    try:
+        target = Path(raw).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError):
+        return
+    for directory in platform_dirs:
+        try:
+            root = Path(directory).expanduser().resolve()
+        except (OSError, RuntimeError, ValueError):
+            continue
+        if target == root or root in target.parents:
+            raise ValidationError(
+                "the source lies inside the platform's own data (its data, runtime or artifacts directory): "
+                "deploy a repository of your own",
+                {"fields": [{"field": "source", "message": "inside the platform's data directory"}]},
+            )
 
 
 def _redact(url: str) -> str:

@@ -186,6 +186,8 @@ class DeployService:
             raise ValidationError(
                 "the source must be an https:// git URL", {"fields": [{"field": "source", "message": "https:// only"}]}
             )
+        if artifact is None:  # (a rollback's artifact is the builder's own)
+            self._builds.check_source(source)
         now = self._clock.now()
         dep = Deployment(
             id=new_id(now),

@@ -271,6 +271,10 @@ class BuildPort(Protocol):
         """The artifact of an earlier deployment, if it is still kept (rollbacks need no rebuild)."""
         ...
 
+    def check_source(self, source: str) -> None:
+        """Raises ValidationError (field ``source``) for a source this builder never builds from."""
+        ...
+
 
 class StatusReporter(Protocol):
     """Reports a deployment's progress where its commit lives (GitHub deployment statuses and commit

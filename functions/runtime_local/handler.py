@@ -1,5 +1,6 @@
 """Local stage only: at the local cloud's start, bring back the services that were running (with their
-secret config vars); at its stop, stop their processes (their records are kept for the next start)."""
+secret config vars), after stopping whatever a crashed earlier run left running; at its stop, stop their
+processes (their records are kept for the next start)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ def _runtime() -> Any:
 def restore(event: dict[str, Any], context: Any) -> dict[str, Any]:
     c, runtime = _runtime()
     restored = runtime.restore(secrets_for=c.deploys.secrets_for)
-    return {"restored": [f"{ns}/{svc}@{version}" for ns, svc, version in restored]}
+    return {
+        "restored": [f"{ns}/{svc}@{version}" for ns, svc, version in restored],
+        # what a crashed earlier run left running: stopped (and recorded) before anything started
+        "orphans_stopped": [f"{r['namespace']}/{r['service']}@{r['version']}" for r in runtime.orphans],
+    }
 
 
 def shutdown(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -195,6 +195,27 @@ def test_only_the_last_five_are_kept_except_protected(tmp_path: Path, repo: tupl
     assert artifacts.deployments("ns", "other") == [ids[0]]
 
 
+def test_another_services_artifact_is_never_built_from(tmp_path: Path, repo: tuple[Path, str, str]) -> None:
+    """A kept artifact is reused only by its own service (a retried build, a rollback); another
+    namespace's artifact given as a source is refused, naming the field."""
+    from chalicelib.adapters.builds import LocalBuilds
+
+    src, first, _ = repo
+    builds = LocalBuilds(tmp_path / "artifacts", platform_dirs=(tmp_path / "data", tmp_path / "runtime"))
+    theirs = Path(builds.prepare("other", "app", new_id(), str(src), first, QUOTA).artifact)
+    rollback = builds.prepare("other", "app", new_id(), str(theirs), first, QUOTA)
+    assert rollback.artifact == str(theirs) and rollback.commit == first
+
+    with pytest.raises(ValidationError) as err:
+        builds.prepare("acme", "app", new_id(), str(theirs), first, QUOTA)
+    assert err.value.details["fields"][0]["field"] == "source"
+    for inside in (tmp_path / "data" / "local.key", tmp_path / "runtime", theirs.parent / ".." / "app"):
+        with pytest.raises(ValidationError):
+            builds.check_source(str(inside))
+    builds.check_source(str(src))  # a repository of one's own
+    builds.check_source("https://github.com/acme/app.git")
+
+
 def test_read_manifest(tmp_path: Path, repo: tuple[Path, str, str]) -> None:
     src, first, _ = repo
     artifacts = GitArtifacts(tmp_path / "artifacts")

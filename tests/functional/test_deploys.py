@@ -271,6 +271,30 @@ def test_bad_input(platform: dict[str, Any]) -> None:
     assert r.status_code == 404
 
 
+def test_a_source_inside_the_platforms_data_is_refused_naming_the_field(
+    platform: dict[str, Any], tmp_path: Path
+) -> None:
+    """Another namespace's artifact, the runtime's state, the key and table's directory: refused however
+    the path is spelled (a symlink, `..`, a file:// URL), before anything is recorded."""
+    api, data = platform["api"], platform["data"].resolve()
+    link = tmp_path / "innocent-looking"
+    link.symlink_to(data / "runtime", target_is_directory=True)
+    around = "/".join([str(platform["repo"]), *[".."] * len(platform["repo"].parts)]) + str(data)
+    sources = [
+        str(data / "artifacts" / "other-ns" / "hello" / "01JAAAAAAAAAAAAAAAAAAAAAAA"),
+        str(link),
+        around,
+        f"file://{data}",
+        str(data / "local.key"),
+    ]
+    for source in sources:
+        r = api("POST", f"/v1/namespaces/{NS}/services/intruder/deployments", {"source": source, "ref": "HEAD"})
+        assert r.status_code == 422, (source, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "validation_failed" and error["details"]["fields"][0]["field"] == "source"
+    assert api("GET", f"/v1/namespaces/{NS}/services/intruder").status_code == 404  # nothing half-written
+
+
 def test_services_answer_again_after_the_local_cloud_restarts(platform: dict[str, Any]) -> None:
     from chalicelib.composition import set_container
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -32,6 +33,7 @@ SERVER = textwrap.dedent(
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     MODE = os.environ.get("MODE", "ok")
+    PLATFORMS = ("AWS_", "PLATFORM_", "GITHUB_", "VIRTUAL_ENV")
     for i in range(int(os.environ.get("LINES", "0"))):
         print(f"line {i}")
     if MODE == "crash":
@@ -65,7 +67,8 @@ SERVER = textwrap.dedent(
                 "secret": os.environ.get("API_KEY"),
                 "path": self.path,
                 "cwd": os.getcwd(),
-                "leaked": sorted(k for k in os.environ if k.startswith(("AWS_", "PLATFORM_"))),
+                "leaked": sorted(k for k in os.environ if k.startswith(PLATFORMS)),
+                "search_path": os.environ["PATH"],
             })
 
         def do_POST(self):
@@ -434,3 +437,203 @@ def test_a_service_ignoring_sigterm_is_killed_with_its_children(
     wait_for(lambda: dead(child), timeout=3, what="the child to be killed")
     [record] = runtime.instances(NS)
     assert record["exit_reason"] == "deleted" and record["exit_code"] == -signal.SIGKILL
+
+
+# --------------------------------------------------------------------------- a crash of the runtime's process
+
+CRASHING_OWNER = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from chalicelib.adapters.runtime.local import LocalRuntime
+    from chalicelib.domain.clock import SystemClock
+    from chalicelib.domain.ports import ServiceSpec
+
+    state, artifact = Path(sys.argv[1]), sys.argv[2]
+    rt = LocalRuntime(SystemClock(), state, poll_interval=0.05)
+    rt.create_namespace("acme")
+    for name, version in (("api", "v1"), ("api", "v2"), ("web", "v1")):
+        meta = {"port": "8080", "health_path": "/health", "path": "svc", "deployment_id": f"dep-{version}"}
+        rt.create_service("acme", ServiceSpec(name, version, artifact, meta, (sys.executable, "server.py"), {}, {}))
+    deadline = time.monotonic() + 20
+    while {s.status for s in rt.read_services("acme")} != {"running"} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.2)  # a heartbeat after every start
+    pids = {f"{s.name}@{s.version}": int(s.metadata["pid"]) for s in rt.read_services("acme")}
+    print("PIDS", json.dumps(pids), flush=True)
+    time.sleep(600)  # until killed
+    """
+)
+
+
+def service_processes(artifact: Path) -> dict[tuple[str, str], list[int]]:
+    """Every live process running in the artifact's service directory, by (service, version)."""
+    found: dict[tuple[str, str], list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or dead(int(entry.name)):
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")) != artifact / "svc":
+                continue
+            env = dict(item.split("=", 1) for item in (entry / "environ").read_text().split("\0") if "=" in item)
+        except OSError:
+            continue
+        key = (env.get("MICRO_SERVICE", "?"), env.get("MICRO_VERSION", "?"))
+        found.setdefault(key, []).append(int(entry.name))
+    return found
+
+
+def test_after_a_crash_the_next_runtime_stops_the_orphans_records_their_stop_and_runs_one_copy(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """kill -9 of the process that owns the runtime (as of `make run`) leaves its services running; the
+    next runtime on the same state stops them before it starts anything, and restore runs one copy."""
+    from datetime import UTC, datetime
+
+    from chalicelib.domain.clock import SystemClock
+
+    script = tmp_path / "owner.py"
+    script.write_text(CRASHING_OWNER)
+    owner = subprocess.Popen(
+        [sys.executable, str(script), str(harness.state_dir), str(harness.artifact)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert owner.stdout is not None
+        line = next((line for line in owner.stdout if line.startswith("PIDS ")), "")
+        assert line, "the owner process printed no pids"
+        old = {key: int(pid) for key, pid in json.loads(line[5:]).items()}
+        harness.pids.update(old.values())
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(10)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+        if owner.stdout is not None:
+            owner.stdout.close()
+    killed_at = datetime.now(UTC)
+    assert all(alive(pid) and not dead(pid) for pid in old.values())  # orphans, still running
+    heartbeat = datetime.fromisoformat((harness.state_dir / "heartbeat").read_text())
+
+    rt = LocalRuntime(SystemClock(), harness.state_dir, poll_interval=0.05)
+    harness.runtimes.append(rt)
+    for key, pid in old.items():  # stopped before the new runtime starts anything
+        assert dead(pid), f"orphan {key} (pid {pid}) still runs"
+    assert sorted((r["service"], r["version"]) for r in rt.orphans) == [("api", "v1"), ("api", "v2"), ("web", "v1")]
+
+    assert sorted(rt.restore()) == [(NS, "api", "v1"), (NS, "api", "v2"), (NS, "web", "v1")]
+    for name, version in (("api", "v1"), ("api", "v2"), ("web", "v1")):
+        harness.wait_status(rt, name, version, "running")
+    running = service_processes(harness.artifact)
+    assert {key: len(pids) for key, pids in running.items()} == {("api", "v1"): 1, ("api", "v2"): 1, ("web", "v1"): 1}
+    assert not set(old.values()) & {pid for pids in running.values() for pid in pids}
+
+    records = rt.instances(NS)
+    assert len(records) == 6
+    crashed = [r for r in records if r["exit_reason"] == "runtime_crashed"]
+    assert sorted(r["pid"] for r in crashed) == sorted(old.values())
+    for r in crashed:  # stopped when the crashed runtime was last known alive, never before its start
+        stopped = datetime.fromisoformat(r["stopped_at"])
+        assert stopped == max(heartbeat, datetime.fromisoformat(r["started_at"])) and stopped <= killed_at
+        assert r["exit_code"] is None
+    assert [r["stopped_at"] for r in records if r["exit_reason"] != "runtime_crashed"] == [None, None, None]
+    raw = [json.loads(line) for line in (harness.state_dir / "instances.jsonl").read_text().splitlines()]
+    assert sorted(r["event"] for r in raw) == ["start"] * 6 + ["stop"] * 3  # one stop per orphan, once
+    assert any("ended unexpectedly; stopped its process" in r.message for r in rt.logs(NS, "web"))
+
+    rt.shutdown()  # a clean stop after that closes the new ones, and nothing more
+    again = LocalRuntime(SystemClock(), harness.state_dir, poll_interval=0.05)
+    harness.runtimes.append(again)
+    assert again.orphans == []
+    assert [r["exit_reason"] for r in again.instances(NS)].count("shutdown") == 3
+
+
+def test_a_recycled_pid_is_never_taken_for_an_orphan(harness: Harness, tmp_path: Path) -> None:
+    """A start record left open whose pid now belongs to another process (another start time) is closed
+    in the records, and that process is left alone."""
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        harness.state_dir.mkdir(parents=True)
+        base = {"namespace": NS, "service": "api", "deployment_id": "dep-v1", "started_at": "2026-11-27T11:00:00+00:00"}
+        base |= {"stopped_at": None, "exit_reason": None, "exit_code": None, "event": "start"}
+        records = [
+            {**base, "instance_id": "recycled", "version": "v1", "pid": stranger.pid, "process_start": "1"},
+            {**base, "instance_id": "gone", "version": "v2", "pid": 2**22 + 7, "process_start": "12345"},
+        ]
+        (harness.state_dir / "instances.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        (harness.state_dir / "heartbeat").write_text("2026-11-27T11:30:00+00:00")
+
+        rt = harness.runtime()
+        assert stranger.poll() is None  # not ours: left running
+        assert sorted(r["instance_id"] for r in rt.orphans) == ["gone", "recycled"]
+        stops = {r["instance_id"]: r for r in rt.instances(NS)}
+        assert {i: (r["exit_reason"], r["stopped_at"]) for i, r in stops.items()} == {
+            "recycled": ("runtime_crashed", "2026-11-27T11:30:00+00:00"),
+            "gone": ("runtime_crashed", "2026-11-27T11:30:00+00:00"),
+        }
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_second_runtime_on_a_live_runtimes_state_is_refused(harness: Harness, runtime: LocalRuntime) -> None:
+    from chalicelib.domain.errors import DependencyUnavailableError
+
+    with pytest.raises(DependencyUnavailableError) as err:
+        LocalRuntime(harness.clock, harness.state_dir)
+    assert "owns this state directory" in err.value.message
+    runtime.shutdown()
+    harness.runtime()  # once the owner is gone, another may take over
+
+
+def test_a_process_is_told_apart_by_its_start_time_with_or_without_proc(tmp_path: Path) -> None:
+    from chalicelib.adapters.runtime.local import _process_start
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for proc in (Path("/proc"), tmp_path / "no-proc"):  # without /proc (macOS), `ps -o lstart`
+            mark = _process_start(child.pid, proc)
+            assert mark is not None and mark == _process_start(child.pid, proc)
+    finally:
+        child.kill()
+        child.wait()
+    assert _process_start(child.pid) is None and _process_start(child.pid, tmp_path / "no-proc") is None
+
+
+def test_a_service_sees_nothing_of_the_platforms_environment(
+    harness: Harness, runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not its variables, nor its virtualenv on the PATH (the platform's interpreter, packages and
+    location); the service runs in its own artifact directory."""
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("the platform runs in a virtualenv (make venv)")
+    venv = Path(sys.prefix).resolve()
+    monkeypatch.setenv("PATH", os.pathsep.join([str(venv / "bin"), os.environ.get("PATH", "/usr/bin:/bin")]))
+    monkeypatch.setenv("VIRTUAL_ENV", str(venv))
+    for name in ("GITHUB_WEBHOOK_SECRET", "PLATFORM_LOCAL_KEY", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "platform-only")
+    runtime.create_service(NS, harness.spec("v1"))
+    body = get(harness.wait_status(runtime, "api", "v1", "running").metadata["address"])[1]
+    assert body["leaked"] == []
+    entries = [Path(e).resolve() for e in body["search_path"].split(os.pathsep)]
+    assert entries and not [e for e in entries if e == venv or venv in e.parents]
+    assert body["cwd"] == str(harness.artifact / "svc")
+
+
+def test_the_runtimes_files_are_this_users_only(harness: Harness, runtime: LocalRuntime) -> None:
+    """State, instance records, logs, counts: 0600 in 0700 directories, whatever the umask."""
+    old = os.umask(0o022)
+    try:
+        runtime.create_service(NS, harness.spec("v1"))
+        address = harness.wait_status(runtime, "api", "v1", "running").metadata["address"]
+        get(address)
+        runtime.consume_request_counts(NS, {})
+        runtime.delete_service(NS, "api", "v1")
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(harness.state_dir)): p.stat().st_mode & 0o777 for p in harness.state_dir.rglob("*")}
+    assert harness.state_dir.stat().st_mode & 0o777 == 0o700
+    for name in ("services.json", "instances.jsonl", "namespaces.json", "request_counts.json", "logs/acme/api.log"):
+        assert modes.pop(name) == 0o600, name
+    assert {name: mode for name, mode in modes.items() if mode not in (0o600, 0o700)} == {}

@@ -46,7 +46,8 @@ class FileBackedRuntime(InMemoryRuntime):
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(json.dumps(data, indent=1, sort_keys=True))
         tmp.replace(self.path)
 
     def _mutate(self, name: str, *args: Any) -> Any:

@@ -14,26 +14,53 @@ owns child processes), laid out as:
 ``instances.jsonl``
     one JSON object per line, appended: ``{"event": "start", "instance_id", "namespace", "service",
     "version", "deployment_id", "started_at", "stopped_at": null, "exit_reason": null,
-    "exit_code": null}`` when a process starts, and the same object with ``"event": "stop"`` and
-    ``stopped_at``, ``exit_reason`` (``deleted``, ``updated``, ``shutdown``, ``namespace_deleted``,
-    ``exited``) and ``exit_code`` filled when it stops. Exactly one start and at most one stop per
-    ``instance_id`` (a ULID on the clock's time). ``instances(namespace)`` merges the two. This is the
-    source of ``service_hours``.
+    "exit_code": null, "pid", "process_start"}`` when a process starts, and the same object with
+    ``"event": "stop"`` and ``stopped_at``, ``exit_reason`` (``deleted``, ``updated``, ``shutdown``,
+    ``namespace_deleted``, ``exited``; ``runtime_crashed``, see "After a crash") and ``exit_code``
+    filled when it stops. Exactly one start and at most one stop per ``instance_id`` (a ULID on the
+    clock's time). ``instances(namespace)`` merges the two. This is the source of ``service_hours``.
 ``request_counts.json``
     ``{namespace: {service: requests}}`` counted by the proxies, saved every few seconds and on
     shutdown, kept (also across ``delete_namespace``) until ``consume_request_counts``.
 ``logs/<namespace>/<service>.log``
     the stdout and stderr of every version of the service, one line per output line:
     ``<ISO timestamp>\\t<version>\\t<message>``. The runtime's own lines start ``[runtime]``.
+``heartbeat``
+    the clock's time, rewritten every second while the runtime lives: after a crash, the last time
+    the crashed runtime was known alive.
+``runtime.lock``
+    held (``flock``) by the one runtime that owns the directory and its processes, for its lifetime;
+    the kernel releases it when that process dies, however it dies. A second runtime on the same
+    directory is refused (``DependencyUnavailableError``) while the first lives.
+
+Every file and directory is created private (files 0600, directories 0700).
+
+After a crash
+    A runtime that ends without ``shutdown`` (``kill -9`` of ``make run``) leaves its processes
+    running as orphans and their start records open. The next runtime on the directory, once it
+    holds the lock and before it starts anything, stops them: a start record without a stop whose
+    ``pid`` still runs with the same ``process_start`` (the kernel's start time of the process,
+    ``/proc/<pid>/stat`` field 22, or ``ps -o lstart`` without ``/proc``; so a recycled pid is never
+    taken for ours) has its process group sent SIGTERM, then SIGKILL after 5 s. Every such record
+    gets its stop, ``exit_reason`` ``runtime_crashed`` and ``exit_code`` null, at the crashed
+    runtime's last ``heartbeat`` (never before the instance's start): the service was unreachable
+    from then on, its proxy having died with that runtime. ``restore`` then starts each recorded
+    version afresh, once. Orphans are stopped, not adopted: their output pipes and their proxy died
+    with the crashed runtime, and an adopted process could be neither logged nor waited for. (Only
+    a group whose leader still runs is signalled: children a service left after its own exit are
+    not hunted down.)
 
 Processes
     ``spec.command`` runs without a shell in ``spec.source/metadata["path"]`` in a new session (its
-    own process group), with a minimal environment: ``PATH``, ``HOME`` and ``LANG`` of the platform
-    process, ``PYTHONUNBUFFERED=1``, then ``spec.env``, then ``spec.secrets``, then the reserved
-    ``MICRO_NAMESPACE``, ``MICRO_SERVICE``, ``MICRO_VERSION`` and ``PORT`` (a service cannot
-    override them). ``PORT`` is a free port the runtime picks (the manifest's port, in
-    ``metadata["port"]``, is ignored for binding and answered as ``manifest_port``), so two versions
-    run side by side. Nothing of the platform's own environment (its credentials) reaches a service.
+    own process group), with a minimal environment: ``PATH`` of the platform process without the
+    platform's own virtualenv, ``HOME`` and ``LANG``, ``PYTHONUNBUFFERED=1``, then ``spec.env``, then
+    ``spec.secrets``, then the reserved ``MICRO_NAMESPACE``, ``MICRO_SERVICE``, ``MICRO_VERSION`` and
+    ``PORT`` (a service cannot override them). ``PORT`` is a free port the runtime picks (the
+    manifest's port, in ``metadata["port"]``, is ignored for binding and answered as
+    ``manifest_port``), so two versions run side by side. Nothing of the platform's own environment
+    (its credentials, its ``PLATFORM_*``, ``AWS_*``, ``GITHUB_*`` variables, its directories) reaches
+    a service. The process runs as the platform's Unix user: what isolates it and what does not is
+    in the README ("What the local runtime isolates").
 
 Memory
     ``metadata["memory_mib"]`` is enforced as ``RLIMIT_AS`` (hard and soft) of
@@ -69,6 +96,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import http.client
 import itertools
 import json
@@ -78,7 +106,9 @@ import resource
 import signal
 import socket
 import subprocess
+import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -101,7 +131,9 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 UNHEALTHY_AFTER = 3
 LAST_OUTPUT_LINES = 20
 COUNTS_SAVE_SECONDS = 5.0
+HEARTBEAT_SECONDS = 1.0
 MAX_LINE_BYTES = 64 * 1024
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 RESERVED_ENV = ("MICRO_NAMESPACE", "MICRO_SERVICE", "MICRO_VERSION", "PORT")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -137,6 +169,7 @@ class _Instance:
     error: str | None = None
     exit_code: int | None = None
     process: subprocess.Popen[bytes] | None = None
+    process_start: str | None = None
     reader: threading.Thread | None = None
     last_output: deque[str] = field(default_factory=lambda: deque(maxlen=LAST_OUTPUT_LINES))
     failures: int = 0
@@ -204,11 +237,83 @@ def _clean(value: str) -> str:
     return value.replace("\t", " ").replace("\n", " ").replace("\r", " ")
 
 
+def _process_start(pid: int, proc: Path = Path("/proc")) -> str | None:
+    """What tells process ``pid`` apart from a later process given the same pid: its start time
+    (``/proc/<pid>/stat`` field 22, in clock ticks since boot; ``ps -o lstart=`` where there is no
+    ``/proc``, as on macOS). None when no such process runs (a zombie counts as gone)."""
+    if not (proc / "self").exists():
+        return _ps_start(pid)
+    try:
+        stat = (proc / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # the command, in parentheses, may hold spaces
+    if len(fields) < 20 or fields[0] in ("Z", "X"):  # fields[0] is field 3, the state
+        return None
+    return fields[19]
+
+
+def _ps_start(pid: int) -> str | None:
+    try:
+        out = subprocess.run(  # noqa: S603 (fixed argv)
+            ["ps", "-o", "stat=", "-o", "lstart=", "-p", str(pid)],  # noqa: S607 (ps from PATH)
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    state, _, started = out.stdout.strip().partition(" ")
+    if out.returncode != 0 or not started.strip() or state.startswith("Z"):
+        return None
+    return "lstart " + " ".join(started.split())
+
+
+def _search_path() -> str:
+    """The platform's ``PATH`` without its own virtualenv: a service finds the machine's tools, not the
+    platform's interpreter and packages (nor where the platform lives)."""
+    entries = [e for e in (os.environ.get("PATH") or DEFAULT_PATH).split(os.pathsep) if e]
+    if sys.prefix != sys.base_prefix:
+        venv = Path(sys.prefix).resolve()
+        entries = [e for e in entries if not (venv == Path(e).resolve() or venv in Path(e).resolve().parents)]
+    return os.pathsep.join(entries) or DEFAULT_PATH
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
+def _take_lock(path: Path) -> Any:
+    """Holds ``flock`` on ``path`` for as long as the answered file is open (not inherited by children)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    lock = os.fdopen(fd, "r+")
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise DependencyUnavailableError(
+            "another local runtime (another `make run`?) owns this state directory", {"state_dir": str(path.parent)}
+        ) from None
+    return lock
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file (0600) renamed into place."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    tmp.replace(path)
+
+
 class LocalRuntime(FileBackedRuntime):
     """``RuntimePort`` over local processes; see the module docstring for the files and rules."""
 
     def __init__(self, clock: Clock, state_dir: Path, host: str = "127.0.0.1", *, poll_interval: float = 0.2) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        _private_dir(state_dir)
+        self._lock_file = _take_lock(state_dir / "runtime.lock")
         super().__init__(clock, state_dir / "namespaces.json")
         self.state_dir = state_dir
         self.host = host
@@ -225,6 +330,8 @@ class LocalRuntime(FileBackedRuntime):
         self._counts_dirty = False
         self._closing = threading.Event()
         self._load_state()
+        self.orphans = self._stop_orphans()  # before anything of ours starts
+        self._beat()
         self._checks = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runtime-health")
         self._monitor = threading.Thread(target=self._monitor_loop, name="runtime-monitor", daemon=True)
         self._monitor.start()
@@ -262,10 +369,15 @@ class LocalRuntime(FileBackedRuntime):
     def _log_path(self, namespace: str, name: str) -> Path:
         return self.state_dir / "logs" / namespace / f"{name}.log"
 
+    @property
+    def _heartbeat_path(self) -> Path:
+        return self.state_dir / "heartbeat"
+
     def _write_json(self, path: Path, data: Any) -> None:
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        tmp.replace(path)
+        _write_private(path, json.dumps(data, indent=1, sort_keys=True))
+
+    def _beat(self) -> None:
+        _write_private(self._heartbeat_path, self._clock.now().isoformat())
 
     def _load_state(self) -> None:
         if self._services_path.exists():
@@ -299,10 +411,17 @@ class LocalRuntime(FileBackedRuntime):
             "stopped_at": None,
             "exit_reason": None,
             "exit_code": None,
+            "pid": inst.process.pid if inst.process is not None else None,
+            "process_start": inst.process_start,
             **extra,
         }
-        with self._state, self._instances_path.open("a") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+        self._append_record(record)
+
+    def _append_record(self, record: dict[str, Any]) -> None:
+        with self._state:
+            fd = os.open(self._instances_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a") as f:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
 
     def _record_stop(self, inst: _Instance, reason: str, code: int | None) -> None:
         with self._state:
@@ -313,10 +432,79 @@ class LocalRuntime(FileBackedRuntime):
                 inst, "stop", stopped_at=self._clock.now().isoformat(), exit_reason=reason, exit_code=code
             )
 
+    def _stop_orphans(self) -> list[dict[str, Any]]:
+        """Stops what a runtime that ended without ``shutdown`` left running, and records every stop;
+        answers the records it closed. See "After a crash" in the module docstring."""
+        left: dict[str, dict[str, Any]] = {}
+        if self._instances_path.exists():
+            for line in self._instances_path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if record.get("event") == "start":
+                    left[record["instance_id"]] = record
+                elif record.get("event") == "stop":
+                    left.pop(record.get("instance_id"), None)
+        if not left:
+            return []
+        detected = self._clock.now()
+        try:
+            crashed_at = datetime.fromisoformat(self._heartbeat_path.read_text().strip())
+        except (OSError, ValueError):
+            crashed_at = detected
+        records = list(left.values())
+        threads = [threading.Thread(target=self._stop_orphan, args=(r, crashed_at), daemon=True) for r in records]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return records
+
+    def _stop_orphan(self, record: dict[str, Any], crashed_at: datetime) -> None:
+        pid, mark = record.get("pid"), record.get("process_start")
+        ours = isinstance(pid, int) and pid > 1 and mark is not None and _process_start(pid) == mark
+        if ours:
+            assert isinstance(pid, int)
+            for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, STOP_GRACE_SECONDS)):
+                for kill in (os.killpg, os.kill):  # its group (children too), and itself if it left the group
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        kill(pid, sig)
+                deadline = time.monotonic() + wait
+                while _process_start(pid) == mark and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if _process_start(pid) != mark:
+                    break
+        try:
+            started = datetime.fromisoformat(record["started_at"])
+            stopped = max(started, crashed_at)
+        except (KeyError, TypeError, ValueError):
+            stopped = crashed_at
+        stop = {"event": "stop", "stopped_at": stopped.isoformat(), "exit_reason": "runtime_crashed", "exit_code": None}
+        self._append_record({**record, **stop})
+        namespace, name, version = (str(record.get(k, "")) for k in ("namespace", "service", "version"))
+        if _NAME.fullmatch(namespace) and _NAME.fullmatch(name):
+            what = f"stopped its process (pid {pid})" if ours else "its process had ended"
+            self._append_log_line(
+                namespace, name, version, f"[runtime] the runtime that ran it ended unexpectedly; {what}"
+            )
+        with contextlib.suppress(Exception):
+            from chalicelib.logs import get_logger
+
+            get_logger().warning(
+                "orphan stopped" if ours else "orphan gone",
+                extra={"namespace": namespace, "runtime_service": name, "runtime_version": version, "pid": pid},
+            )
+
     def _append_log(self, inst: _Instance, message: str) -> None:
-        path = self._log_path(inst.namespace, inst.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        line = f"{self._clock.now().isoformat()}\t{_clean(inst.version)}\t{message}\n".encode()
+        self._append_log_line(inst.namespace, inst.name, inst.version, message)
+
+    def _append_log_line(self, namespace: str, name: str, version: str, message: str) -> None:
+        path = self._log_path(namespace, name)
+        if not path.parent.is_dir():
+            _private_dir(path.parent.parent)
+            _private_dir(path.parent)
+        line = f"{self._clock.now().isoformat()}\t{_clean(version)}\t{message}\n".encode()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line)
@@ -533,7 +721,7 @@ class LocalRuntime(FileBackedRuntime):
 
     def _environment(self, inst: _Instance) -> dict[str, str]:
         env = {
-            "PATH": os.environ.get("PATH") or "/usr/local/bin:/usr/bin:/bin",
+            "PATH": _search_path(),
             "HOME": os.environ.get("HOME") or "/tmp",  # noqa: S108 (only when the platform has none)
             "LANG": os.environ.get("LANG") or "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
@@ -591,8 +779,10 @@ class LocalRuntime(FileBackedRuntime):
             reader = threading.Thread(
                 target=self._read_output, args=(inst, process), name=f"runtime-output-{process.pid}", daemon=True
             )
+            started = _process_start(process.pid)
             with self._state:
                 inst.process = process
+                inst.process_start = started
                 inst.reader = reader
                 self._append_instance_record(inst, "start")
             self._append_log(
@@ -730,12 +920,15 @@ class LocalRuntime(FileBackedRuntime):
             self._append_log(inst, f"[runtime] {inst.status}" + (f" ({inst.error})" if inst.error else ""))
 
     def _monitor_loop(self) -> None:
-        last_save = 0.0
+        last_save = last_beat = 0.0
         elapsed = 0.0
         while not self._closing.wait(self._poll_interval):
             elapsed += self._poll_interval
             try:
                 self._check_health()
+                if elapsed - last_beat >= HEARTBEAT_SECONDS:
+                    last_beat = elapsed
+                    self._beat()
                 if elapsed - last_save >= COUNTS_SAVE_SECONDS:
                     last_save = elapsed
                     self._save_counts()
@@ -895,6 +1088,7 @@ class LocalRuntime(FileBackedRuntime):
             proxy.stop()
         self._save_counts(force=True)
         self._checks.shutdown(wait=False)
+        self._lock_file.close()  # the next runtime may own the directory now
         with _shared_lock:
             for key, runtime in list(_shared.items()):
                 if runtime is self:
