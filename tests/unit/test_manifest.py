@@ -311,6 +311,19 @@ def test_empty_and_multi_document_files() -> None:
     assert "invalid YAML" in error_of("services: []\n---\nservices: []\n").message
 
 
+def test_a_document_nested_thousands_of_levels_deep_is_an_error_naming_its_line() -> None:
+    err = error_of("services:\n  - name: a\n    env: " + "[" * 30000 + "]" * 30000 + "\n")
+    assert err.message == "micro.yaml line 3: is nested more than 32 levels deep"
+    block = "services:\n" + "".join("  " * depth + f"k{depth}:\n" for depth in range(1, 40))
+    err = error_of(block)
+    assert err.message == "micro.yaml line 32: is nested more than 32 levels deep"
+    assert err.details["line"] == 32
+
+
+def test_a_manifest_over_64_kib_is_refused() -> None:
+    assert error_of("services: []\n" + "#" * (64 * 1024)).message == "micro.yaml: is larger than 64 KiB"
+
+
 def test_aliases_are_walked_once() -> None:
     text = "x: &a [1, 2, 3]\n" + "".join(
         f"y{i}: &a{i} [*{'a' if i == 0 else f'a{i - 1}'}, *{'a' if i == 0 else f'a{i - 1}'}]\n" for i in range(30)
