@@ -653,6 +653,17 @@ class DeployService:
             dep.steps.append(Step(name, status, now, None if status in ("started", "waiting") else now, detail))
         self._store.save_deployment(dep)
 
+    def _end_open_steps(self, dep: Deployment, status: DeploymentStatus, reason: str | None) -> None:
+        """Every step a deployment began ends when the deployment does, whichever path ends it (a failed
+        build, a rollback, a superseded wait, the sweeper): a step still ``started`` or ``waiting`` gets
+        its end time and the outcome the deployment's end gives it."""
+        now = self._clock.now()
+        outcome = {"succeeded": "succeeded", "superseded": "superseded"}.get(status, "failed")
+        for step in dep.steps:
+            if step.ended_at is None:
+                step.status, step.ended_at = outcome, now
+                step.detail = step.detail if outcome != "failed" else (reason or step.detail)
+
     def _finish(
         self,
         dep: Deployment,
@@ -664,6 +675,7 @@ class DeployService:
     ) -> None:
         dep.status = status
         dep.reason = reason
+        self._end_open_steps(dep, status, reason)
         self._store.save_deployment(replace(dep), expect=expect, events=events)
         if status in ("failed", "rolled_back"):
             service = self._store.get_service(dep.namespace, dep.service)

@@ -9,6 +9,7 @@ import hashlib
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,13 @@ def wait_deployment(p: dict[str, Any], dep_id: str, svc: str = "hello", timeout:
     raise AssertionError(f"deployment {dep_id} did not finish")
 
 
+def assert_every_step_ended(dep: dict[str, Any]) -> None:
+    """Every step the deployment began has ended: an end time and an outcome."""
+    assert dep["steps"], dep
+    for step in dep["steps"]:
+        assert step["ended_at"] is not None and step["status"] not in ("started", "waiting"), dep["steps"]
+
+
 def answer(p: dict[str, Any], path: str = "/") -> requests.Response:
     service = p["api"]("GET", f"/v1/namespaces/{NS}/services/hello").json()
     return requests.get(service["address"] + path, timeout=10)
@@ -136,6 +144,7 @@ def test_a_commit_that_crashes_at_start_is_rolled_back_and_the_previous_version_
     dep = deploy(platform, broken)
     assert dep["status"] == "rolled_back", dep
     assert "exit" in dep["reason"] and dep["commit"] == broken
+    assert_every_step_ended(dep)
     assert answer(platform).json()["version"] == before
     git(repo, "revert", "--no-edit", "HEAD")
 
@@ -168,6 +177,9 @@ def test_an_invalid_manifest_fails_fast_naming_the_field_and_line(platform: dict
     dep = deploy(platform, bad)
     assert dep["status"] == "failed" and time.monotonic() - started < 30
     assert "services[0].port" in dep["reason"] and "line" in dep["reason"]
+    build = next(step for step in dep["steps"] if step["name"] == "build")
+    assert build["status"] == "failed" and "services[0].port" in build["detail"]
+    assert_every_step_ended(dep)
     assert answer(platform).json()["version"] == before
     (repo / "micro.yaml").write_text(manifest)
     commit(repo, "fix manifest")
@@ -269,6 +281,55 @@ def test_bad_input(platform: dict[str, Any]) -> None:
     assert r.status_code == 422
     r = api("GET", f"/v1/namespaces/{NS}/services/nosuch")
     assert r.status_code == 404
+
+
+def test_a_manifest_nested_30000_levels_deep_fails_as_a_manifest_error_naming_its_line(
+    platform: dict[str, Any],
+) -> None:
+    repo = platform["repo"]
+    manifest = (repo / "micro.yaml").read_text()
+    (repo / "micro.yaml").write_text("services: " + "[" * 30000 + "]" * 30000 + "\n")
+    deep = commit(repo, "deep manifest")
+    dep = deploy(platform, deep)
+    assert dep["status"] == "failed", dep
+    assert "micro.yaml line 1: is nested more than 32 levels deep" in dep["reason"]
+    assert "RecursionError" not in dep["reason"]
+    assert_every_step_ended(dep)
+    (repo / "micro.yaml").write_text(manifest)
+    commit(repo, "fix manifest")
+
+
+def test_the_sweeper_ends_every_step_of_a_deployment_it_ends(platform: dict[str, Any]) -> None:
+    from datetime import timedelta
+
+    from chalicelib.adapters.dynamodb.deploys import DynamoDeployStore
+    from chalicelib.composition import get_container
+    from chalicelib.domain.deploys import Deployment, Service, Step
+    from chalicelib.domain.ids import new_id
+
+    get_container()  # binds the table
+    store = DynamoDeployStore()
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    store.save_service(Service(NS, "stuck", source=str(platform["repo"])))
+    dep = Deployment(
+        id=new_id(long_ago),
+        namespace=NS,
+        service="stuck",
+        status="in_progress",
+        source=str(platform["repo"]),
+        ref="HEAD",
+        created_at=long_ago,
+        trigger={"kind": "api"},
+        deadline=long_ago + timedelta(minutes=10),
+        steps=[Step("lock", "succeeded", long_ago, long_ago), Step("build", "started", long_ago)],
+    )
+    store.create_deployment(dep, [])  # a build whose worker died: nothing will end it but the sweeper
+    result, error = platform["cloud"].router.invoke("deploy-sweep", {})
+    assert error is None and dep.id in result["ended"], result
+    swept = platform["api"]("GET", f"/v1/namespaces/{NS}/services/stuck/deployments/{dep.id}").json()
+    assert swept["status"] == "failed" and "deadline" in swept["reason"]
+    assert_every_step_ended(swept)
+    assert [s["status"] for s in swept["steps"]] == ["succeeded", "failed"]
 
 
 def test_services_answer_again_after_the_local_cloud_restarts(platform: dict[str, Any]) -> None:
