@@ -22,6 +22,7 @@ from chalicelib.domain.clock import Clock
 from chalicelib.domain.errors import ConflictError, DependencyUnavailableError, NotFoundError, ValidationError
 from chalicelib.domain.events import Event
 from chalicelib.domain.ids import new_id
+from chalicelib.domain.manifest import MAX_ENV_VARS, env_name_problem, env_value_problem
 from chalicelib.domain.ports import (
     BuildPort,
     EncryptorPort,
@@ -35,8 +36,9 @@ from chalicelib.domain.ports import (
 DeploymentStatus = Literal["queued", "superseded", "in_progress", "succeeded", "failed", "rolled_back"]
 TERMINAL = ("superseded", "succeeded", "failed", "rolled_back")
 SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-CONFIG_KEY = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
-RESERVED_KEYS = ("PORT",)
+# A service's config vars together (each ``KEY=value`` in UTF-8): with the manifest's env (its file is
+# at most 64 KiB) well within what one process's environment can hold (Linux: ARG_MAX, 2 MiB).
+MAX_CONFIG_BYTES = 64 * 1024
 LOCK_MARGIN = timedelta(minutes=5)
 KEEP_ARTIFACTS = 5
 
@@ -48,6 +50,18 @@ def check_service_name(name: str) -> str:
             {"fields": [{"field": "service", "message": "must be a DNS label"}]},
         )
     return name
+
+
+def check_config_var(key: str, value: str) -> None:
+    """A config var reaches its process as an environment variable: the manifest's ``env`` rule."""
+    name_problem = env_name_problem(key)
+    if name_problem is not None:
+        raise ValidationError(name_problem, {"fields": [{"field": key, "message": name_problem}]})
+    value_problem = env_value_problem(key, value)
+    if value_problem is not None:
+        raise ValidationError(
+            f"config var {key}: {value_problem}", {"fields": [{"field": key, "message": value_problem}]}
+        )
 
 
 @dataclass
@@ -316,13 +330,21 @@ class DeployService:
         service = self.service(ns, svc)
         now = self._clock.now()
         for key, (value, _secret) in values.items():
-            if not CONFIG_KEY.fullmatch(key) or key in RESERVED_KEYS or key.startswith("MICRO_"):
-                raise ValidationError(
-                    f"{key!r} is not a config var name ([A-Z_][A-Z0-9_]*; PORT and MICRO_* are the platform's)",
-                    {"fields": [{"field": key, "message": "bad name"}]},
-                )
-            if len(value) > 32768:
-                raise ValidationError(f"{key}: at most 32 KiB", {"fields": [{"field": key, "message": "too long"}]})
+            check_config_var(key, value)
+        plain, secrets = self._environment(ns, svc)
+        after = {**plain, **secrets, **{key: value for key, (value, _secret) in values.items()}}
+        if len(after) > MAX_ENV_VARS:
+            raise ValidationError(
+                f"a service has at most {MAX_ENV_VARS} config vars ({len(after)} with these)",
+                {"fields": [{"field": next(iter(values)), "message": "too many config vars"}]},
+            )
+        size = sum(len(f"{key}={value}".encode()) for key, value in after.items())
+        if size > MAX_CONFIG_BYTES:
+            raise ValidationError(
+                f"a service's config vars hold at most {MAX_CONFIG_BYTES // 1024} KiB together "
+                f"({size} bytes with these): they are passed to its process as its environment",
+                {"fields": [{"field": key, "message": "too large together"} for key in values]},
+            )
         for key, (value, secret) in values.items():
             var = (
                 ConfigVar(key, True, ciphertext=self._encryptor.encrypt(value, self._context(ns, svc, key)))

@@ -332,6 +332,34 @@ def test_the_sweeper_ends_every_step_of_a_deployment_it_ends(platform: dict[str,
     assert [s["status"] for s in swept["steps"]] == ["succeeded", "failed"]
 
 
+def test_config_values_a_process_cannot_be_given_are_refused_and_nothing_is_written(
+    platform: dict[str, Any],
+) -> None:
+    api = platform["api"]
+    config = f"/v1/namespaces/{NS}/services/hello/config"
+    before = api("GET", config).json()["vars"]
+    deployments = len(api("GET", f"/v1/namespaces/{NS}/services/hello/deployments").json()["deployments"])
+    refused = [
+        ("PUT", config, {"vars": {"OK_TOO": {"value": "fine"}, "DATABASE_URL": {"value": "postgres://db\u0000x"}}}),
+        ("PUT", config, {"vars": {"TOKEN": {"value": "a\u0000b", "secret": True}}}),
+        ("PUT", f"{config}/LONE", {"value": "\ud800"}),  # not UTF-8: the schema refuses it (field "value")
+        ("PUT", f"{config}/WIDE", {"value": "😀" * 32768}),  # 32,768 characters, 128 KiB: beyond one env string
+        ("PUT", config, {"vars": {"A=B": {"value": "x"}}}),
+        ("PUT", config, {"vars": {f"BULK_{i}": {"value": "x" * 30000} for i in range(3)}}),  # 90 KB together
+    ]
+    named = ["DATABASE_URL", "TOKEN", "value", "WIDE", "A=B", "BULK_0"]
+    for (method, path, body), key in zip(refused, named, strict=True):
+        r = api(method, path, body)
+        assert r.status_code == 422, (key, r.text[:300])
+        assert r.json()["error"]["details"]["fields"][0]["field"] == key, r.text[:300]
+    assert api("GET", config).json()["vars"] == before
+    after = api("GET", f"/v1/namespaces/{NS}/services/hello/deployments").json()["deployments"]
+    assert len(after) == deployments  # no redeploy was started
+    ok = api("PUT", f"{config}/DSN", {"value": "host=db user=app"})  # "=" in a value is fine
+    assert ok.status_code == 200, ok.text
+    assert wait_deployment(platform, ok.json()["redeploy"]["id"])["status"] == "succeeded"
+
+
 def test_services_answer_again_after_the_local_cloud_restarts(platform: dict[str, Any]) -> None:
     from chalicelib.composition import set_container
 
