@@ -32,6 +32,7 @@ from chalicelib.domain.ports import (
     StatusReporter,
     WorkflowPort,
 )
+from chalicelib.domain.redaction import carries_credentials, redact, redact_optional
 
 DeploymentStatus = Literal["queued", "superseded", "in_progress", "succeeded", "failed", "rolled_back"]
 TERMINAL = ("superseded", "succeeded", "failed", "rolled_back")
@@ -50,6 +51,19 @@ def check_service_name(name: str) -> str:
             {"fields": [{"field": "service", "message": "must be a DNS label"}]},
         )
     return name
+
+
+def check_source_credentials(source: str, namespace: str) -> None:
+    """Refuse a source that carries credentials (a user or token in the URL, a token anywhere in it):
+    a deployment's source is stored and shown to every member and viewer of the namespace."""
+    if carries_credentials(source):
+        raise ValidationError(
+            "the source carries credentials (a user, password or token in it), which would be stored and "
+            "shown with the deployment: give the repository's URL without them. A private GitHub repository "
+            "is deployed through the platform's GitHub App: link it with "
+            f"POST /v1/namespaces/{namespace}/repos and push (or deploy its clone URL)",
+            {"fields": [{"field": "source", "message": "must not carry credentials"}]},
+        )
 
 
 def check_config_var(key: str, value: str) -> None:
@@ -90,6 +104,19 @@ class Deployment:
     rollback_of: str | None = None
     spec: dict[str, Any] | None = None  # the manifest entry it runs
     steps: list[Step] = field(default_factory=list)
+
+
+def redacted(dep: Deployment) -> Deployment:
+    """The deployment with every credential-shaped value masked in what is stored and shown of it:
+    its source, reason, trigger and steps' details (``chalicelib.domain.redaction``). Applied when a
+    deployment is written and when it is read (deployments stored before the rule)."""
+    return replace(
+        dep,
+        source=redact(dep.source),
+        reason=redact_optional(dep.reason),
+        trigger={k: redact(v) if isinstance(v, str) else v for k, v in dep.trigger.items()},
+        steps=[replace(s, detail=redact_optional(s.detail)) for s in dep.steps],
+    )
 
 
 @dataclass
@@ -196,29 +223,33 @@ class DeployService:
                 "a deployment needs a source and a ref or commit",
                 {"fields": [{"field": "source", "message": "required"}]},
             )
+        if artifact is None:  # a rollback redeploys a kept artifact: its source is only recorded
+            check_source_credentials(source, ns)
         if not self._settings.allow_local_sources and artifact is None and not source.startswith("https://"):
             raise ValidationError(
                 "the source must be an https:// git URL", {"fields": [{"field": "source", "message": "https:// only"}]}
             )
         now = self._clock.now()
-        dep = Deployment(
-            id=new_id(now),
-            namespace=ns,
-            service=svc,
-            status="queued",
-            source=source,
-            ref=ref,
-            created_at=now,
-            trigger=trigger,
-            rollback_of=rollback_of,
-            artifact=artifact,
-            commit=commit,
-            deadline=now + timedelta(seconds=self._settings.default_deadline_seconds) + LOCK_MARGIN,
+        dep = redacted(
+            Deployment(
+                id=new_id(now),
+                namespace=ns,
+                service=svc,
+                status="queued",
+                source=source,
+                ref=ref,
+                created_at=now,
+                trigger=trigger,
+                rollback_of=rollback_of,
+                artifact=artifact,
+                commit=commit,
+                deadline=now + timedelta(seconds=self._settings.default_deadline_seconds) + LOCK_MARGIN,
+            )
         )
         service = self._store.get_service(ns, svc) or Service(ns, svc)
         if service.deleted:
             service = Service(ns, svc)
-        service.source = source
+        service.source = dep.source
         self._store.save_service(service)
         event = Event.create(
             "deployment.requested",
@@ -345,6 +376,7 @@ class DeployService:
                 f"({size} bytes with these): they are passed to its process as its environment",
                 {"fields": [{"field": key, "message": "too large together"} for key in values]},
             )
+        self._check_redeploy(service, ns)
         for key, (value, secret) in values.items():
             var = (
                 ConfigVar(key, True, ciphertext=self._encryptor.encrypt(value, self._context(ns, svc, key)))
@@ -365,12 +397,19 @@ class DeployService:
 
     def delete_config(self, ns: str, svc: str, key: str, actor: str) -> Deployment | None:
         service = self.service(ns, svc)
+        self._check_redeploy(service, ns)
         event = Event.create(
             "config.changed", ns, self._clock.now(), {"service": svc, "key": key, "deleted": True, "actor": actor}
         )
         if not self._store.delete_config(ns, svc, key, [event]):
             raise NotFoundError(f"no config var {key!r}", {"key": key})
         return self._redeploy_current(service, actor)
+
+    def _check_redeploy(self, service: Service, ns: str) -> None:
+        """Refuse a config change before anything is written when its redeploy would be refused: a
+        source stored (before credentials were refused) with credentials in it, masked since."""
+        if service.current_deployment_id and service.current_commit and service.source:
+            check_source_credentials(service.source, ns)
 
     def _redeploy_current(self, service: Service, actor: str) -> Deployment | None:
         if not service.current_deployment_id or not service.current_commit or not service.source:
@@ -573,6 +612,7 @@ class DeployService:
                 rolled_back = self._restore_good(ns, svc, dep_id, good_id)
         except DependencyUnavailableError as e:
             dep.reason = f"{dep.reason or 'failed'}; the runtime could not be reached to roll back ({e.message})"
+        dep.reason = redact_optional(dep.reason)  # it goes into events and GitHub statuses too
         now = self._clock.now()
         events = [
             Event.create(

@@ -6,6 +6,7 @@ back after a restart."""
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -330,6 +331,103 @@ def test_the_sweeper_ends_every_step_of_a_deployment_it_ends(platform: dict[str,
     assert swept["status"] == "failed" and "deadline" in swept["reason"]
     assert_every_step_ended(swept)
     assert [s["status"] for s in swept["steps"]] == ["succeeded", "failed"]
+
+
+def test_a_source_carrying_credentials_is_refused_and_saying_how_to_deploy_a_private_repository(
+    platform: dict[str, Any], secret: Any
+) -> None:
+    api = platform["api"]
+    token = secret("ghs_" + "Pr1vateInstallat10nT0ken" * 2)
+    password = secret("hunter2-Pa55word")
+    for source in (
+        f"https://x-access-token:{token}@github.com/acme/private.git",
+        f"https://ada:{password}@github.com/acme/private.git",
+        f"https://github.com/acme/private.git?access_token={password}",
+    ):
+        r = api("POST", f"/v1/namespaces/{NS}/services/private/deployments", {"source": source, "ref": "HEAD"})
+        assert r.status_code == 422, r.text
+        assert token not in r.text and password not in r.text
+        error = r.json()["error"]
+        assert error["details"]["fields"][0]["field"] == "source"
+        assert "credentials" in error["message"] and f"POST /v1/namespaces/{NS}/repos" in error["message"]
+    assert api("GET", f"/v1/namespaces/{NS}/services/private").status_code == 404  # nothing was written
+
+
+def test_credentials_in_a_deployment_are_masked_when_stored_and_when_shown(
+    platform: dict[str, Any], secret: Any
+) -> None:
+    from chalicelib.adapters.dynamodb.deploys import DeploymentItem, DynamoDeployStore
+    from chalicelib.composition import get_container
+    from chalicelib.domain.deploys import Deployment, Step
+    from chalicelib.domain.ids import new_id
+
+    api = platform["api"]
+    token = secret("ghs_" + "St0redBeforeTheRule" * 2)
+    password = secret("hunter2-St0red")
+    source = f"https://x-access-token:{token}@github.com/acme/hello.git"
+    get_container()  # binds the table
+    now = datetime.now(UTC)
+    # A deployment stored before credentials were refused and masked, written as it was then.
+    old_id = new_id(now)
+    pk, sk = DeploymentItem.key(NS, "hello", old_id)
+    DeploymentItem(
+        PK=pk,
+        SK=sk,
+        GSI1PK=f"NS#{NS}#DEPLOYMENTS",
+        GSI1SK=f"DEP#{old_id}",
+        ns=NS,
+        service="hello",
+        deployment_id=old_id,
+        status="failed",
+        source=source,
+        ref="HEAD",
+        trigger=json.dumps({"kind": "api", "actor": "ada", "note": f"from {source}"}),
+        reason=f"ValidationError: source repository https://ada:{password}@github.com/x.git cannot be read",
+        steps=json.dumps(
+            [
+                {
+                    "name": "build",
+                    "status": "failed",
+                    "started_at": now.isoformat(),
+                    "ended_at": now.isoformat(),
+                    "detail": f"fetch of HEAD from {source} failed",
+                }
+            ]
+        ),
+        created_at=now,
+    ).save()
+    # One written now, through the store, with credentials in every field a step could put them.
+    new = Deployment(
+        id=new_id(now),
+        namespace=NS,
+        service="hello",
+        status="failed",
+        source=source,
+        ref="HEAD",
+        created_at=now,
+        trigger={"kind": "api", "note": f"token {token}"},
+        reason=f"failed: https://ada:{password}@github.com/x.git",
+        steps=[Step("build", "failed", now, now, f"Bearer {password}")],
+    )
+    DynamoDeployStore().create_deployment(new, [])
+    shown = [
+        api("GET", f"/v1/namespaces/{NS}/services/hello/deployments/{old_id}").text,
+        api("GET", f"/v1/namespaces/{NS}/services/hello/deployments/{new.id}").text,
+        api("GET", f"/v1/namespaces/{NS}/services/hello/deployments").text,
+    ]
+    for text in shown:
+        assert token not in text and password not in text
+    old = json.loads(shown[0])
+    assert old["source"] == "https://***@github.com/acme/hello.git"
+    assert "https://***@github.com/x.git" in old["reason"] and "***@" in old["steps"][0]["detail"]
+    assert old["trigger"]["note"] == "from https://***@github.com/acme/hello.git"
+    stored = (
+        platform["cloud"]
+        .client("dynamodb")
+        .get_item(TableName=DeploymentItem.Meta.table_name, Key={"PK": {"S": pk}, "SK": {"S": f"DEP#{new.id}"}})["Item"]
+    )
+    assert token not in json.dumps(stored) and password not in json.dumps(stored)
+    assert stored["source"]["S"] == "https://***@github.com/acme/hello.git"
 
 
 def test_config_values_a_process_cannot_be_given_are_refused_and_nothing_is_written(
