@@ -2,53 +2,24 @@
 of a request, and secrets masked before any line is written.
 
 Never log a header, body or environment wholesale: log named, safe fields. As a second line of
-defence, every value passed to ``register_secret`` (webhook secrets, tokens the process handles) is
-replaced by ``***`` in any line that would contain it."""
+defence, every line goes through ``redact`` (``chalicelib.domain.redaction``, the one rule the
+platform masks credentials with, in what it stores and shows too): every value passed to
+``register_secret`` (webhook secrets, tokens the process handles) and anything shaped like a
+credential is replaced by ``***``."""
 
 from __future__ import annotations
 
 import logging
-import re
-import threading
 from typing import TYPE_CHECKING, Any
+
+from chalicelib.domain.redaction import MASK, redact, register_secret
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
+__all__ = ["MASK", "RedactingFormatter", "get_logger", "redact", "register_secret"]
+
 SERVICE = "platform"
-MASK = "***"
-
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-_pattern: re.Pattern[str] | None = None
-
-# Values that look like credentials are masked even if nobody registered them.
-_CREDENTIAL_SHAPES = re.compile(
-    r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"
-    r"|\b(mp_[a-z]+_[A-Za-z0-9]{16,})"
-    r"|\b(gh[pousr]_[A-Za-z0-9]{20,})"
-    r"|\b(sk_(?:live|test)_[A-Za-z0-9]{8,})"
-    r"|\b(whsec_[A-Za-z0-9]{8,})"
-)
-
-
-def register_secret(value: str | None) -> None:
-    """Mask ``value`` in every log line from now on (ignored when shorter than 6 characters)."""
-    global _pattern
-    if not value or len(value) < 6:
-        return
-    with _secrets_lock:
-        if value in _secrets:
-            return
-        _secrets.add(value)
-        _pattern = re.compile("|".join(re.escape(s) for s in sorted(_secrets, key=len, reverse=True)))
-
-
-def redact(text: str) -> str:
-    pattern = _pattern
-    if pattern is not None:
-        text = pattern.sub(MASK, text)
-    return _CREDENTIAL_SHAPES.sub(lambda m: (m.group(1) or "") + MASK, text)
 
 
 def _redact_value(value: Any) -> Any:

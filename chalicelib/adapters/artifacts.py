@@ -33,11 +33,12 @@ import tempfile
 import time
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from chalicelib.adapters.manifest_yaml import MAX_MANIFEST_BYTES, load_manifest
 from chalicelib.domain.errors import ConflictError, DependencyUnavailableError, ValidationError
 from chalicelib.domain.manifest import MANIFEST_FILE
+from chalicelib.domain.redaction import redact
 
 __all__ = ["GitArtifacts", "load_manifest", "read_manifest", "refuse_platform_paths"]
 
@@ -314,7 +315,7 @@ def _check_source(source: str) -> tuple[str, str]:
         raise ValidationError("a source repository (a local path or a git URL) is required", {"field": "source"})
     if "://" in source:
         parts = urlsplit(source)
-        shown = _redact(source)
+        shown = redact(source)[:200]
         if parts.scheme.lower() not in ALLOWED_SCHEMES:
             raise ValidationError(
                 f"source {shown} must be a local path or a file://, http:// or https:// URL", {"field": "source"}
@@ -324,12 +325,14 @@ def _check_source(source: str) -> tuple[str, str]:
         return source, shown
     if "::" in source or re.match(r"^[^/]+:", source):  # ext::cmd, host:path (ssh) transports
         raise ValidationError(
-            f"source {source[:80]!r} must be a local path or a file://, http:// or https:// URL", {"field": "source"}
+            f"source {redact(source)[:80]!r} must be a local path or a file://, http:// or https:// URL",
+            {"field": "source"},
         )
     path = Path(source).expanduser()
+    shown = redact(source)[:200]
     if not path.is_dir():
-        raise ValidationError(f"source repository {source[:200]} was not found", {"source": source[:200]})
-    return str(path.resolve()), source[:200]
+        raise ValidationError(f"source repository {shown} was not found", {"source": shown})
+    return str(path.resolve()), shown
 
 
 def refuse_platform_paths(source: str, platform_dirs: Iterable[Path | str]) -> None:
@@ -363,17 +366,8 @@ def refuse_platform_paths(source: str, platform_dirs: Iterable[Path | str]) -> N
             )
 
 
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))[:200]
-
-
 def _excerpt(stderr: str) -> str:
-    text = " ".join(stderr.split())
-    text = re.sub(r"(https?://)[^/\s@]+@", r"\1***@", text)
+    text = redact(" ".join(stderr.split()))
     if not text:
         return "no detail"
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."

@@ -14,6 +14,30 @@ from chalicelib.domain.ports import ResourceQuota
 
 MAX_MANIFEST_BYTES = 64 * 1024
 MAX_NODES = 10_000
+# A manifest is a few levels deep (services -> entry -> env -> value). PyYAML composes nodes
+# recursively: a document nested thousands of levels deep would exhaust Python's stack.
+MAX_DEPTH = 32
+
+
+class _TooDeepError(yaml.YAMLError):
+    def __init__(self, line: int) -> None:
+        super().__init__(f"nested more than {MAX_DEPTH} levels deep")
+        self.line = line
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, refusing nodes nested more than MAX_DEPTH levels deep, at their line."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeepError(self.peek_event().start_mark.line + 1)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
 
 
 def load_manifest(
@@ -43,7 +67,11 @@ def parse_yaml(text: str, *, filename: str = MANIFEST_FILE) -> tuple[Any, dict[s
     if len(text.encode("utf-8", "replace")) > MAX_MANIFEST_BYTES:
         raise manifest_error(f"is larger than {MAX_MANIFEST_BYTES // 1024} KiB", filename=filename)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
+    except _TooDeepError as exc:
+        raise manifest_error(f"is nested more than {MAX_DEPTH} levels deep", line=exc.line, filename=filename) from None
+    except RecursionError:  # a second line of defence: the depth limit should come first
+        raise manifest_error("is nested too deeply", filename=filename) from None
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, filename) from None
     except yaml.YAMLError as exc:
@@ -51,7 +79,10 @@ def parse_yaml(text: str, *, filename: str = MANIFEST_FILE) -> tuple[Any, dict[s
     if node is None:
         raise manifest_error("is empty: it must be a mapping with a 'services' list", line=1, filename=filename)
     lines: dict[str, int] = {"": node.start_mark.line + 1}
-    _walk(node, "", lines, set(), filename)
+    try:
+        _walk(node, "", lines, set(), filename)
+    except RecursionError:  # merge keys can chain mappings deeper than the nodes nest
+        raise manifest_error("is nested too deeply", filename=filename) from None
     try:
         loader = yaml.SafeLoader("")
         try:

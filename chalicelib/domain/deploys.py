@@ -22,6 +22,7 @@ from chalicelib.domain.clock import Clock
 from chalicelib.domain.errors import ConflictError, DependencyUnavailableError, NotFoundError, ValidationError
 from chalicelib.domain.events import Event
 from chalicelib.domain.ids import new_id
+from chalicelib.domain.manifest import MAX_ENV_VARS, env_name_problem, env_value_problem
 from chalicelib.domain.ports import (
     BuildPort,
     EncryptorPort,
@@ -31,12 +32,14 @@ from chalicelib.domain.ports import (
     StatusReporter,
     WorkflowPort,
 )
+from chalicelib.domain.redaction import carries_credentials, redact, redact_optional
 
 DeploymentStatus = Literal["queued", "superseded", "in_progress", "succeeded", "failed", "rolled_back"]
 TERMINAL = ("superseded", "succeeded", "failed", "rolled_back")
 SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-CONFIG_KEY = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
-RESERVED_KEYS = ("PORT",)
+# A service's config vars together (each ``KEY=value`` in UTF-8): with the manifest's env (its file is
+# at most 64 KiB) well within what one process's environment can hold (Linux: ARG_MAX, 2 MiB).
+MAX_CONFIG_BYTES = 64 * 1024
 LOCK_MARGIN = timedelta(minutes=5)
 KEEP_ARTIFACTS = 5
 
@@ -48,6 +51,31 @@ def check_service_name(name: str) -> str:
             {"fields": [{"field": "service", "message": "must be a DNS label"}]},
         )
     return name
+
+
+def check_source_credentials(source: str, namespace: str) -> None:
+    """Refuse a source that carries credentials (a user or token in the URL, a token anywhere in it):
+    a deployment's source is stored and shown to every member and viewer of the namespace."""
+    if carries_credentials(source):
+        raise ValidationError(
+            "the source carries credentials (a user, password or token in it), which would be stored and "
+            "shown with the deployment: give the repository's URL without them. A private GitHub repository "
+            "is deployed through the platform's GitHub App: link it with "
+            f"POST /v1/namespaces/{namespace}/repos and push (or deploy its clone URL)",
+            {"fields": [{"field": "source", "message": "must not carry credentials"}]},
+        )
+
+
+def check_config_var(key: str, value: str) -> None:
+    """A config var reaches its process as an environment variable: the manifest's ``env`` rule."""
+    name_problem = env_name_problem(key)
+    if name_problem is not None:
+        raise ValidationError(name_problem, {"fields": [{"field": key, "message": name_problem}]})
+    value_problem = env_value_problem(key, value)
+    if value_problem is not None:
+        raise ValidationError(
+            f"config var {key}: {value_problem}", {"fields": [{"field": key, "message": value_problem}]}
+        )
 
 
 @dataclass
@@ -76,6 +104,19 @@ class Deployment:
     rollback_of: str | None = None
     spec: dict[str, Any] | None = None  # the manifest entry it runs
     steps: list[Step] = field(default_factory=list)
+
+
+def redacted(dep: Deployment) -> Deployment:
+    """The deployment with every credential-shaped value masked in what is stored and shown of it:
+    its source, reason, trigger and steps' details (``chalicelib.domain.redaction``). Applied when a
+    deployment is written and when it is read (deployments stored before the rule)."""
+    return replace(
+        dep,
+        source=redact(dep.source),
+        reason=redact_optional(dep.reason),
+        trigger={k: redact(v) if isinstance(v, str) else v for k, v in dep.trigger.items()},
+        steps=[replace(s, detail=redact_optional(s.detail)) for s in dep.steps],
+    )
 
 
 @dataclass
@@ -182,6 +223,8 @@ class DeployService:
                 "a deployment needs a source and a ref or commit",
                 {"fields": [{"field": "source", "message": "required"}]},
             )
+        if artifact is None:  # a rollback redeploys a kept artifact: its source is only recorded
+            check_source_credentials(source, ns)
         if not self._settings.allow_local_sources and artifact is None and not source.startswith("https://"):
             raise ValidationError(
                 "the source must be an https:// git URL", {"fields": [{"field": "source", "message": "https:// only"}]}
@@ -189,24 +232,26 @@ class DeployService:
         if artifact is None:  # (a rollback's artifact is the builder's own)
             self._builds.check_source(source)
         now = self._clock.now()
-        dep = Deployment(
-            id=new_id(now),
-            namespace=ns,
-            service=svc,
-            status="queued",
-            source=source,
-            ref=ref,
-            created_at=now,
-            trigger=trigger,
-            rollback_of=rollback_of,
-            artifact=artifact,
-            commit=commit,
-            deadline=now + timedelta(seconds=self._settings.default_deadline_seconds) + LOCK_MARGIN,
+        dep = redacted(
+            Deployment(
+                id=new_id(now),
+                namespace=ns,
+                service=svc,
+                status="queued",
+                source=source,
+                ref=ref,
+                created_at=now,
+                trigger=trigger,
+                rollback_of=rollback_of,
+                artifact=artifact,
+                commit=commit,
+                deadline=now + timedelta(seconds=self._settings.default_deadline_seconds) + LOCK_MARGIN,
+            )
         )
         service = self._store.get_service(ns, svc) or Service(ns, svc)
         if service.deleted:
             service = Service(ns, svc)
-        service.source = source
+        service.source = dep.source
         self._store.save_service(service)
         event = Event.create(
             "deployment.requested",
@@ -318,13 +363,22 @@ class DeployService:
         service = self.service(ns, svc)
         now = self._clock.now()
         for key, (value, _secret) in values.items():
-            if not CONFIG_KEY.fullmatch(key) or key in RESERVED_KEYS or key.startswith("MICRO_"):
-                raise ValidationError(
-                    f"{key!r} is not a config var name ([A-Z_][A-Z0-9_]*; PORT and MICRO_* are the platform's)",
-                    {"fields": [{"field": key, "message": "bad name"}]},
-                )
-            if len(value) > 32768:
-                raise ValidationError(f"{key}: at most 32 KiB", {"fields": [{"field": key, "message": "too long"}]})
+            check_config_var(key, value)
+        plain, secrets = self._environment(ns, svc)
+        after = {**plain, **secrets, **{key: value for key, (value, _secret) in values.items()}}
+        if len(after) > MAX_ENV_VARS:
+            raise ValidationError(
+                f"a service has at most {MAX_ENV_VARS} config vars ({len(after)} with these)",
+                {"fields": [{"field": next(iter(values)), "message": "too many config vars"}]},
+            )
+        size = sum(len(f"{key}={value}".encode()) for key, value in after.items())
+        if size > MAX_CONFIG_BYTES:
+            raise ValidationError(
+                f"a service's config vars hold at most {MAX_CONFIG_BYTES // 1024} KiB together "
+                f"({size} bytes with these): they are passed to its process as its environment",
+                {"fields": [{"field": key, "message": "too large together"} for key in values]},
+            )
+        self._check_redeploy(service, ns)
         for key, (value, secret) in values.items():
             var = (
                 ConfigVar(key, True, ciphertext=self._encryptor.encrypt(value, self._context(ns, svc, key)))
@@ -345,12 +399,19 @@ class DeployService:
 
     def delete_config(self, ns: str, svc: str, key: str, actor: str) -> Deployment | None:
         service = self.service(ns, svc)
+        self._check_redeploy(service, ns)
         event = Event.create(
             "config.changed", ns, self._clock.now(), {"service": svc, "key": key, "deleted": True, "actor": actor}
         )
         if not self._store.delete_config(ns, svc, key, [event]):
             raise NotFoundError(f"no config var {key!r}", {"key": key})
         return self._redeploy_current(service, actor)
+
+    def _check_redeploy(self, service: Service, ns: str) -> None:
+        """Refuse a config change before anything is written when its redeploy would be refused: a
+        source stored (before credentials were refused) with credentials in it, masked since."""
+        if service.current_deployment_id and service.current_commit and service.source:
+            check_source_credentials(service.source, ns)
 
     def _redeploy_current(self, service: Service, actor: str) -> Deployment | None:
         if not service.current_deployment_id or not service.current_commit or not service.source:
@@ -553,6 +614,7 @@ class DeployService:
                 rolled_back = self._restore_good(ns, svc, dep_id, good_id)
         except DependencyUnavailableError as e:
             dep.reason = f"{dep.reason or 'failed'}; the runtime could not be reached to roll back ({e.message})"
+        dep.reason = redact_optional(dep.reason)  # it goes into events and GitHub statuses too
         now = self._clock.now()
         events = [
             Event.create(
@@ -655,6 +717,17 @@ class DeployService:
             dep.steps.append(Step(name, status, now, None if status in ("started", "waiting") else now, detail))
         self._store.save_deployment(dep)
 
+    def _end_open_steps(self, dep: Deployment, status: DeploymentStatus, reason: str | None) -> None:
+        """Every step a deployment began ends when the deployment does, whichever path ends it (a failed
+        build, a rollback, a superseded wait, the sweeper): a step still ``started`` or ``waiting`` gets
+        its end time and the outcome the deployment's end gives it."""
+        now = self._clock.now()
+        outcome = {"succeeded": "succeeded", "superseded": "superseded"}.get(status, "failed")
+        for step in dep.steps:
+            if step.ended_at is None:
+                step.status, step.ended_at = outcome, now
+                step.detail = step.detail if outcome != "failed" else (reason or step.detail)
+
     def _finish(
         self,
         dep: Deployment,
@@ -666,6 +739,7 @@ class DeployService:
     ) -> None:
         dep.status = status
         dep.reason = reason
+        self._end_open_steps(dep, status, reason)
         self._store.save_deployment(replace(dep), expect=expect, events=events)
         if status in ("failed", "rolled_back"):
             service = self._store.get_service(dep.namespace, dep.service)

@@ -11,7 +11,7 @@ A manifest::
         command: ["python3", "server.py"]   # argv list, or a string split like a shell   (required)
         port: 8080             # 1-65535, passed to the process as $PORT                    (required)
         health: /health        # an absolute path, polled until it answers 2xx              (default "/health")
-        env: {GREETING: hi}    # plain strings; names [A-Z_][A-Z0-9_]*                      (default {})
+        env: {GREETING: hi}    # plain strings; names [A-Z_][A-Z0-9_]* (see env_var_problem)  (default {})
         instances: 1           # 1..10                                                      (default 1)
         cpu: 250               # millicores per instance, 10..quota                         (default 100)
         memory: 256            # MiB per instance, 32..quota                                (default 128)
@@ -44,7 +44,10 @@ MIN_MEMORY_MIB = 32
 MIN_DEADLINE_SECONDS = 30
 MAX_DEADLINE_SECONDS = 3600
 MAX_ENV_VARS = 100
-MAX_ENV_VALUE_CHARS = 4096
+MAX_ENV_NAME_CHARS = 128
+# One value, in UTF-8 bytes: far below what Linux takes as one environment string (MAX_ARG_STRLEN,
+# 128 KiB). Totals are bounded by the manifest's size (64 KiB) and the config vars' (MAX_CONFIG_BYTES).
+MAX_ENV_VALUE_BYTES = 32 * 1024
 MAX_COMMAND_ARGS = 64
 MAX_PATH_CHARS = 255
 
@@ -70,8 +73,8 @@ SERVICE_KEYS = (
 REQUIRED_KEYS = ("name", "command", "port")
 
 DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-RESERVED_ENV = re.compile(r"^(?:PORT|MICRO_.*)$")
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")  # fullmatch: no NUL, no "=", nothing a shell cannot name
+RESERVED_ENV = re.compile(r"PORT|MICRO_.*")  # fullmatch
 PATH_SEGMENT = re.compile(r"^[A-Za-z0-9._@+-]+$")
 HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
 
@@ -120,6 +123,43 @@ def manifest_error(
 ) -> ManifestError:
     """A ManifestError with one problem (the YAML adapter uses it for syntax errors)."""
     return _Problems(filename, {}).add(field, message, line=line).error()
+
+
+def env_var_problem(name: Any, value: Any) -> str | None:
+    """What keeps ``name=value`` from being passed to a process as an environment variable, or None.
+    The one rule for a manifest's ``env`` and for config vars (``chalicelib.domain.deploys``): a name
+    ``[A-Z_][A-Z0-9_]*`` of at most 128 characters (so no NUL and no ``=``), not reserved (``PORT``,
+    ``MICRO_*``); a value that is a string of valid UTF-8 text (no lone surrogates), without NUL (a C
+    string ends there: ``execve`` cannot pass it, and the process would never start), of at most
+    32 KiB. An ``=`` in a value is allowed: only the first ``=`` of an entry ends its name."""
+    return env_name_problem(name) or env_value_problem(name, value)
+
+
+def env_name_problem(name: Any) -> str | None:
+    """The name's part of ``env_var_problem`` (the message names the name)."""
+    if not isinstance(name, str) or len(name) > MAX_ENV_NAME_CHARS or not ENV_NAME.fullmatch(name):
+        return (
+            f"{_show(name)} is not an environment variable name ([A-Z_][A-Z0-9_]*, at most "
+            f"{MAX_ENV_NAME_CHARS} characters)"
+        )
+    if RESERVED_ENV.fullmatch(name):
+        return f"{name} is reserved: the platform sets PORT and MICRO_* itself"
+    return None
+
+
+def env_value_problem(name: str, value: Any) -> str | None:
+    """The value's part of ``env_var_problem``."""
+    if not isinstance(value, str):
+        return f'must be a string, not {_show(value)} (quote it: {name}: "{value}")'
+    if "\x00" in value:
+        return "must not contain NUL characters: no environment can pass them"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "must be valid UTF-8 text (it holds an unpaired surrogate)"
+    if size > MAX_ENV_VALUE_BYTES:
+        return f"must be at most {MAX_ENV_VALUE_BYTES // 1024} KiB (UTF-8), not {size} bytes"
+    return None
 
 
 def parse_manifest(
@@ -454,18 +494,9 @@ def _parse_env(entry: Mapping[str, Any], path: str, problems: _Problems) -> dict
         return {}
     env: dict[str, str] = {}
     for key, item in value.items():
-        item_path = _child(where, key)
-        if not isinstance(key, str) or not ENV_NAME.match(key):
-            problems.add(item_path, f"{_show(key)} is not an environment variable name ([A-Z_][A-Z0-9_]*)")
-            continue
-        if RESERVED_ENV.match(key):
-            problems.add(item_path, f"{key} is reserved: the platform sets PORT and MICRO_* itself")
-            continue
-        if not isinstance(item, str):
-            problems.add(item_path, f'must be a string, not {_show(item)} (quote it: {key}: "{item}")')
-            continue
-        if len(item) > MAX_ENV_VALUE_CHARS or "\x00" in item:
-            problems.add(item_path, f"must be at most {MAX_ENV_VALUE_CHARS} characters, without NUL")
+        problem = env_var_problem(key, item)
+        if problem is not None:
+            problems.add(_child(where, key), problem)
             continue
         env[key] = item
     return env

@@ -6,9 +6,11 @@ back after a restart."""
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,13 @@ def wait_deployment(p: dict[str, Any], dep_id: str, svc: str = "hello", timeout:
     raise AssertionError(f"deployment {dep_id} did not finish")
 
 
+def assert_every_step_ended(dep: dict[str, Any]) -> None:
+    """Every step the deployment began has ended: an end time and an outcome."""
+    assert dep["steps"], dep
+    for step in dep["steps"]:
+        assert step["ended_at"] is not None and step["status"] not in ("started", "waiting"), dep["steps"]
+
+
 def answer(p: dict[str, Any], path: str = "/") -> requests.Response:
     service = p["api"]("GET", f"/v1/namespaces/{NS}/services/hello").json()
     return requests.get(service["address"] + path, timeout=10)
@@ -136,6 +145,7 @@ def test_a_commit_that_crashes_at_start_is_rolled_back_and_the_previous_version_
     dep = deploy(platform, broken)
     assert dep["status"] == "rolled_back", dep
     assert "exit" in dep["reason"] and dep["commit"] == broken
+    assert_every_step_ended(dep)
     assert answer(platform).json()["version"] == before
     git(repo, "revert", "--no-edit", "HEAD")
 
@@ -168,6 +178,9 @@ def test_an_invalid_manifest_fails_fast_naming_the_field_and_line(platform: dict
     dep = deploy(platform, bad)
     assert dep["status"] == "failed" and time.monotonic() - started < 30
     assert "services[0].port" in dep["reason"] and "line" in dep["reason"]
+    build = next(step for step in dep["steps"] if step["name"] == "build")
+    assert build["status"] == "failed" and "services[0].port" in build["detail"]
+    assert_every_step_ended(dep)
     assert answer(platform).json()["version"] == before
     (repo / "micro.yaml").write_text(manifest)
     commit(repo, "fix manifest")
@@ -293,6 +306,180 @@ def test_a_source_inside_the_platforms_data_is_refused_naming_the_field(
         error = r.json()["error"]
         assert error["code"] == "validation_failed" and error["details"]["fields"][0]["field"] == "source"
     assert api("GET", f"/v1/namespaces/{NS}/services/intruder").status_code == 404  # nothing half-written
+
+
+def test_a_manifest_nested_30000_levels_deep_fails_as_a_manifest_error_naming_its_line(
+    platform: dict[str, Any],
+) -> None:
+    repo = platform["repo"]
+    manifest = (repo / "micro.yaml").read_text()
+    (repo / "micro.yaml").write_text("services: " + "[" * 30000 + "]" * 30000 + "\n")
+    deep = commit(repo, "deep manifest")
+    dep = deploy(platform, deep)
+    assert dep["status"] == "failed", dep
+    assert "micro.yaml line 1: is nested more than 32 levels deep" in dep["reason"]
+    assert "RecursionError" not in dep["reason"]
+    assert_every_step_ended(dep)
+    (repo / "micro.yaml").write_text(manifest)
+    commit(repo, "fix manifest")
+
+
+def test_the_sweeper_ends_every_step_of_a_deployment_it_ends(platform: dict[str, Any]) -> None:
+    from datetime import timedelta
+
+    from chalicelib.adapters.dynamodb.deploys import DynamoDeployStore
+    from chalicelib.composition import get_container
+    from chalicelib.domain.deploys import Deployment, Service, Step
+    from chalicelib.domain.ids import new_id
+
+    get_container()  # binds the table
+    store = DynamoDeployStore()
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    store.save_service(Service(NS, "stuck", source=str(platform["repo"])))
+    dep = Deployment(
+        id=new_id(long_ago),
+        namespace=NS,
+        service="stuck",
+        status="in_progress",
+        source=str(platform["repo"]),
+        ref="HEAD",
+        created_at=long_ago,
+        trigger={"kind": "api"},
+        deadline=long_ago + timedelta(minutes=10),
+        steps=[Step("lock", "succeeded", long_ago, long_ago), Step("build", "started", long_ago)],
+    )
+    store.create_deployment(dep, [])  # a build whose worker died: nothing will end it but the sweeper
+    result, error = platform["cloud"].router.invoke("deploy-sweep", {})
+    assert error is None and dep.id in result["ended"], result
+    swept = platform["api"]("GET", f"/v1/namespaces/{NS}/services/stuck/deployments/{dep.id}").json()
+    assert swept["status"] == "failed" and "deadline" in swept["reason"]
+    assert_every_step_ended(swept)
+    assert [s["status"] for s in swept["steps"]] == ["succeeded", "failed"]
+
+
+def test_a_source_carrying_credentials_is_refused_and_saying_how_to_deploy_a_private_repository(
+    platform: dict[str, Any], secret: Any
+) -> None:
+    api = platform["api"]
+    token = secret("ghs_" + "Pr1vateInstallat10nT0ken" * 2)
+    password = secret("hunter2-Pa55word")
+    for source in (
+        f"https://x-access-token:{token}@github.com/acme/private.git",
+        f"https://ada:{password}@github.com/acme/private.git",
+        f"https://github.com/acme/private.git?access_token={password}",
+    ):
+        r = api("POST", f"/v1/namespaces/{NS}/services/private/deployments", {"source": source, "ref": "HEAD"})
+        assert r.status_code == 422, r.text
+        assert token not in r.text and password not in r.text
+        error = r.json()["error"]
+        assert error["details"]["fields"][0]["field"] == "source"
+        assert "credentials" in error["message"] and f"POST /v1/namespaces/{NS}/repos" in error["message"]
+    assert api("GET", f"/v1/namespaces/{NS}/services/private").status_code == 404  # nothing was written
+
+
+def test_credentials_in_a_deployment_are_masked_when_stored_and_when_shown(
+    platform: dict[str, Any], secret: Any
+) -> None:
+    from chalicelib.adapters.dynamodb.deploys import DeploymentItem, DynamoDeployStore
+    from chalicelib.composition import get_container
+    from chalicelib.domain.deploys import Deployment, Step
+    from chalicelib.domain.ids import new_id
+
+    api = platform["api"]
+    token = secret("ghs_" + "St0redBeforeTheRule" * 2)
+    password = secret("hunter2-St0red")
+    source = f"https://x-access-token:{token}@github.com/acme/hello.git"
+    get_container()  # binds the table
+    now = datetime.now(UTC)
+    # A deployment stored before credentials were refused and masked, written as it was then.
+    old_id = new_id(now)
+    pk, sk = DeploymentItem.key(NS, "hello", old_id)
+    DeploymentItem(
+        PK=pk,
+        SK=sk,
+        GSI1PK=f"NS#{NS}#DEPLOYMENTS",
+        GSI1SK=f"DEP#{old_id}",
+        ns=NS,
+        service="hello",
+        deployment_id=old_id,
+        status="failed",
+        source=source,
+        ref="HEAD",
+        trigger=json.dumps({"kind": "api", "actor": "ada", "note": f"from {source}"}),
+        reason=f"ValidationError: source repository https://ada:{password}@github.com/x.git cannot be read",
+        steps=json.dumps(
+            [
+                {
+                    "name": "build",
+                    "status": "failed",
+                    "started_at": now.isoformat(),
+                    "ended_at": now.isoformat(),
+                    "detail": f"fetch of HEAD from {source} failed",
+                }
+            ]
+        ),
+        created_at=now,
+    ).save()
+    # One written now, through the store, with credentials in every field a step could put them.
+    new = Deployment(
+        id=new_id(now),
+        namespace=NS,
+        service="hello",
+        status="failed",
+        source=source,
+        ref="HEAD",
+        created_at=now,
+        trigger={"kind": "api", "note": f"token {token}"},
+        reason=f"failed: https://ada:{password}@github.com/x.git",
+        steps=[Step("build", "failed", now, now, f"Bearer {password}")],
+    )
+    DynamoDeployStore().create_deployment(new, [])
+    shown = [
+        api("GET", f"/v1/namespaces/{NS}/services/hello/deployments/{old_id}").text,
+        api("GET", f"/v1/namespaces/{NS}/services/hello/deployments/{new.id}").text,
+        api("GET", f"/v1/namespaces/{NS}/services/hello/deployments").text,
+    ]
+    for text in shown:
+        assert token not in text and password not in text
+    old = json.loads(shown[0])
+    assert old["source"] == "https://***@github.com/acme/hello.git"
+    assert "https://***@github.com/x.git" in old["reason"] and "***@" in old["steps"][0]["detail"]
+    assert old["trigger"]["note"] == "from https://***@github.com/acme/hello.git"
+    stored = (
+        platform["cloud"]
+        .client("dynamodb")
+        .get_item(TableName=DeploymentItem.Meta.table_name, Key={"PK": {"S": pk}, "SK": {"S": f"DEP#{new.id}"}})["Item"]
+    )
+    assert token not in json.dumps(stored) and password not in json.dumps(stored)
+    assert stored["source"]["S"] == "https://***@github.com/acme/hello.git"
+
+
+def test_config_values_a_process_cannot_be_given_are_refused_and_nothing_is_written(
+    platform: dict[str, Any],
+) -> None:
+    api = platform["api"]
+    config = f"/v1/namespaces/{NS}/services/hello/config"
+    before = api("GET", config).json()["vars"]
+    deployments = len(api("GET", f"/v1/namespaces/{NS}/services/hello/deployments").json()["deployments"])
+    refused = [
+        ("PUT", config, {"vars": {"OK_TOO": {"value": "fine"}, "DATABASE_URL": {"value": "postgres://db\u0000x"}}}),
+        ("PUT", config, {"vars": {"TOKEN": {"value": "a\u0000b", "secret": True}}}),
+        ("PUT", f"{config}/LONE", {"value": "\ud800"}),  # not UTF-8: the schema refuses it (field "value")
+        ("PUT", f"{config}/WIDE", {"value": "😀" * 32768}),  # 32,768 characters, 128 KiB: beyond one env string
+        ("PUT", config, {"vars": {"A=B": {"value": "x"}}}),
+        ("PUT", config, {"vars": {f"BULK_{i}": {"value": "x" * 30000} for i in range(3)}}),  # 90 KB together
+    ]
+    named = ["DATABASE_URL", "TOKEN", "value", "WIDE", "A=B", "BULK_0"]
+    for (method, path, body), key in zip(refused, named, strict=True):
+        r = api(method, path, body)
+        assert r.status_code == 422, (key, r.text[:300])
+        assert r.json()["error"]["details"]["fields"][0]["field"] == key, r.text[:300]
+    assert api("GET", config).json()["vars"] == before
+    after = api("GET", f"/v1/namespaces/{NS}/services/hello/deployments").json()["deployments"]
+    assert len(after) == deployments  # no redeploy was started
+    ok = api("PUT", f"{config}/DSN", {"value": "host=db user=app"})  # "=" in a value is fine
+    assert ok.status_code == 200, ok.text
+    assert wait_deployment(platform, ok.json()["redeploy"]["id"])["status"] == "succeeded"
 
 
 def test_services_answer_again_after_the_local_cloud_restarts(platform: dict[str, Any]) -> None:

@@ -18,6 +18,21 @@ def test_registered_secrets_and_credential_shapes_are_masked(secret: Any) -> Non
     assert line.count("***") == 4
 
 
+def test_credentials_in_urls_are_masked_by_the_one_rule(secret: Any) -> None:
+    password = secret("hunter2-Pa55word")
+    token = secret("glpat-0a1b2c3d4e5f6g7h")
+    line = redact(
+        f"fatal: https://x-access-token:{password}@github.com/acme/hello.git "
+        f"and https://gitlab.example.com/acme/hello.git?private_token={token}&ref=main"
+    )
+    assert password not in line and token not in line
+    assert "https://***@github.com/acme/hello.git" in line
+    assert "?private_token=***&ref=main" in line
+    get_logger().info("fetch failed", extra={"source": f"https://ada:{password}@github.com/acme/hello.git"})
+    assert password not in read_log()
+    assert "https://***@github.com/acme/hello.git" in read_log()
+
+
 def test_a_log_line_with_a_registered_secret_is_written_masked(secret: Any) -> None:
     value = secret("runtime-credential-5e4d3c2b1a")
     register_secret(value)

@@ -14,6 +14,7 @@ from chalicelib.domain.manifest import (
     ManifestError,
     ServiceManifest,
     changed_services,
+    env_var_problem,
     parse_manifest,
     removed_services,
 )
@@ -217,6 +218,30 @@ def test_env_rules() -> None:
     assert svc.env == {"A_1": "true"}
 
 
+def test_env_a_process_cannot_be_given_is_refused_at_its_line() -> None:
+    text = (
+        "services:\n  - name: a\n    command: x\n    port: 1\n    env:\n"
+        '      "A=B": x\n'  # line 6: "=" ends a name
+        '      "A\\n": x\n'  # line 7
+        '      NUL: "a\\0b"\n'  # line 8: a C string ends at NUL
+        '      SURROGATE: "\\ud800"\n'  # line 9: not UTF-8
+        f"      BIG: {'é' * 17000}\n"  # line 10: 34,000 bytes
+        '      EQUALS: "a=b=c"\n'  # fine: only the first "=" ends the name
+    )
+    err = error_of(text)
+    assert [(p["field"], p["line"]) for p in err.details["problems"]] == [
+        ("services[0].env.A=B", 6),
+        ("services[0].env.A\n", 7),
+        ("services[0].env.NUL", 8),
+        ("services[0].env.SURROGATE", 9),
+        ("services[0].env.BIG", 10),
+    ]
+    messages = [p["message"] for p in err.details["problems"]]
+    assert "NUL" in messages[2] and "UTF-8" in messages[3] and "32 KiB" in messages[4]
+    assert env_var_problem("EQUALS", "a=b=c") is None
+    assert env_var_problem("X" * 129, "v") is not None and env_var_problem("X" * 128, "v") is None
+
+
 def test_missing_required_keys_point_at_the_entry() -> None:
     err = error_of("services:\n  - name: a\n    path: .\n  - name: b\n")
     assert [(p["field"], p["line"], p["message"]) for p in err.details["problems"]] == [
@@ -309,6 +334,19 @@ def test_unsafe_tags_are_refused() -> None:
 def test_empty_and_multi_document_files() -> None:
     assert "is empty" in error_of("").message
     assert "invalid YAML" in error_of("services: []\n---\nservices: []\n").message
+
+
+def test_a_document_nested_thousands_of_levels_deep_is_an_error_naming_its_line() -> None:
+    err = error_of("services:\n  - name: a\n    env: " + "[" * 30000 + "]" * 30000 + "\n")
+    assert err.message == "micro.yaml line 3: is nested more than 32 levels deep"
+    block = "services:\n" + "".join("  " * depth + f"k{depth}:\n" for depth in range(1, 40))
+    err = error_of(block)
+    assert err.message == "micro.yaml line 32: is nested more than 32 levels deep"
+    assert err.details["line"] == 32
+
+
+def test_a_manifest_over_64_kib_is_refused() -> None:
+    assert error_of("services: []\n" + "#" * (64 * 1024)).message == "micro.yaml: is larger than 64 KiB"
 
 
 def test_aliases_are_walked_once() -> None:

@@ -14,9 +14,10 @@ from pynamodb.exceptions import DeleteError, PutError
 from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
 from chalicelib.adapters.dynamodb.outbox import write_with_events
 from chalicelib.domain.clock import epoch_seconds
-from chalicelib.domain.deploys import ConfigVar, Deployment, DeploymentStatus, Service, Step
+from chalicelib.domain.deploys import ConfigVar, Deployment, DeploymentStatus, Service, Step, redacted
 from chalicelib.domain.errors import ConditionFailedError, ConflictError
 from chalicelib.domain.events import Event
+from chalicelib.domain.redaction import redact_optional
 
 ACTIVE = "DEPLOYMENTS#ACTIVE"
 TERMINAL = ("superseded", "succeeded", "failed", "rolled_back")
@@ -70,6 +71,7 @@ class DeploymentItem(BaseItem, discriminator="Deployment"):
 
     @classmethod
     def of(cls, d: Deployment) -> DeploymentItem:
+        d = redacted(d)  # nothing credential-shaped is stored (nor, through to_domain, shown)
         pk, sk = cls.key(d.namespace, d.service, d.id)
         item = cls(
             PK=pk,
@@ -110,27 +112,33 @@ class DeploymentItem(BaseItem, discriminator="Deployment"):
 
     def to_domain(self) -> Deployment:
         assert self.created_at is not None
-        return Deployment(
-            id=self.deployment_id,
-            namespace=self.ns,
-            service=self.service,
-            status=cast(DeploymentStatus, self.status),
-            source=self.source,
-            ref=self.ref,
-            created_at=self.created_at,
-            trigger=json.loads(self.trigger),
-            commit=self.commit,
-            artifact=self.artifact,
-            reason=self.reason,
-            deadline=self.deadline,
-            rollback_of=self.rollback_of,
-            spec=json.loads(self.spec) if self.spec else None,
-            steps=[
-                Step(
-                    s["name"], s["status"], datetime.fromisoformat(s["started_at"]), _dt(s["ended_at"]), s.get("detail")
-                )
-                for s in json.loads(self.steps or "[]")
-            ],
+        return redacted(  # items written before credentials were masked are masked when read
+            Deployment(
+                id=self.deployment_id,
+                namespace=self.ns,
+                service=self.service,
+                status=cast(DeploymentStatus, self.status),
+                source=self.source,
+                ref=self.ref,
+                created_at=self.created_at,
+                trigger=json.loads(self.trigger),
+                commit=self.commit,
+                artifact=self.artifact,
+                reason=self.reason,
+                deadline=self.deadline,
+                rollback_of=self.rollback_of,
+                spec=json.loads(self.spec) if self.spec else None,
+                steps=[
+                    Step(
+                        s["name"],
+                        s["status"],
+                        datetime.fromisoformat(s["started_at"]),
+                        _dt(s["ended_at"]),
+                        s.get("detail"),
+                    )
+                    for s in json.loads(self.steps or "[]")
+                ],
+            )
         )
 
 
@@ -195,7 +203,7 @@ class DynamoDeployStore:
             namespace=i.ns,
             name=i.name,
             status=i.status,
-            source=i.source,
+            source=redact_optional(i.source),
             current_deployment_id=i.current_deployment_id,
             current_commit=i.current_commit,
             last_good_deployment_id=i.last_good_deployment_id,
@@ -218,7 +226,7 @@ class DynamoDeployStore:
             ns=s.namespace,
             name=s.name,
             status=s.status,
-            source=s.source,
+            source=redact_optional(s.source),
             current_deployment_id=s.current_deployment_id,
             current_commit=s.current_commit,
             last_good_deployment_id=s.last_good_deployment_id,
