@@ -214,12 +214,14 @@ class LocalCloud:
         return env
 
     def resource_environment(self) -> dict[str, str]:
-        """Where the handlers find the state machines and queues (as Terraform sets them on AWS)."""
+        """Where the handlers find the state machines, queues and buckets (as Terraform sets them on AWS)."""
         env = {}
         for name, arn in self.resources["state_machines"].items():
             env[f"PLATFORM_SFN_{name.upper().replace('-', '_')}_ARN"] = arn
         for name, queue in self.resources["queues"].items():
             env[f"PLATFORM_QUEUE_{name.upper().replace('-', '_')}_URL"] = queue["url"]
+        for name, bucket in self.resources.get("buckets", {}).items():
+            env[f"PLATFORM_BUCKET_{name.upper().replace('-', '_')}_NAME"] = bucket
         return env
 
     def local_key(self) -> str:

@@ -179,6 +179,22 @@ def test_a_delivery_the_platform_never_got_is_redelivered_by_the_schedule(gitops
     assert dep["status"] == "succeeded"
 
 
+def test_a_push_of_400_kb_of_non_ascii_text_deploys(gitops: dict[str, Any]) -> None:
+    """Escaped, this payload would not fit in an SQS message: it goes through the bucket (a claim check)."""
+    gh = gitops["cloud"].github
+    message = "Größenänderung ünd Übersetzung: 日本語のコミットメッセージ " * 1_700  # about 100 KB in UTF-8
+    # four commits in one push (a git argument is at most 128 KiB): their messages, and the head's again
+    sha, _ = gh.push("acme", "hello", [({"VERSION": f"unicode {i}"}, f"{i}: {message}") for i in range(4)])
+    gh.wait_for_deliveries()
+    push = [d for d in gh.deliveries() if d["event"] == "push"][-1]
+    assert push["status_code"] == 202, push
+    assert len(gh.delivery(push["id"]).body) > 400_000
+    assert wait_for(lambda: deployment_of(gitops, sha), what="the large push's deployment")["status"] == "succeeded"
+    bucket = os.environ["PLATFORM_BUCKET_QUEUE_PAYLOADS_NAME"]
+    s3 = gitops["cloud"].client("s3")
+    assert wait_for(lambda: not s3.list_objects_v2(Bucket=bucket).get("Contents"), what="the claim check deleted")
+
+
 def test_tags_other_branches_and_unlinked_repositories_are_ignored(gitops: dict[str, Any]) -> None:
     gh = gitops["cloud"].github
     count = len(get(gitops, f"/v1/namespaces/{NS}/services/hello/deployments")["deployments"])

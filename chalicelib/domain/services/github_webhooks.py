@@ -26,6 +26,85 @@ from chalicelib.domain.stores import DeliveryStore, NamespaceStore
 QUEUE = "github-events"
 CONSUMED = frozenset({"installation", "installation_repositories", "membership", "team", "organization", "push"})
 
+# What the consumer reads of each event it consumes, as GitHub sends it ("Webhook events and payloads",
+# docs.github.com/webhooks/webhook-events-and-payloads): a signed delivery missing one of these fields, or
+# with another type, is refused at the door (400) instead of failing in the consumer until the dead-letter
+# queue. ``a.b`` is a nested field, ``a[].b`` the field of each item; a trailing ``?`` marks a field that
+# may be absent (checked only when present).
+REQUIRED: dict[str, tuple[tuple[str, type], ...]] = {
+    "membership": (("organization.id", int), ("team.id", int)),
+    "team": (("organization.id", int), ("team.id", int), ("team.slug?", str)),
+    "organization": (("action", str), ("organization.id", int), ("organization.login", str)),
+    "installation": (
+        ("action", str),
+        ("installation.id", int),
+        ("installation.account.id", int),
+        ("installation.account.login", str),
+    ),
+    "installation_repositories": (
+        ("action", str),
+        ("installation.id", int),
+        ("installation.account.id", int),
+        ("repositories_added", list),
+        ("repositories_added[].id", int),
+        ("repositories_removed", list),
+        ("repositories_removed[].id", int),
+    ),
+    "push": (
+        ("ref", str),
+        ("before", str),
+        ("after", str),
+        ("repository.id", int),
+        ("commits", list),
+        ("commits[]", dict),
+        ("commits[].added?", list),
+        ("commits[].added[]", str),
+        ("commits[].modified?", list),
+        ("commits[].modified[]", str),
+        ("commits[].removed?", list),
+        ("commits[].removed[]", str),
+        ("deleted?", bool),
+        ("forced?", bool),
+    ),
+}
+_MISSING = object()
+
+
+def _values(payload: Any, path: str) -> list[tuple[str, Any]]:
+    """The values at ``path`` (``a.b``, ``a[].b``), each with its field's name (``a[2].b``); a missing
+    field is ``_MISSING``. Items of something that is not a list are not looked into (the check of the
+    list itself reports it)."""
+    found: list[tuple[str, Any]] = [("", payload)]
+    for part in path.split("."):
+        key, each = part.removesuffix("[]"), part.endswith("[]")
+        step: list[tuple[str, Any]] = []
+        for name, value in found:
+            here = f"{name}.{key}" if name else key
+            child = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
+            if not each:
+                step.append((here, child))
+            elif isinstance(child, list):
+                step += [(f"{here}[{i}]", item) for i, item in enumerate(child)]
+        found = step
+    return found
+
+
+def payload_problems(event: str, payload: Any) -> list[dict[str, str]]:
+    """What makes ``payload`` unreadable as ``event``: an empty list when its consumer can read it."""
+    if not isinstance(payload, dict):
+        return [{"field": "(body)", "message": f"must be a JSON object, not {type(payload).__name__}"}]
+    names = {bool: "a boolean", int: "an integer", str: "a string", list: "an array", dict: "an object"}
+    problems = []
+    for spec, kind in REQUIRED.get(event, ()):
+        path, optional = spec.removesuffix("?"), spec.endswith("?")
+        for name, value in _values(payload, path):
+            if value is _MISSING:
+                if not optional:
+                    problems.append({"field": name, "message": "is required"})
+            elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                problems.append({"field": name, "message": f"must be {names[kind]}"})
+    return problems
+
 
 def signature_of(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -68,8 +147,13 @@ class GitHubWebhookService:
             raise BadRequestError("X-GitHub-Event and X-GitHub-Delivery are required", {})
         try:
             payload = json.loads(body)
-        except ValueError as e:
-            raise BadRequestError("the payload is not JSON", {"reason": str(e)}, code="invalid_json") from e
+        except (ValueError, RecursionError) as e:
+            raise BadRequestError("the payload is not JSON", {"reason": type(e).__name__}, code="invalid_json") from e
+        problems = payload_problems(event if event in self._consumed else "", payload)
+        if problems:  # before any claim: nothing is recorded or handed on
+            raise BadRequestError(
+                f"the {event} payload is not what GitHub sends", {"fields": problems[:20]}, code="invalid_payload"
+            )
         if event == "ping":
             return Receipt(200, {"status": "pong", "zen": payload.get("zen")})
         if event not in self._consumed:
