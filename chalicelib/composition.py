@@ -217,7 +217,7 @@ class Container:
 
     @cached_property
     def gitops(self) -> GitOpsService:
-        from chalicelib.adapters.dynamodb.repos import DynamoLinkStore
+        from chalicelib.adapters.dynamodb.repos import DynamoLinkStore, DynamoPushClaims
         from chalicelib.adapters.manifest_yaml import load_manifest
         from chalicelib.domain.gitops import GitOpsService
 
@@ -229,6 +229,7 @@ class Container:
             self.namespaces.get,
             lambda text: load_manifest(text, None),
             self.clock,
+            DynamoPushClaims(),
         )
 
     @cached_property

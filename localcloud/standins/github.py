@@ -69,7 +69,8 @@ at 5001 and survive a rename or transfer (the old name answers 301 to ``/reposit
 ``acme/hello`` (5001, from ``examples/hello``; ``backend`` team: push; org members: read, org owners: admin) and
 ``other/elsewhere`` (5002, org ``other`` id 1001, without the app). Python: :meth:`GitHubStandIn.create_repo`,
 :meth:`~GitHubStandIn.commit` / :meth:`~GitHubStandIn.push` (temporary clone + ``git push``; ``push`` webhook),
-:meth:`~GitHubStandIn.delete_branch`, :meth:`~GitHubStandIn.rename_repo`, :meth:`~GitHubStandIn.transfer_repo`,
+:meth:`~GitHubStandIn.move_branch` (a force-push to an existing commit), :meth:`~GitHubStandIn.delete_branch`,
+:meth:`~GitHubStandIn.rename_repo`, :meth:`~GitHubStandIn.transfer_repo`,
 :meth:`~GitHubStandIn.delete_repo` (``repository`` webhooks), :meth:`~GitHubStandIn.set_collaborator`,
 :meth:`~GitHubStandIn.add_repo_to_installation` / :meth:`~GitHubStandIn.remove_repo_from_installation`
 (``installation_repositories``), :meth:`~GitHubStandIn.drop_next_delivery`. REST: ``GET /repos/{o}/{r}`` and
@@ -1240,6 +1241,29 @@ class GitHubStandIn(StandIn):
             before, after = bare.push_commits(branch, specs, force=force, start_point=start)
             repo.pushed_at = date
             return after, self._emit_push(repo, branch, before, after, pusher, others)
+
+    def move_branch(
+        self, owner: str, name: str, sha: str, branch: str | None = None, author_login: str = "ada"
+    ) -> int | None:
+        """Points a branch at an existing commit, as ``git push --force origin <sha>:<branch>`` (a force-push
+        back to an earlier commit): a ``push`` webhook with ``forced: true`` and no new ``commits``. Returns
+        its delivery id (None when none is sent)."""
+        with self.lock:
+            repo = self.state.repo(owner, name)
+            branch = branch or repo.default_branch
+            pusher = self.state.user(author_login)
+            bare = self.bare(repo)
+            before = bare.branch_head(branch)
+            if before is None:
+                raise KeyError(f"no branch {branch!r} in {repo.full_name}")
+            full = bare.resolve(sha)
+            if full is None:
+                raise KeyError(f"no commit {sha!r} in {repo.full_name}")
+            others = {b: head for b, head in bare.branches().items() if b != branch}
+            bare.git("update-ref", f"refs/heads/{branch}", full, before)
+            repo.pushed_at = _iso(self.clock.now())
+            outgoing = self._emit_push(repo, branch, before, full, pusher, others)
+            return outgoing.delivery_id if outgoing is not None else None
 
     def delete_branch(self, owner: str, name: str, branch: str, author_login: str = "ada") -> int | None:
         """Deletes a branch (``git push origin :branch``): a ``push`` webhook with ``deleted: true``."""

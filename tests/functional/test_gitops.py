@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from chalicelib.domain.clock import SystemClock
+from localcloud.standins.github_webhooks import deliver
 from tests.fixtures import start_platform
 from tests.helpers import ROOT
 
@@ -193,6 +194,39 @@ def test_a_push_of_400_kb_of_non_ascii_text_deploys(gitops: dict[str, Any]) -> N
     bucket = os.environ["PLATFORM_BUCKET_QUEUE_PAYLOADS_NAME"]
     s3 = gitops["cloud"].client("s3")
     assert wait_for(lambda: not s3.list_objects_v2(Bucket=bucket).get("Contents"), what="the claim check deleted")
+
+
+def deployments(p: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(get(p, f"/v1/namespaces/{NS}/services/hello/deployments")["deployments"])
+
+
+def test_the_same_push_under_a_new_delivery_id_deploys_nothing(gitops: dict[str, Any]) -> None:
+    """The delivery id is not signed: replaying a signed push body under another one is a replay still."""
+    cloud, gh = gitops["cloud"], gitops["cloud"].github
+    gh.wait_for_deliveries()
+    last_push = gh.delivery([d for d in gh.deliveries() if d["event"] == "push"][-1]["id"])
+    count = len(deployments(gitops))
+    url = f"{cloud.api_url}/v1/webhooks/github"
+    r = deliver(url, "push", last_push.body, gh.app.webhook_secret, delivery_id="replayed-under-a-new-id")
+    assert (r.status_code, r.json()["status"]) == (202, "enqueued")  # the door cannot tell: the consumer does
+    time.sleep(2.0)
+    assert len(deployments(gitops)) == count
+
+
+def test_a_force_push_back_to_an_earlier_commit_deploys_it(gitops: dict[str, Any]) -> None:
+    """A genuinely new push to a commit the branch had before (another `before`, a later push time)."""
+    gh = gitops["cloud"].github
+    good = gitops["good"]["commit"]
+    count = len(deployments(gitops))
+    time.sleep(1.1)  # GitHub's push times are in seconds
+    gh.move_branch("acme", "hello", good)
+
+    def new_deployment_of_good() -> dict[str, Any] | None:
+        now = deployments(gitops)
+        return next((d for d in now[: len(now) - count] if good in (d["commit"], d["ref"])), None)
+
+    dep = wait_for(new_deployment_of_good, what="the forced push's deployment")
+    assert dep["trigger"]["kind"] == "push"
 
 
 def test_tags_other_branches_and_unlinked_repositories_are_ignored(gitops: dict[str, Any]) -> None:

@@ -1,0 +1,33 @@
+"""GitOps rules on moto in-process (no network): push claims and their window."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.adapters.dynamodb.repos import DynamoPushClaims
+from chalicelib.domain.gitops import PUSH_WINDOW, GitOpsService, PushKey
+
+
+def test_a_push_is_claimed_once_per_window_and_a_retry_of_the_same_delivery_passes(container: Any, clock: Any) -> None:
+    claims = DynamoPushClaims()
+    first = PushKey(5001, "refs/heads/main", "a" * 40, "0" * 40, 1_700_000_000)
+    assert claims.claim(first, "d-1", clock.now(), PUSH_WINDOW)
+    assert claims.claim(first, "d-1", clock.now(), PUSH_WINDOW)  # the same delivery's message, retried
+    assert not claims.claim(first, "d-2", clock.now(), PUSH_WINDOW)  # the same body under another id
+    back = PushKey(5001, "refs/heads/main", "a" * 40, "b" * 40, 1_700_000_100)  # forced back to "a"
+    assert claims.claim(back, "d-3", clock.now(), PUSH_WINDOW)
+    other_branch = PushKey(5001, "refs/heads/dev#1", "a" * 40, "0" * 40, 1_700_000_000)
+    assert claims.claim(other_branch, "d-4", clock.now(), PUSH_WINDOW)
+    clock.advance(PUSH_WINDOW + timedelta(seconds=1))
+    assert claims.claim(first, "d-2", clock.now(), PUSH_WINDOW)  # an expired claim counts as absent
+
+
+def test_a_push_older_than_the_window_is_refused_so_no_replay_outlives_it(container: Any, clock: Any) -> None:
+    gitops = GitOpsService(None, None, None, None, None, clock, DynamoPushClaims())  # type: ignore[arg-type]
+    now = int(clock.now().timestamp())
+    stale = PushKey(5001, "refs/heads/main", "c" * 40, "d" * 40, now - int(PUSH_WINDOW.total_seconds()) - 60)
+    assert gitops._replayed("d-9", stale) == "the push is older than the replay window"
+    fresh = PushKey(5001, "refs/heads/main", "c" * 40, "d" * 40, now - 60)
+    assert gitops._replayed("d-9", fresh) is None
+    assert gitops._replayed("d-10", fresh) == "a replay of a push handled already"
