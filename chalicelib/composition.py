@@ -236,7 +236,7 @@ class Container:
     def delivery_recovery(self) -> DeliveryRecovery:
         from chalicelib.domain.services.github_webhooks import DeliveryRecovery
 
-        return DeliveryRecovery(self.github_repos)
+        return DeliveryRecovery(self.github_repos, self.stores.deliveries, self.clock)
 
     @cached_property
     def billing(self) -> BillingPort:

@@ -180,6 +180,15 @@ class GitHubPort(Protocol):
 
 
 @dataclass(frozen=True)
+class FailedDelivery:
+    """A webhook delivery GitHub records as failed: its id in the deliveries API, and its ``guid`` (the
+    ``X-GitHub-Delivery`` the endpoint claims)."""
+
+    id: str
+    guid: str
+
+
+@dataclass(frozen=True)
 class RepoRef:
     """A repository as the App's installation sees it. The id is what the platform stores: a rename
     or a transfer changes the name, never the id."""
@@ -216,7 +225,10 @@ class GitHubReposPort(Protocol):
     def commit_status(
         self, installation_id: int, repo_id: int, sha: str, state: str, context: str, description: str, target_url: str
     ) -> None: ...
-    def failed_deliveries(self, limit: int) -> list[str]: ...
+    def failed_deliveries(self, limit: int) -> list[FailedDelivery]:
+        """The App's recent deliveries that failed (redelivery attempts left out), newest first."""
+        ...
+
     def redeliver(self, delivery_id: str) -> None: ...
 
 

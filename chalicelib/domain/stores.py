@@ -132,6 +132,15 @@ class DeliveryStore(Protocol):
 
     def mark_enqueued(self, source: str, delivery_id: str) -> None: ...
 
+    def status(self, source: str, delivery_id: str, now: datetime) -> DeliveryStatus | None:
+        """The live claim's status, None when the delivery was never claimed (or its claim expired)."""
+        ...
+
+    def note_redelivery(self, source: str, delivery_id: str, now: datetime, max_attempts: int) -> bool:
+        """Count one redelivery asked of the sender for ``delivery_id`` (the sender's own id of it), in a
+        window: False, counting nothing, once ``max_attempts`` were asked."""
+        ...
+
 
 class PlacementStore(Protocol):
     def take_capacity(self, region: str) -> str:

@@ -178,6 +178,28 @@ def test_a_delivery_the_platform_never_got_is_redelivered_by_the_schedule(gitops
     cloud.fire_schedule(schedule, datetime.now(UTC))
     dep = wait_for(lambda: deployment_of(gitops, sha), what="the redelivered push's deployment")
     assert dep["status"] == "succeeded"
+    # GitHub still lists the original as failed; the schedule's next runs leave it alone: it arrived
+    lost = [d for d in gh.deliveries() if d["event"] == "push"][-1]["guid"]
+    for _ in range(2):
+        cloud.fire_schedule(schedule, datetime.now(UTC))
+    gh.wait_for_deliveries()
+    assert len([d for d in gh.deliveries() if d["guid"] == lost]) == 2  # the lost one and one redelivery
+
+
+def test_the_schedule_never_redelivers_a_delivery_the_endpoint_has(gitops: dict[str, Any]) -> None:
+    """GitHub gave up waiting (10 s) on a delivery that did arrive: it is failed in GitHub's list only."""
+    cloud, gh = gitops["cloud"], gitops["cloud"].github
+    gh.drop_next_delivery()
+    gh.commit("acme", "hello", {"NOTES": "late"}, "on a branch nobody deploys", branch="slow")
+    gh.wait_for_deliveries()
+    late = gh.delivery([d for d in gh.deliveries() if d["event"] == "push"][-1]["id"])
+    assert late.status_code == 0  # recorded as timed out
+    url = f"{cloud.api_url}/v1/webhooks/github"
+    assert deliver(url, "push", late.body, gh.app.webhook_secret, delivery_id=late.guid).status_code == 202
+    schedule = next(s for s in cloud.decl.list("schedules") if s["name"] == "github-redeliver")
+    cloud.fire_schedule(schedule, datetime.now(UTC))
+    gh.wait_for_deliveries()
+    assert [d["redelivery"] for d in gh.deliveries() if d["guid"] == late.guid] == [False]
 
 
 def test_a_push_of_400_kb_of_non_ascii_text_deploys(gitops: dict[str, Any]) -> None:

@@ -31,3 +31,26 @@ def test_a_push_older_than_the_window_is_refused_so_no_replay_outlives_it(contai
     fresh = PushKey(5001, "refs/heads/main", "c" * 40, "d" * 40, now - 60)
     assert gitops._replayed("d-9", fresh) is None
     assert gitops._replayed("d-10", fresh) == "a replay of a push handled already"
+
+
+def test_a_failed_delivery_is_asked_again_a_bounded_number_of_times_per_window(container: Any, clock: Any) -> None:
+    from chalicelib.adapters.dynamodb.audit import DELIVERY_WINDOW, DynamoDeliveryStore
+
+    store = DynamoDeliveryStore()
+    assert [store.note_redelivery("github", "101", clock.now(), 3) for _ in range(5)] == [True] * 3 + [False] * 2
+    assert store.note_redelivery("github", "102", clock.now(), 3)  # counted per delivery
+    clock.advance(DELIVERY_WINDOW + timedelta(seconds=1))
+    assert store.note_redelivery("github", "101", clock.now(), 3)  # an expired count is absent
+
+
+def test_a_delivery_s_claim_status_is_read_live(container: Any, clock: Any) -> None:
+    from chalicelib.adapters.dynamodb.audit import DELIVERY_WINDOW, DynamoDeliveryStore
+
+    store = DynamoDeliveryStore()
+    assert store.status("github", "guid-1", clock.now()) is None
+    store.claim("github", "guid-1", "push", clock.now())
+    assert store.status("github", "guid-1", clock.now()) == "received"
+    store.mark_enqueued("github", "guid-1")
+    assert store.status("github", "guid-1", clock.now()) == "enqueued"
+    clock.advance(DELIVERY_WINDOW + timedelta(seconds=1))
+    assert store.status("github", "guid-1", clock.now()) is None

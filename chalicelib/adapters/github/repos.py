@@ -9,7 +9,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.errors import DependencyUnavailableError
-from chalicelib.domain.ports import RepoRef
+from chalicelib.domain.ports import FailedDelivery, RepoRef
 
 if TYPE_CHECKING:
     from github import Github, GithubIntegration
@@ -153,14 +153,14 @@ class PyGithubRepos:
             )
         )
 
-    def failed_deliveries(self, limit: int) -> list[str]:
+    def failed_deliveries(self, limit: int) -> list[FailedDelivery]:
         integration = self._integration()
         # PyGithub 2.10 has no typed deliveries API: the REST endpoint through its requester (app JWT).
         _, data = integration.requester.requestJsonAndCheck(
             "GET", "/app/hook/deliveries", parameters={"per_page": min(limit, 100)}
         )
         return [
-            str(d["id"])
+            FailedDelivery(str(d["id"]), str(d.get("guid") or ""))
             for d in data or []
             if int(d.get("status_code") or 0) not in range(200, 300) and not d.get("redelivery")
         ]

@@ -238,14 +238,26 @@ class GitHubEventProcessor:
 
 class DeliveryRecovery:
     """GitHub marks a delivery failed after 10 s without an answer and never redelivers it by itself:
-    this finds the App's failed deliveries and asks for them again (the endpoint's claims make a
-    redelivery of one that did arrive harmless)."""
+    this finds the App's failed deliveries and asks for them again. A failed delivery stays failed in
+    GitHub's list even once a redelivery of it succeeded, so each one is asked again at most
+    ``max_attempts`` times in the claims' window (remembered per delivery id), and never once the
+    endpoint holds its ``X-GitHub-Delivery`` as ``enqueued`` (it arrived: GitHub only gave up waiting). A
+    claim that is only ``received`` (the hand-off failed, the endpoint answered 503) is asked again."""
 
-    def __init__(self, repos: Any) -> None:
+    def __init__(self, repos: Any, deliveries: DeliveryStore, clock: Clock, max_attempts: int = 3) -> None:
         self._repos = repos  # chalicelib.domain.ports.GitHubReposPort
+        self._deliveries = deliveries
+        self._clock = clock
+        self._max_attempts = max_attempts
 
     def redeliver_failed(self, limit: int = 100) -> list[str]:
-        failed = self._repos.failed_deliveries(limit)
-        for delivery_id in failed:
-            self._repos.redeliver(delivery_id)
-        return list(failed)
+        asked = []
+        for failed in self._repos.failed_deliveries(limit):
+            now = self._clock.now()
+            if failed.guid and self._deliveries.status("github", failed.guid, now) == "enqueued":
+                continue
+            if not self._deliveries.note_redelivery("github", failed.id, now, self._max_attempts):
+                continue
+            self._repos.redeliver(failed.id)
+            asked.append(failed.id)
+        return asked
