@@ -35,6 +35,12 @@ ZERO_SHA = "0" * 40
 GITHUB_COMMITS_CAP = 20  # a push payload lists at most 20 commits
 MANIFEST = "micro.yaml"
 PUSH_WINDOW = timedelta(days=7)  # longer than GitHub's redelivery window (3 days)
+# Why a link is disabled. A suspension and a repository's removal can be undone on GitHub (``unsuspend``,
+# ``installation_repositories`` ``added``), and then the link is enabled again if still valid; an
+# uninstall cannot (a new installation has a new id): the repository is linked again.
+UNINSTALLED = "the GitHub App was uninstalled"
+SUSPENDED = "the GitHub App's installation was suspended"
+REMOVED = "the repository was removed from the GitHub App's installation"
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,51 @@ class GitOpsService:
 
     def repos_removed(self, repo_ids: list[int], reason: str) -> list[str]:
         return [ns for rid in repo_ids for ns in self.disable(self._links.by_repo(rid), reason)]
+
+    def installation_restored(self, installation_id: int, account_id: int) -> list[Link]:
+        """``installation`` ``unsuspend``: enable again the links the suspension disabled, where still valid."""
+        links = [
+            link
+            for link in self._links.by_installation(installation_id)
+            if link.status == "disabled" and link.disabled_reason == SUSPENDED
+        ]
+        return self._enable(links, installation_id, account_id, present=None)
+
+    def repos_added(self, installation_id: int, account_id: int, repo_ids: list[int]) -> list[Link]:
+        """``installation_repositories`` ``added``: enable again the links of those repositories that their
+        removal from this installation disabled, where still valid."""
+        links = [
+            link
+            for rid in repo_ids
+            for link in self._links.by_repo(rid)
+            if link.status == "disabled" and link.disabled_reason == REMOVED and link.installation_id == installation_id
+        ]
+        return self._enable(links, installation_id, account_id, present=set(repo_ids))
+
+    def _enable(self, links: list[Link], installation_id: int, account_id: int, present: set[int] | None) -> list[Link]:
+        """Enable each link still valid: its namespace active and of the installation's account (the
+        organization), the repository still in the installation (``present``, else asked of GitHub)."""
+        enabled = []
+        for link in links:
+            try:
+                ns = self._namespace_of(link.namespace)
+            except NotFoundError:
+                continue
+            if ns.status != "active" or ns.github_org_id != account_id or link.installation_id != installation_id:
+                continue
+            if present is None and self._repos.repo_by_id(installation_id, link.repo_id) is None:
+                # no longer in the installation: disabled for that now, so that adding it back enables it
+                link.disabled_reason = REMOVED
+                self._links.save(link)
+                continue
+            was = link.disabled_reason or ""
+            link.status, link.disabled_reason = "active", None
+            event = Event.create(
+                "repo.enabled", link.namespace, self._clock.now(), {"repo_id": link.repo_id, "reason": was}
+            )
+            self._links.save(link, [event])
+            enabled.append(link)
+        return enabled
 
     def push(self, delivery: str, payload: dict[str, Any]) -> PushResult:
         repo_id = int((payload.get("repository") or {}).get("id") or 0)

@@ -306,6 +306,29 @@ def test_the_github_action_deploys_and_fails_the_job_on_failure(gitops: dict[str
     assert failed.returncode == 1 and "::error::" in failed.stdout and "rolled_back" in failed.stdout
 
 
+def link_status(p: dict[str, Any], status: str) -> dict[str, Any] | None:
+    link = get(p, f"/v1/namespaces/{NS}/repos/{p['repo_id']}")
+    return dict(link) if link["status"] == status else None
+
+
+def test_undoing_a_suspension_or_a_removal_on_github_enables_the_link_again(gitops: dict[str, Any]) -> None:
+    gh = gitops["cloud"].github
+    gh.suspend(7001)
+    link = wait_for(lambda: link_status(gitops, "disabled"), what="the link disabled by the suspension")
+    assert link["disabled_reason"] == "the GitHub App's installation was suspended"
+    gh.unsuspend(7001)
+    wait_for(lambda: link_status(gitops, "active"), what="the link enabled by the unsuspension")
+    gh.remove_repo_from_installation(7001, "acme/hello")
+    link = wait_for(lambda: link_status(gitops, "disabled"), what="the link disabled by the removal")
+    assert "removed" in link["disabled_reason"]
+    gh.add_repo_to_installation(7001, "acme/hello")
+    assert wait_for(lambda: link_status(gitops, "active"), what="the link enabled again")["disabled_reason"] is None
+    audit = get(gitops, f"/v1/namespaces/{NS}/audit?action=repo.enabled")["entries"]
+    assert [(e["actor"], e["target"], e["outcome"]) for e in audit] == [
+        ("github", f"repo:{gitops['repo_id']}", "ok")
+    ] * 2
+
+
 def test_an_uninstall_disables_the_link_and_pushes_are_ignored(gitops: dict[str, Any]) -> None:
     gh = gitops["cloud"].github
     gh.remove_repo_from_installation(7001, "acme/hello")

@@ -54,3 +54,38 @@ def test_a_delivery_s_claim_status_is_read_live(container: Any, clock: Any) -> N
     assert store.status("github", "guid-1", clock.now()) == "enqueued"
     clock.advance(DELIVERY_WINDOW + timedelta(seconds=1))
     assert store.status("github", "guid-1", clock.now()) is None
+
+
+class ReposSeeing:
+    """GitHub's repositories as an installation sees them (``repo_by_id`` only)."""
+
+    def __init__(self, visible: set[int]) -> None:
+        self.visible = visible
+
+    def repo_by_id(self, installation_id: int, repo_id: int) -> object | None:
+        return object() if repo_id in self.visible else None
+
+
+def test_only_links_still_valid_are_enabled_again(container: Any, clock: Any) -> None:
+    from chalicelib.adapters.dynamodb.repos import DynamoLinkStore
+    from chalicelib.domain.gitops import REMOVED, SUSPENDED, Link
+    from chalicelib.domain.model import Namespace
+
+    def namespace(ns_id: str) -> Namespace:
+        org_id = {"ns-a": 1000, "ns-moved": 1001}[ns_id]  # ns-moved's organization is another account now
+        return Namespace(ns_id, "acme", org_id, "t", 1, "local", "starter", "active", clock.now(), "ada")
+
+    links = DynamoLinkStore()
+    repos = ReposSeeing({11, 13})
+    gitops = GitOpsService(links, repos, None, namespace, None, clock)  # type: ignore[arg-type]
+    for ns, repo_id, reason in [("ns-a", 11, SUSPENDED), ("ns-a", 12, SUSPENDED), ("ns-moved", 13, SUSPENDED)]:
+        link = Link(ns, repo_id, 7001, f"acme/r{repo_id}", "main", True, "active", clock.now(), "file:///r")
+        links.create(link, [])
+        gitops.installation_removed(7001, reason)
+    enabled = gitops.installation_restored(7001, 1000)
+    assert [(link.namespace, link.repo_id) for link in enabled] == [("ns-a", 11)]
+    assert links.get("ns-a", 12).status == "disabled"  # no longer in the installation: now disabled for that
+    assert links.get("ns-a", 12).disabled_reason == REMOVED
+    assert links.get("ns-moved", 13).status == "disabled"  # the installation's account is not its organization
+    assert gitops.repos_added(7002, 1000, [12]) == []  # another installation's addition
+    assert [link.repo_id for link in gitops.repos_added(7001, 1000, [12])] == [12]

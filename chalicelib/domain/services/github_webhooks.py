@@ -201,32 +201,48 @@ class GitHubEventProcessor:
             result = self._gitops.push(delivery, payload)
             return {"event": event, "deployed": result.deployed, "skipped": result.skipped}
         elif event == "installation":
+            from chalicelib.domain.gitops import SUSPENDED, UNINSTALLED
+
             installation = payload.get("installation") or {}
+            installation_id = int(installation.get("id") or 0)
             account_id = int((installation.get("account") or {}).get("id") or 0)
             disabled: list[str] = []
+            enabled: list[str] = []
             if action in ("deleted", "suspend") and self._gitops is not None:
                 disabled = self._gitops.installation_removed(
-                    int(installation.get("id") or 0),
-                    f"the GitHub App was {action}d" if action == "suspend" else "the GitHub App was uninstalled",
+                    installation_id, SUSPENDED if action == "suspend" else UNINSTALLED
                 )
+            elif action == "unsuspend" and self._gitops is not None:
+                links = self._gitops.installation_restored(installation_id, account_id)
+                enabled = self._record_enabled(links, "the GitHub App's installation was unsuspended")
             for ns_id in self._namespaces.by_org(account_id):
                 self._audit.record(
                     ns_id,
                     actor,
                     f"installation.{action}",
-                    f"installation:{installation.get('id')}",
+                    f"installation:{installation_id}",
                     "ok",
                     entry_id=new_id(self._clock.now()),
                 )
-            return {"event": event, "action": action, "disabled": disabled}
+            return {"event": event, "action": action, "disabled": disabled, "enabled": enabled}
         elif event == "installation_repositories":
+            from chalicelib.domain.gitops import REMOVED
+
+            installation = payload.get("installation") or {}
+            installation_id = int(installation.get("id") or 0)
+            account_id = int((installation.get("account") or {}).get("id") or 0)
             removed = [int(r["id"]) for r in payload.get("repositories_removed") or []]
-            disabled = (
-                self._gitops.repos_removed(removed, "the repository was removed from the GitHub App's installation")
-                if self._gitops and removed
+            added = [int(r["id"]) for r in payload.get("repositories_added") or []]
+            disabled = self._gitops.repos_removed(removed, REMOVED) if self._gitops and removed else []
+            enabled = (
+                self._record_enabled(
+                    self._gitops.repos_added(installation_id, account_id, added),
+                    "the repository was added to the GitHub App's installation again",
+                )
+                if self._gitops and added
                 else []
             )
-            return {"event": event, "action": action, "disabled": disabled}
+            return {"event": event, "action": action, "disabled": disabled, "enabled": enabled}
         else:
             return {"event": event, "ignored": True}
         return {
@@ -234,6 +250,20 @@ class GitHubEventProcessor:
             "synced": [r.namespace for r in results],
             "removed": sorted({login for r in results for login in r.removed}),
         }
+
+    def _record_enabled(self, links: list[Any], why: str) -> list[str]:
+        """The audit log of each link enabled again (actor ``github``); answers their namespaces."""
+        for link in links:
+            self._audit.record(
+                link.namespace,
+                "github",
+                "repo.enabled",
+                f"repo:{link.repo_id}",
+                "ok",
+                entry_id=new_id(self._clock.now()),
+                details={"full_name": link.full_name, "reason": why},
+            )
+        return [link.namespace for link in links]
 
 
 class DeliveryRecovery:
