@@ -208,6 +208,14 @@ class GitOpsService:
     def repos_removed(self, repo_ids: list[int], reason: str) -> list[str]:
         return [ns for rid in repo_ids for ns in self.disable(self._links.by_repo(rid), reason)]
 
+    def owner_renamed(self, installation_id: int, login: str) -> None:
+        """The installation's account was renamed: the links' display names follow (lookups use ids)."""
+        for link in self._links.by_installation(installation_id):
+            owner, _, name = link.full_name.partition("/")
+            if owner != login:
+                link.full_name = f"{login}/{name}"
+                self._links.save(link)
+
     def installation_restored(self, installation_id: int, account_id: int) -> list[Link]:
         """``installation`` ``unsuspend``: enable again the links the suspension disabled, where still valid."""
         links = [

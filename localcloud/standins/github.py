@@ -880,6 +880,47 @@ class GitHubStandIn(StandIn):
 
     # ------------------------------------------------ the app: installations, device codes
 
+    def rename_org(self, login: str, new_login: str, *, actor: str | None = None) -> dict[str, Any]:
+        """Renames an organization, as GitHub does (docs: "Renaming an organization"): the id stays; its
+        teams, installation and repositories follow, the repositories' old names answer 301 (as after a
+        repository rename) while the old login answers 404; webhook ``organization`` ``renamed`` with
+        ``changes.login.from``. Returns the organization's REST shape."""
+        with self.lock:
+            org = self.state.org(login)
+            if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?", new_login):
+                raise ValueError(f"not an organization login: {new_login!r}")
+            if new_login.lower() != org.login.lower() and (
+                new_login.lower() in self.state.orgs or new_login.lower() in self.state.users
+            ):
+                raise ValueError(f"the login {new_login} is taken")
+            old, sender = org.login, self._sender(org, actor)
+            repos = self._account_repos(old)
+            paths = {}
+            for repo in repos:
+                self.bare(repo)  # the git data exists before it moves
+                paths[repo.id] = self.repo_path(repo)
+            del self.state.orgs[old.lower()]
+            org.login = new_login
+            self.state.orgs[new_login.lower()] = org
+            for team in org.teams.values():
+                team.org = new_login
+            for installation in self.state.installations.values():
+                if installation.account.lower() == old.lower():
+                    installation.account = new_login
+            if self.state.app is not None and (self.state.app.owner or "").lower() == old.lower():
+                self.state.app.owner = new_login
+            for repo in repos:
+                old_full = repo.full_name
+                repo.owner = new_login
+                self._move(paths[repo.id], self.repo_path(repo))
+                self.state.moved[old_full.lower()] = repo.id
+                self.state.moved.pop(repo.full_name.lower(), None)
+            installation = self._subscribed(org, "organization")
+            if installation is not None:
+                payload = hooks.organization_renamed_payload(self, org, old, sender, installation)
+                self._emit("organization", "renamed", payload, installation)
+            return self.org_simple(org, self.api_url)
+
     def installation_id(self, org: str) -> int | None:
         with self.lock:
             installation = self.state.installation_for(org)

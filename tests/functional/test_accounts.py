@@ -172,6 +172,29 @@ def test_removing_someone_from_the_team_on_github_ends_their_access_at_once(
     wait_until(lambda: grace("GET", "/v1/namespaces/acme-backend").status_code == 200, what="grace back")
 
 
+def test_after_the_organization_is_renamed_on_github_membership_still_follows_it(
+    cloud: LocalCloud, backend: dict[str, Any]
+) -> None:
+    ada, grace = Api(cloud.api_url, backend["ada"]), Api(cloud.api_url, login(cloud, "grace"))
+
+    def org_login_is(login: str) -> bool:
+        return bool(ada("GET", "/v1/namespaces/acme-backend").json()["github_org"] == login)
+
+    cloud.github.rename_org("acme", "acme-corp")  # GitHub sends organization renamed
+    wait_until(lambda: org_login_is("acme-corp"), what="the namespace's organization login refreshed")
+    audit = ada("GET", "/v1/namespaces/acme-backend/audit?action=organization.renamed").json()["entries"]
+    assert [(e["actor"], e["target"]) for e in audit] == [("github", "organization:1000")]
+    try:
+        cloud.github.remove_team_member("acme-corp", "backend", "grace")
+        wait_until(lambda: grace("GET", "/v1/namespaces/acme-backend").status_code == 404, what="grace removed")
+        assert ada("GET", "/v1/namespaces/acme-backend").status_code == 200  # the owner keeps access
+        cloud.github.add_team_member("acme-corp", "backend", "grace")
+        wait_until(lambda: grace("GET", "/v1/namespaces/acme-backend").status_code == 200, what="grace back")
+    finally:
+        cloud.github.rename_org("acme-corp", "acme")
+    wait_until(lambda: org_login_is("acme"), what="the organization's login back")
+
+
 def test_the_daily_reconcile_catches_a_change_whose_webhook_never_came(
     cloud: LocalCloud, backend: dict[str, Any]
 ) -> None:

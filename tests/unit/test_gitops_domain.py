@@ -89,3 +89,36 @@ def test_only_links_still_valid_are_enabled_again(container: Any, clock: Any) ->
     assert links.get("ns-moved", 13).status == "disabled"  # the installation's account is not its organization
     assert gitops.repos_added(7002, 1000, [12]) == []  # another installation's addition
     assert [link.repo_id for link in gitops.repos_added(7001, 1000, [12])] == [12]
+
+
+def test_a_team_renamed_on_github_keeps_its_members(container: Any, clock: Any) -> None:
+    """A new team name is a new slug: the namespace follows the team by id and refreshes the slug it
+    calls GitHub with, instead of finding no team and removing everyone in it."""
+    from chalicelib.adapters.memory.github import InMemoryGitHub
+    from chalicelib.domain.model import Namespace
+    from chalicelib.domain.services.audit import AuditService
+    from chalicelib.domain.services.github_webhooks import GitHubEventProcessor
+    from chalicelib.domain.services.membership import MembershipService
+
+    gh = InMemoryGitHub()
+    for login in ("ada", "linus", "grace"):
+        gh.add_user(login)
+    gh.add_org_member("acme", "ada", "admin")
+    gh.add_team_member("acme", "backend", "linus", "maintainer")
+    gh.add_team_member("acme", "backend", "grace")
+    s = container.stores
+    ns = Namespace("acme-backend", "acme", 1000, "backend", 2001, "local", "starter", "active", clock.now(), "ada")
+    s.namespaces.create(ns, [])
+    membership = MembershipService(gh, s.members, s.namespaces, s.audit, clock)
+    membership.sync("acme-backend")
+    processor = GitHubEventProcessor(membership, s.namespaces, AuditService(s.audit, clock), clock)
+    gh.orgs["acme"].teams["platform"] = gh.orgs["acme"].teams.pop("backend")  # renamed on GitHub
+    payload = {
+        "action": "edited",
+        "changes": {"name": {"from": "backend"}},
+        "team": {"id": 2001, "slug": "platform", "name": "platform"},
+        "organization": {"id": 1000, "login": "acme"},
+    }
+    processor.process("d-team-1", "team", payload)
+    assert s.namespaces.get("acme-backend").github_team == "platform"
+    assert [m.login for m in s.members.list("acme-backend")] == ["ada", "grace", "linus"]

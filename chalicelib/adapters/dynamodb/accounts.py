@@ -130,7 +130,18 @@ class BillingCustomerItem(BaseItem, discriminator="BillingCustomer"):
         return f"CUSTOMER#{customer_id}", "CUSTOMER"
 
 
-NAMESPACE_FIELDS = {"status", "failure_reason", "cluster_id", "customer_id", "subscription_id", "attempt"}
+# github_org and github_team are the login and slug GitHub is called with: refreshed on a rename (the
+# namespace is found by the organization's and team's ids, which never change).
+NAMESPACE_FIELDS = {
+    "status",
+    "failure_reason",
+    "cluster_id",
+    "customer_id",
+    "subscription_id",
+    "attempt",
+    "github_org",
+    "github_team",
+}
 
 
 class DynamoNamespaceStore:

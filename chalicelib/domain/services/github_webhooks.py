@@ -193,9 +193,14 @@ class GitHubEventProcessor:
         actor = "github"
         action = str(payload.get("action"))
         if event in ("membership", "team"):
-            team_id = int((payload.get("team") or {}).get("id") or 0)
+            team = payload.get("team") or {}
+            team_id = int(team.get("id") or 0)
+            if event == "team" and action == "edited" and (payload.get("changes") or {}).get("name"):
+                self._renamed_team(org_id, team_id, str(team.get("slug") or ""))  # a new name is a new slug
             results = self._membership.sync_team(org_id, team_id, actor=actor)
         elif event == "organization":
+            if action == "renamed":
+                self._renamed_org(payload)
             results = self._membership.sync_org(org_id, actor=actor)
         elif event == "push":
             result = self._gitops.push(delivery, payload)
@@ -250,6 +255,47 @@ class GitHubEventProcessor:
             "synced": [r.namespace for r in results],
             "removed": sorted({login for r in results for login in r.removed}),
         }
+
+    def _renamed_org(self, payload: dict[str, Any]) -> None:
+        """``organization`` ``renamed`` (``changes.login.from``, GitHub's "Webhook events and payloads"):
+        namespaces know their organization by id; the login they call GitHub with is refreshed, and so
+        is the display name of its linked repositories."""
+        org = payload.get("organization") or {}
+        org_id, login = int(org.get("id") or 0), str(org.get("login") or "")
+        old = str((((payload.get("changes") or {}).get("login")) or {}).get("from") or "")
+        for ns_id in self._namespaces.by_org(org_id):
+            ns = self._namespaces.get(ns_id)
+            if ns is None or not login or ns.github_org == login:
+                continue
+            self._namespaces.update(ns_id, {"github_org": login})
+            self._audit.record(
+                ns_id,
+                "github",
+                "organization.renamed",
+                f"organization:{org_id}",
+                "ok",
+                entry_id=new_id(self._clock.now()),
+                details={"from": old or ns.github_org, "to": login},
+            )
+        installation_id = int((payload.get("installation") or {}).get("id") or 0)
+        if self._gitops is not None and installation_id and login:
+            self._gitops.owner_renamed(installation_id, login)
+
+    def _renamed_team(self, org_id: int, team_id: int, slug: str) -> None:
+        ns_id = self._namespaces.by_team(org_id, team_id)
+        ns = self._namespaces.get(ns_id) if ns_id else None
+        if ns is None or not slug or ns.github_team == slug:
+            return
+        self._namespaces.update(ns.id, {"github_team": slug})
+        self._audit.record(
+            ns.id,
+            "github",
+            "team.renamed",
+            f"team:{team_id}",
+            "ok",
+            entry_id=new_id(self._clock.now()),
+            details={"from": ns.github_team, "to": slug},
+        )
 
     def _record_enabled(self, links: list[Any], why: str) -> list[str]:
         """The audit log of each link enabled again (actor ``github``); answers their namespaces."""
