@@ -241,15 +241,23 @@ class DeviceCodeGrant:
     expires_in: int
 
 
+@dataclass(frozen=True)
+class DevicePoll:
+    """One poll of GitHub's device flow: the user token once granted, else GitHub's error
+    (``authorization_pending``, ``slow_down``, ``expired_token``, ``access_denied``, ...) and, with
+    ``slow_down``, the new interval GitHub returns (5 s more each time)."""
+
+    token: str | None = None
+    error: str | None = None
+    interval: int | None = None
+
+
 class GitHubOAuthPort(Protocol):
     """GitHub's OAuth for the app's users: the device flow (CLI) and the web flow (dashboard)."""
 
     def request_device_code(self) -> DeviceCodeGrant: ...
 
-    def poll_device_code(self, device_code: str) -> tuple[str | None, str | None]:
-        """(user token, None) when granted, else (None, GitHub's error: authorization_pending,
-        slow_down, expired_token, access_denied, ...)."""
-        ...
+    def poll_device_code(self, device_code: str) -> DevicePoll: ...
 
     def authorize_url(self, state: str, redirect_uri: str) -> str: ...
     def exchange_code(self, code: str, redirect_uri: str) -> str: ...

@@ -57,7 +57,8 @@ The platform is a GitHub App; the stand-in plays GitHub's side of it (seed ``"ap
   answers 403 ``Resource not accessible by integration``); ``GET /installation/repositories`` and
   ``DELETE /installation/token``. ``GET /user/installations`` with a user token.
 - Webhooks (:mod:`localcloud.standins.github_webhooks`): with :attr:`GitHubStandIn.webhook_url` set, team and
-  organization membership changes (API or Python methods) and installs/uninstalls are sent signed with the
+  organization membership changes (API or Python methods), organization renames
+  (:meth:`GitHubStandIn.rename_org`) and installs/uninstalls are sent signed with the
   app's webhook secret from a background thread, once (never retried), and recorded for the deliveries
   API. :meth:`GitHubStandIn.wait_for_deliveries` waits for the outbox to drain.
 
@@ -3411,6 +3412,9 @@ class GitHubStandIn(StandIn):
             return _oauth_error(request, "expired_token")
         last, device.last_poll = device.last_poll, now
         if last is not None and (now - last).total_seconds() < device.interval:
+            # GitHub's docs, "Authorizing OAuth apps", error codes for the device flow: "When you receive the
+            # slow_down error, 5 extra seconds are added to the minimum interval ... The error response
+            # includes the new interval that you must use."
             device.interval += 5
             return _oauth_error(request, "slow_down", interval=device.interval)
         if device.status == "denied":

@@ -542,6 +542,16 @@ class DynamoLoginWindowStore:
         )
         return ("slow_down" if too_soon else "ok"), login
 
+    def slow_down_device(self, code_hash: str, interval: int) -> None:
+        try:
+            DeviceCodeItem(*DeviceCodeItem.key(code_hash)).update(
+                actions=[DeviceCodeItem.interval.set(interval)],
+                condition=DeviceCodeItem.PK.exists() & (DeviceCodeItem.interval < interval),
+            )
+        except UpdateError as e:
+            if not condition_failed(e):
+                raise
+
     def finish_device(self, code_hash: str) -> None:
         DeviceCodeItem(*DeviceCodeItem.key(code_hash)).delete()
 
