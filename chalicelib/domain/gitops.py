@@ -32,7 +32,10 @@ from chalicelib.domain.model import Namespace, Principal
 from chalicelib.domain.ports import GitHubReposPort, RepoRef
 
 ZERO_SHA = "0" * 40
-GITHUB_COMMITS_CAP = 20  # a push payload lists at most 20 commits
+# GitHub's docs ("Webhook events and payloads", push): a push's ``commits`` "includes a maximum of 2048
+# commits" in webhook deliveries (20 in timeline events). From 20 on, the list is not trusted to be whole and
+# GitHub's compare API is asked: one call, right at either cap.
+GITHUB_COMMITS_CAP = 20
 MANIFEST = "micro.yaml"
 PUSH_WINDOW = timedelta(days=7)  # longer than GitHub's redelivery window (3 days)
 # Why a link is disabled. A suspension and a repository's removal can be undone on GitHub (``unsuspend``,

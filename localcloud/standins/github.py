@@ -76,7 +76,8 @@ at 5001 and survive a rename or transfer (the old name answers 301 to ``/reposit
 :meth:`~GitHubStandIn.add_repo_to_installation` / :meth:`~GitHubStandIn.remove_repo_from_installation`
 (``installation_repositories``), :meth:`~GitHubStandIn.drop_next_delivery`. REST: ``GET /repos/{o}/{r}`` and
 ``/repositories/{id}`` (every route below also under the latter), ``.../installation`` (JWT),
-``.../collaborators/{login}/permission``, ``.../compare/{base}...{head}``, ``.../contents/{path}?ref=``,
+``.../collaborators/{login}/permission``, ``.../compare/{base}...{head}`` (at most 300 files),
+``.../contents/{path}?ref=``,
 ``.../commits[/{ref}]``, ``.../commits/{ref}/statuses``, ``.../commits/{ref}/status``, ``POST .../statuses/{sha}``
 (``statuses: write``), ``GET/POST .../deployments``, ``.../deployments/{id}``,
 ``GET/POST .../deployments/{id}/statuses`` (``deployments: write``; ``auto_merge`` is accepted and never merges).
@@ -175,6 +176,7 @@ ROLE_NAMES = {"admin": "admin", "maintain": "maintain", "push": "write", "triage
 # timeline events only and isn't applied to webhook deliveries", whose cap is 2048 commits. Set
 # ``push_commits_limit`` on a stand-in to 20 to see a timeline-style cut-off.
 PUSH_COMMITS_LIMIT = 2048
+COMPARE_FILES_LIMIT = 300  # the compare API's changed files ("Compare two commits")
 DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
 COMMIT_STATES = ("error", "failure", "pending", "success")
 DEFAULT_APP: dict[str, Any] = {
@@ -3040,7 +3042,9 @@ class GitHubStandIn(StandIn):
             "behind_by": len(behind),
             "total_commits": len(ahead),
             "commits": commits,
-            "files": self.files_body(repo, merge_base, head, req.api),
+            # GitHub's docs, "Compare two commits": the list of changed files "includes up to 300 changed files
+            # for the entire comparison" (and nothing in the answer says it was cut).
+            "files": self.files_body(repo, merge_base, head, req.api)[:COMPARE_FILES_LIMIT],
         }
         return ApiResponse(200, body)
 

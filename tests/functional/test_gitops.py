@@ -306,6 +306,35 @@ def test_the_github_action_deploys_and_fails_the_job_on_failure(gitops: dict[str
     assert failed.returncode == 1 and "::error::" in failed.stdout and "rolled_back" in failed.stdout
 
 
+TWO_SERVICES = """services:
+  - {name: alpha, path: alpha, command: ["python3", "../server.py"], port: 8080, health: /health, deadline: 60}
+  - {name: beta, path: beta, command: ["python3", "../server.py"], port: 8080, health: /health, deadline: 60}
+"""
+
+
+def test_a_push_whose_compare_is_cut_at_300_files_deploys_every_service(gitops: dict[str, Any]) -> None:
+    """GitHub's compare lists at most 300 files: a longer list may hide a service's change."""
+    api, gh = gitops["api"], gitops["cloud"].github
+    server = (ROOT / "examples" / "hello" / "server.py").read_text()
+    gh.create_repo("acme", "two")
+    gh.commit(
+        "acme", "two", {"micro.yaml": TWO_SERVICES, "server.py": server, "alpha/.keep": "", "beta/.keep": ""}, "s"
+    )
+    r = requests.post(f"{api}/v1/namespaces/{NS}/repos", headers=gitops["h"], json={"repo": "acme/two"}, timeout=10)
+    assert r.status_code == 201, r.text
+    gh.commit("acme", "two", {"NOTES": "a"}, "outside every service: deploys nothing")
+    # forced (compare is asked): 300 files under alpha/, and beta/'s change past GitHub's cut
+    files = {f"alpha/f{i:03}": str(i) for i in range(300)} | {"beta/zz": "changed"}
+    sha = gh.commit("acme", "two", files, "many files", force=True)
+    gh.wait_for_deliveries()
+
+    def deployed(svc: str) -> bool:
+        r = requests.get(f"{api}/v1/namespaces/{NS}/services/{svc}/deployments", headers=gitops["h"], timeout=10)
+        return r.status_code == 200 and any(sha in (d["commit"], d["ref"]) for d in r.json()["deployments"])
+
+    wait_for(lambda: deployed("alpha") and deployed("beta"), what="both services deployed")
+
+
 def link_status(p: dict[str, Any], status: str) -> dict[str, Any] | None:
     link = get(p, f"/v1/namespaces/{NS}/repos/{p['repo_id']}")
     return dict(link) if link["status"] == status else None
