@@ -251,7 +251,10 @@ class LocalCloud:
         from localcloud.standins.github import GitHubStandIn
         from localcloud.standins.slack import SlackStandIn
 
-        self.github = GitHubStandIn(self.host, self.ports.github).start()
+        # A webhook secret set in the environment is the App's (a person's own GitHub App, through a
+        # tunnel): the API verifies with it, and the stand-in signs with it too.
+        secret = os.environ.get("GITHUB_WEBHOOK_SECRET") or None
+        self.github = GitHubStandIn(self.host, self.ports.github, webhook_secret=secret).start()
         self.slack = SlackStandIn(self.host, self.ports.slack).start()
         app = self.github.app
         os.environ.update(

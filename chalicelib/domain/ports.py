@@ -218,6 +218,7 @@ class GitHubReposPort(Protocol):
         """Every path changed from ``base`` to ``head``, or None when they cannot all be known (GitHub's
         compare lists at most 300 files): the caller is then unsure."""
         ...
+
     def file_at(self, installation_id: int, repo_id: int, path: str, ref: str) -> str | None: ...
     def create_deployment(
         self, installation_id: int, repo_id: int, sha: str, environment: str, description: str

@@ -701,6 +701,7 @@ class GitHubStandIn(StandIn):
         app_private_key: bytes | str | None = None,
         webhook_url: str | None = None,
         repos_dir: Path | str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         super().__init__(host, port)
         if seed is None:
@@ -708,6 +709,9 @@ class GitHubStandIn(StandIn):
         self.lock = threading.RLock()
         self.clock: Clock = clock or UtcClock()
         self.state = GitHubState.from_seed(seed)
+        if webhook_secret:  # the App's webhook secret, as its owner sets it (else the seed's)
+            assert self.state.app is not None
+            self.state.app.webhook_secret = webhook_secret
         self.rate_window_reset = int(time.time()) + 3600
         self.routes: list[Route] = []
         if app_private_key is None:

@@ -7,6 +7,7 @@ the GitHub Action's script deploys against the API."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -19,16 +20,21 @@ import requests
 
 from chalicelib.domain.clock import SystemClock
 from localcloud.standins.github_webhooks import deliver
+from tests.conftest import USED_SECRETS
 from tests.fixtures import start_platform
 from tests.helpers import ROOT
 
 NS = "acme-backend"
+# The webhook secret of a person's own GitHub App, set in the environment: the local cloud uses it.
+WEBHOOK_SECRET = "whsec-" + secrets.token_hex(16)
 
 
 @pytest.fixture(scope="module")
 def gitops(tmp_path_factory: pytest.TempPathFactory, env_restored: None) -> Iterator[dict[str, Any]]:
     from chalicelib.composition import set_container
 
+    USED_SECRETS.add(WEBHOOK_SECRET)  # the log check looks for it
+    os.environ["GITHUB_WEBHOOK_SECRET"] = WEBHOOK_SECRET
     cloud = start_platform(tmp_path_factory.mktemp("gitops"), SystemClock())
     api = cloud.api_url
 
@@ -88,6 +94,14 @@ def github_statuses(p: dict[str, Any], sha: str) -> tuple[list[str], list[str]]:
         ]
     commit = [s["state"] for s in requests.get(f"{base}/commits/{sha}/statuses", headers=headers, timeout=10).json()]
     return states, commit
+
+
+def test_the_local_cloud_uses_the_webhook_secret_set_in_the_environment(gitops: dict[str, Any]) -> None:
+    cloud = gitops["cloud"]
+    url, ping = f"{cloud.api_url}/v1/webhooks/github", {"zen": "Keep it logically awesome.", "hook_id": 1}
+    assert cloud.github.app.webhook_secret == WEBHOOK_SECRET  # the GitHub stand-in signs with it
+    assert deliver(url, "ping", ping, WEBHOOK_SECRET).status_code == 200
+    assert deliver(url, "ping", ping, "local-webhook-secret").status_code == 401  # not the seed's any more
 
 
 def test_linking_checks_installation_organization_and_push_access(gitops: dict[str, Any]) -> None:
