@@ -220,7 +220,7 @@ class Container:
 
     @cached_property
     def gitops(self) -> GitOpsService:
-        from chalicelib.adapters.dynamodb.repos import DynamoLinkStore
+        from chalicelib.adapters.dynamodb.repos import DynamoLinkStore, DynamoPushClaims
         from chalicelib.adapters.manifest_yaml import load_manifest
         from chalicelib.domain.gitops import GitOpsService
 
@@ -232,13 +232,14 @@ class Container:
             self.namespaces.get,
             lambda text: load_manifest(text, None),
             self.clock,
+            DynamoPushClaims(),
         )
 
     @cached_property
     def delivery_recovery(self) -> DeliveryRecovery:
         from chalicelib.domain.services.github_webhooks import DeliveryRecovery
 
-        return DeliveryRecovery(self.github_repos)
+        return DeliveryRecovery(self.github_repos, self.stores.deliveries, self.clock)
 
     @cached_property
     def billing(self) -> BillingPort:

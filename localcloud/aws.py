@@ -114,7 +114,7 @@ class MotoServer:
 def create_resources(server: MotoServer, decl: Declaration) -> dict[str, Any]:
     """Create everything the declaration lists; answer the names and URLs made."""
     region = decl.region
-    made: dict[str, Any] = {"queues": {}, "state_machines": {}}
+    made: dict[str, Any] = {"queues": {}, "state_machines": {}, "buckets": {}}
 
     t = decl.data["table"]
     ddb = server.client("dynamodb", region)
@@ -156,6 +156,7 @@ def create_resources(server: MotoServer, decl: Declaration) -> dict[str, Any]:
             QueueName=decl.name(q["name"]),
             Attributes={
                 "VisibilityTimeout": str(q.get("visibility_timeout", 30)),
+                **({"MaximumMessageSize": str(q["max_message_size"])} if "max_message_size" in q else {}),
                 "RedrivePolicy": json.dumps(
                     {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(q.get("max_receive_count", 5))}
                 ),
@@ -163,6 +164,21 @@ def create_resources(server: MotoServer, decl: Declaration) -> dict[str, Any]:
         )["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         made["queues"][q["name"]] = {"url": url, "arn": arn, "dlq_url": dlq_url}
+
+    s3 = server.client("s3", region)
+    for b in decl.list("buckets"):
+        name = decl.name(b["name"])
+        s3.create_bucket(Bucket=name)
+        if b.get("expire_days"):  # accepted and kept by moto, never applied: the consumer deletes what it read
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration={
+                    "Rules": [
+                        {"ID": "expire", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": b["expire_days"]}}
+                    ]
+                },
+            )
+        made["buckets"][b["name"]] = name
 
     for r in decl.list("rules"):
         name = decl.name(r["name"])

@@ -229,12 +229,14 @@ class LocalCloud:
         return env
 
     def resource_environment(self) -> dict[str, str]:
-        """Where the handlers find the state machines and queues (as Terraform sets them on AWS)."""
+        """Where the handlers find the state machines, queues and buckets (as Terraform sets them on AWS)."""
         env = {}
         for name, arn in self.resources["state_machines"].items():
             env[f"PLATFORM_SFN_{name.upper().replace('-', '_')}_ARN"] = arn
         for name, queue in self.resources["queues"].items():
             env[f"PLATFORM_QUEUE_{name.upper().replace('-', '_')}_URL"] = queue["url"]
+        for name, bucket in self.resources.get("buckets", {}).items():
+            env[f"PLATFORM_BUCKET_{name.upper().replace('-', '_')}_NAME"] = bucket
         return env
 
     def local_key(self) -> str:
@@ -265,7 +267,10 @@ class LocalCloud:
         from localcloud.standins.github import GitHubStandIn
         from localcloud.standins.slack import SlackStandIn
 
-        self.github = GitHubStandIn(self.host, self.ports.github).start()
+        # A webhook secret set in the environment is the App's (a person's own GitHub App, through a
+        # tunnel): the API verifies with it, and the stand-in signs with it too.
+        secret = os.environ.get("GITHUB_WEBHOOK_SECRET") or None
+        self.github = GitHubStandIn(self.host, self.ports.github, webhook_secret=secret).start()
         self.slack = SlackStandIn(self.host, self.ports.slack).start()
         app = self.github.app
         os.environ.update(

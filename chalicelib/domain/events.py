@@ -26,6 +26,7 @@ EVENT_TYPES: dict[str, int] = {
     "repo.linked": 1,
     "repo.unlinked": 1,
     "repo.disabled": 1,
+    "repo.enabled": 1,
     "deployment.requested": 1,
     "deployment.started": 1,
     "deployment.succeeded": 1,

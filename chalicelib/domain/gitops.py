@@ -5,14 +5,22 @@ cannot point it elsewhere; an uninstall, or the repository's removal from the in
 it. A push to a linked branch deploys each service whose path changed (and those whose micro.yaml
 entry changed); when the changed files cannot be known from the payload (a new branch, a forced push,
 a truncated list of commits) GitHub's compare API is asked, and every service is deployed when still
-unsure."""
+unsure.
+
+The delivery id (``X-GitHub-Delivery``) is not signed, so the same signed push body could come again
+under a new one: pushes are deduplicated for a window (``PUSH_WINDOW``) on the repository id, the ref and
+``after``, with ``before`` and the push's time (``repository.pushed_at``) telling a replay from a new
+push to the same commit. A replay deploys nothing, and a push older than the window is refused, so a
+replay cannot deploy either once the window has passed. A genuinely new push to a commit the branch had
+before (a force-push back to it) has another ``before`` and a later ``pushed_at``: it deploys. A retry
+of the same delivery (its message handled again after a failure) passes the claim it made."""
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib.domain.clock import Clock
@@ -24,8 +32,36 @@ from chalicelib.domain.model import Namespace, Principal
 from chalicelib.domain.ports import GitHubReposPort, RepoRef
 
 ZERO_SHA = "0" * 40
-GITHUB_COMMITS_CAP = 20  # a push payload lists at most 20 commits
+# GitHub's docs ("Webhook events and payloads", push): a push's ``commits`` "includes a maximum of 2048
+# commits" in webhook deliveries (20 in timeline events). From 20 on, the list is not trusted to be whole and
+# GitHub's compare API is asked: one call, right at either cap.
+GITHUB_COMMITS_CAP = 20
 MANIFEST = "micro.yaml"
+PUSH_WINDOW = timedelta(days=7)  # longer than GitHub's redelivery window (3 days)
+# Why a link is disabled. A suspension and a repository's removal can be undone on GitHub (``unsuspend``,
+# ``installation_repositories`` ``added``), and then the link is enabled again if still valid; an
+# uninstall cannot (a new installation has a new id): the repository is linked again.
+UNINSTALLED = "the GitHub App was uninstalled"
+SUSPENDED = "the GitHub App's installation was suspended"
+REMOVED = "the repository was removed from the GitHub App's installation"
+
+
+@dataclass(frozen=True)
+class PushKey:
+    """What identifies one push: a replay of its signed body has all of it, a new push never does."""
+
+    repo_id: int
+    ref: str
+    after: str
+    before: str
+    pushed_at: int | None  # ``repository.pushed_at`` (epoch seconds) of the push payload
+
+
+class PushClaims(Protocol):
+    def claim(self, key: PushKey, delivery: str, now: datetime, window: timedelta) -> bool:
+        """Claim the push for ``delivery``: True when no live claim of it exists or the live one is this
+        delivery's (a retry), else False (a replay)."""
+        ...
 
 
 @dataclass
@@ -70,7 +106,9 @@ class GitOpsService:
         namespace_of: Callable[[str], Namespace],
         parse_manifest: ManifestParser,
         clock: Clock,
+        pushes: PushClaims | None = None,
     ) -> None:
+        self._pushes = pushes
         self._links = links
         self._repos = repos
         self._deploys = deploys
@@ -173,6 +211,59 @@ class GitOpsService:
     def repos_removed(self, repo_ids: list[int], reason: str) -> list[str]:
         return [ns for rid in repo_ids for ns in self.disable(self._links.by_repo(rid), reason)]
 
+    def owner_renamed(self, installation_id: int, login: str) -> None:
+        """The installation's account was renamed: the links' display names follow (lookups use ids)."""
+        for link in self._links.by_installation(installation_id):
+            owner, _, name = link.full_name.partition("/")
+            if owner != login:
+                link.full_name = f"{login}/{name}"
+                self._links.save(link)
+
+    def installation_restored(self, installation_id: int, account_id: int) -> list[Link]:
+        """``installation`` ``unsuspend``: enable again the links the suspension disabled, where still valid."""
+        links = [
+            link
+            for link in self._links.by_installation(installation_id)
+            if link.status == "disabled" and link.disabled_reason == SUSPENDED
+        ]
+        return self._enable(links, installation_id, account_id, present=None)
+
+    def repos_added(self, installation_id: int, account_id: int, repo_ids: list[int]) -> list[Link]:
+        """``installation_repositories`` ``added``: enable again the links of those repositories that their
+        removal from this installation disabled, where still valid."""
+        links = [
+            link
+            for rid in repo_ids
+            for link in self._links.by_repo(rid)
+            if link.status == "disabled" and link.disabled_reason == REMOVED and link.installation_id == installation_id
+        ]
+        return self._enable(links, installation_id, account_id, present=set(repo_ids))
+
+    def _enable(self, links: list[Link], installation_id: int, account_id: int, present: set[int] | None) -> list[Link]:
+        """Enable each link still valid: its namespace active and of the installation's account (the
+        organization), the repository still in the installation (``present``, else asked of GitHub)."""
+        enabled = []
+        for link in links:
+            try:
+                ns = self._namespace_of(link.namespace)
+            except NotFoundError:
+                continue
+            if ns.status != "active" or ns.github_org_id != account_id or link.installation_id != installation_id:
+                continue
+            if present is None and self._repos.repo_by_id(installation_id, link.repo_id) is None:
+                # no longer in the installation: disabled for that now, so that adding it back enables it
+                link.disabled_reason = REMOVED
+                self._links.save(link)
+                continue
+            was = link.disabled_reason or ""
+            link.status, link.disabled_reason = "active", None
+            event = Event.create(
+                "repo.enabled", link.namespace, self._clock.now(), {"repo_id": link.repo_id, "reason": was}
+            )
+            self._links.save(link, [event])
+            enabled.append(link)
+        return enabled
+
     def push(self, delivery: str, payload: dict[str, Any]) -> PushResult:
         repo_id = int((payload.get("repository") or {}).get("id") or 0)
         links = [link for link in self._links.by_repo(repo_id)]
@@ -183,6 +274,9 @@ class GitOpsService:
             return PushResult({}, {"*": "not a branch push"})
         branch = ref.removeprefix("refs/heads/")
         before, after = str(payload.get("before", ZERO_SHA)), str(payload.get("after", ""))
+        refused = self._replayed(delivery, PushKey(repo_id, ref, after, before, _pushed_at(payload)))
+        if refused:
+            return PushResult({}, {"*": refused})
         deployed: dict[str, list[str]] = {}
         skipped: dict[str, str] = {}
         plan: tuple[set[str], str] | None = None
@@ -227,6 +321,17 @@ class GitOpsService:
             deployed[link.namespace] = done
         return PushResult(deployed, skipped)
 
+    def _replayed(self, delivery: str, key: PushKey) -> str | None:
+        """Why this push must deploy nothing (a replay, or too old to tell), else None."""
+        if self._pushes is None:
+            return None
+        now = self._clock.now()
+        if key.pushed_at is not None and key.pushed_at < (now - PUSH_WINDOW).timestamp():
+            return "the push is older than the replay window"
+        if not self._pushes.claim(key, delivery, now, PUSH_WINDOW):
+            return "a replay of a push handled already"
+        return None
+
     def _services_to_deploy(self, link: Link, payload: dict[str, Any], before: str, after: str) -> tuple[set[str], str]:
         repo = self._repos.repo_by_id(link.installation_id, link.repo_id)
         source = repo.clone_url if repo is not None else link.clone_url
@@ -241,6 +346,11 @@ class GitOpsService:
             changed = sorted({p for c in commits for k in ("added", "modified", "removed") for p in c.get(k) or []})
         elif before != ZERO_SHA:
             changed = self._repos.changed_files(link.installation_id, link.repo_id, before, after)
+            if changed is not None and payload.get("forced"):
+                # GitHub compares from the merge base: what a forced push dropped (the old head's side, as
+                # when a branch is forced back to an earlier commit) is in the other direction.
+                dropped = self._repos.changed_files(link.installation_id, link.repo_id, after, before)
+                changed = None if dropped is None else sorted(set(changed) | set(dropped))
         if changed is None:
             return {m.name for m in new}, source  # still unsure: deploy every service
         old = None
@@ -253,6 +363,22 @@ class GitOpsService:
         elif MANIFEST not in changed:
             old = new
         return changed_services(old, new, changed), source
+
+
+def _pushed_at(payload: dict[str, Any]) -> int | None:
+    """``repository.pushed_at`` of a push payload: epoch seconds (the push flavour), or an ISO time."""
+    value = (payload.get("repository") or {}).get("pushed_at")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
+    return None
 
 
 class GitHubStatusReporter:
@@ -299,4 +425,4 @@ class GitHubStatusReporter:
         return answer
 
 
-__all__ = ["GitHubStatusReporter", "GitOpsService", "Link", "LinkStore", "RepoRef"]
+__all__ = ["GitHubStatusReporter", "GitOpsService", "Link", "LinkStore", "PushClaims", "PushKey", "RepoRef"]

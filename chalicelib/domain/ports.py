@@ -180,6 +180,15 @@ class GitHubPort(Protocol):
 
 
 @dataclass(frozen=True)
+class FailedDelivery:
+    """A webhook delivery GitHub records as failed: its id in the deliveries API, and its ``guid`` (the
+    ``X-GitHub-Delivery`` the endpoint claims)."""
+
+    id: str
+    guid: str
+
+
+@dataclass(frozen=True)
 class RepoRef:
     """A repository as the App's installation sees it. The id is what the platform stores: a rename
     or a transfer changes the name, never the id."""
@@ -205,7 +214,11 @@ class GitHubReposPort(Protocol):
         """``admin``, ``write``, ``read`` or ``none``."""
         ...
 
-    def changed_files(self, installation_id: int, repo_id: int, base: str, head: str) -> list[str] | None: ...
+    def changed_files(self, installation_id: int, repo_id: int, base: str, head: str) -> list[str] | None:
+        """Every path changed from ``base`` to ``head``, or None when they cannot all be known (GitHub's
+        compare lists at most 300 files): the caller is then unsure."""
+        ...
+
     def file_at(self, installation_id: int, repo_id: int, path: str, ref: str) -> str | None: ...
     def create_deployment(
         self, installation_id: int, repo_id: int, sha: str, environment: str, description: str
@@ -216,7 +229,10 @@ class GitHubReposPort(Protocol):
     def commit_status(
         self, installation_id: int, repo_id: int, sha: str, state: str, context: str, description: str, target_url: str
     ) -> None: ...
-    def failed_deliveries(self, limit: int) -> list[str]: ...
+    def failed_deliveries(self, limit: int) -> list[FailedDelivery]:
+        """The App's recent deliveries that failed (redelivery attempts left out), newest first."""
+        ...
+
     def redeliver(self, delivery_id: str) -> None: ...
 
 
@@ -229,15 +245,23 @@ class DeviceCodeGrant:
     expires_in: int
 
 
+@dataclass(frozen=True)
+class DevicePoll:
+    """One poll of GitHub's device flow: the user token once granted, else GitHub's error
+    (``authorization_pending``, ``slow_down``, ``expired_token``, ``access_denied``, ...) and, with
+    ``slow_down``, the new interval GitHub returns (5 s more each time)."""
+
+    token: str | None = None
+    error: str | None = None
+    interval: int | None = None
+
+
 class GitHubOAuthPort(Protocol):
     """GitHub's OAuth for the app's users: the device flow (CLI) and the web flow (dashboard)."""
 
     def request_device_code(self) -> DeviceCodeGrant: ...
 
-    def poll_device_code(self, device_code: str) -> tuple[str | None, str | None]:
-        """(user token, None) when granted, else (None, GitHub's error: authorization_pending,
-        slow_down, expired_token, access_denied, ...)."""
-        ...
+    def poll_device_code(self, device_code: str) -> DevicePoll: ...
 
     def authorize_url(self, state: str, redirect_uri: str) -> str: ...
     def exchange_code(self, code: str, redirect_uri: str) -> str: ...

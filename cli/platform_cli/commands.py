@@ -90,10 +90,13 @@ def device_login(client: ApiClient, ctx: Context) -> dict[str, Any]:
         try:
             return _dict(client.request("POST", "/v1/auth/device/token", json={"device_code": device_code}))
         except ApiError as exc:
+            given = _dict(exc.details).get("interval")
             if exc.code == "authorization_pending":
+                # the interval the API holds polls to (GitHub's, after an earlier slow_down): never poll sooner
+                if isinstance(given, int | float) and not isinstance(given, bool) and given > interval:
+                    interval = float(given)
                 continue
             if exc.code == "slow_down":
-                given = _dict(exc.details).get("interval")
                 interval = float(given) if isinstance(given, int | float) and given > interval else interval + 5
                 continue
             if exc.code == "expired_token":

@@ -3,7 +3,6 @@ back (partial batch failure) and retried, then dead-lettered."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from chalicelib.composition import get_container
@@ -11,12 +10,20 @@ from chalicelib.logs import get_logger
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    processor = get_container().github_events
+    container = get_container()
+    processor, queues = container.github_events, container.queues
     failures = []
     for record in event.get("Records", []):
         try:
-            message = json.loads(record["body"])
+            message = queues.read(record)  # a large payload comes through the bucket (a claim check)
+            if message is None:
+                get_logger().warning("github event handled already", extra={"message_id": record.get("messageId")})
+                continue
             processor.process(message["delivery"], message["event"], message["payload"])
+            try:
+                queues.settle(record)
+            except Exception:  # the bucket's lifecycle rule removes it later
+                get_logger().exception("offloaded payload not deleted", extra={"message_id": record.get("messageId")})
         except Exception:
             get_logger().exception("github event failed", extra={"message_id": record.get("messageId")})
             failures.append({"itemIdentifier": record["messageId"]})

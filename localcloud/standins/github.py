@@ -57,7 +57,8 @@ The platform is a GitHub App; the stand-in plays GitHub's side of it (seed ``"ap
   answers 403 ``Resource not accessible by integration``); ``GET /installation/repositories`` and
   ``DELETE /installation/token``. ``GET /user/installations`` with a user token.
 - Webhooks (:mod:`localcloud.standins.github_webhooks`): with :attr:`GitHubStandIn.webhook_url` set, team and
-  organization membership changes (API or Python methods) and installs/uninstalls are sent signed with the
+  organization membership changes (API or Python methods), organization renames
+  (:meth:`GitHubStandIn.rename_org`) and installs/uninstalls are sent signed with the
   app's webhook secret from a background thread, once (never retried), and recorded for the deliveries
   API. :meth:`GitHubStandIn.wait_for_deliveries` waits for the outbox to drain.
 
@@ -69,12 +70,14 @@ at 5001 and survive a rename or transfer (the old name answers 301 to ``/reposit
 ``acme/hello`` (5001, from ``examples/hello``; ``backend`` team: push; org members: read, org owners: admin) and
 ``other/elsewhere`` (5002, org ``other`` id 1001, without the app). Python: :meth:`GitHubStandIn.create_repo`,
 :meth:`~GitHubStandIn.commit` / :meth:`~GitHubStandIn.push` (temporary clone + ``git push``; ``push`` webhook),
-:meth:`~GitHubStandIn.delete_branch`, :meth:`~GitHubStandIn.rename_repo`, :meth:`~GitHubStandIn.transfer_repo`,
+:meth:`~GitHubStandIn.move_branch` (a force-push to an existing commit), :meth:`~GitHubStandIn.delete_branch`,
+:meth:`~GitHubStandIn.rename_repo`, :meth:`~GitHubStandIn.transfer_repo`,
 :meth:`~GitHubStandIn.delete_repo` (``repository`` webhooks), :meth:`~GitHubStandIn.set_collaborator`,
 :meth:`~GitHubStandIn.add_repo_to_installation` / :meth:`~GitHubStandIn.remove_repo_from_installation`
 (``installation_repositories``), :meth:`~GitHubStandIn.drop_next_delivery`. REST: ``GET /repos/{o}/{r}`` and
 ``/repositories/{id}`` (every route below also under the latter), ``.../installation`` (JWT),
-``.../collaborators/{login}/permission``, ``.../compare/{base}...{head}``, ``.../contents/{path}?ref=``,
+``.../collaborators/{login}/permission``, ``.../compare/{base}...{head}`` (at most 300 files),
+``.../contents/{path}?ref=``,
 ``.../commits[/{ref}]``, ``.../commits/{ref}/statuses``, ``.../commits/{ref}/status``, ``POST .../statuses/{sha}``
 (``statuses: write``), ``GET/POST .../deployments``, ``.../deployments/{id}``,
 ``GET/POST .../deployments/{id}/statuses`` (``deployments: write``; ``auto_merge`` is accepted and never merges).
@@ -173,6 +176,7 @@ ROLE_NAMES = {"admin": "admin", "maintain": "maintain", "push": "write", "triage
 # timeline events only and isn't applied to webhook deliveries", whose cap is 2048 commits. Set
 # ``push_commits_limit`` on a stand-in to 20 to see a timeline-style cut-off.
 PUSH_COMMITS_LIMIT = 2048
+COMPARE_FILES_LIMIT = 300  # the compare API's changed files ("Compare two commits")
 DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
 COMMIT_STATES = ("error", "failure", "pending", "success")
 DEFAULT_APP: dict[str, Any] = {
@@ -697,6 +701,7 @@ class GitHubStandIn(StandIn):
         app_private_key: bytes | str | None = None,
         webhook_url: str | None = None,
         repos_dir: Path | str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         super().__init__(host, port)
         if seed is None:
@@ -704,6 +709,9 @@ class GitHubStandIn(StandIn):
         self.lock = threading.RLock()
         self.clock: Clock = clock or UtcClock()
         self.state = GitHubState.from_seed(seed)
+        if webhook_secret:  # the App's webhook secret, as its owner sets it (else the seed's)
+            assert self.state.app is not None
+            self.state.app.webhook_secret = webhook_secret
         self.rate_window_reset = int(time.time()) + 3600
         self.routes: list[Route] = []
         if app_private_key is None:
@@ -878,6 +886,47 @@ class GitHubStandIn(StandIn):
             self.state.requests.clear()
 
     # ------------------------------------------------ the app: installations, device codes
+
+    def rename_org(self, login: str, new_login: str, *, actor: str | None = None) -> dict[str, Any]:
+        """Renames an organization, as GitHub does (docs: "Renaming an organization"): the id stays; its
+        teams, installation and repositories follow, the repositories' old names answer 301 (as after a
+        repository rename) while the old login answers 404; webhook ``organization`` ``renamed`` with
+        ``changes.login.from``. Returns the organization's REST shape."""
+        with self.lock:
+            org = self.state.org(login)
+            if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?", new_login):
+                raise ValueError(f"not an organization login: {new_login!r}")
+            if new_login.lower() != org.login.lower() and (
+                new_login.lower() in self.state.orgs or new_login.lower() in self.state.users
+            ):
+                raise ValueError(f"the login {new_login} is taken")
+            old, sender = org.login, self._sender(org, actor)
+            repos = self._account_repos(old)
+            paths = {}
+            for repo in repos:
+                self.bare(repo)  # the git data exists before it moves
+                paths[repo.id] = self.repo_path(repo)
+            del self.state.orgs[old.lower()]
+            org.login = new_login
+            self.state.orgs[new_login.lower()] = org
+            for team in org.teams.values():
+                team.org = new_login
+            for installation in self.state.installations.values():
+                if installation.account.lower() == old.lower():
+                    installation.account = new_login
+            if self.state.app is not None and (self.state.app.owner or "").lower() == old.lower():
+                self.state.app.owner = new_login
+            for repo in repos:
+                old_full = repo.full_name
+                repo.owner = new_login
+                self._move(paths[repo.id], self.repo_path(repo))
+                self.state.moved[old_full.lower()] = repo.id
+                self.state.moved.pop(repo.full_name.lower(), None)
+            installation = self._subscribed(org, "organization")
+            if installation is not None:
+                payload = hooks.organization_renamed_payload(self, org, old, sender, installation)
+                self._emit("organization", "renamed", payload, installation)
+            return self.org_simple(org, self.api_url)
 
     def installation_id(self, org: str) -> int | None:
         with self.lock:
@@ -1240,6 +1289,29 @@ class GitHubStandIn(StandIn):
             before, after = bare.push_commits(branch, specs, force=force, start_point=start)
             repo.pushed_at = date
             return after, self._emit_push(repo, branch, before, after, pusher, others)
+
+    def move_branch(
+        self, owner: str, name: str, sha: str, branch: str | None = None, author_login: str = "ada"
+    ) -> int | None:
+        """Points a branch at an existing commit, as ``git push --force origin <sha>:<branch>`` (a force-push
+        back to an earlier commit): a ``push`` webhook with ``forced: true`` and no new ``commits``. Returns
+        its delivery id (None when none is sent)."""
+        with self.lock:
+            repo = self.state.repo(owner, name)
+            branch = branch or repo.default_branch
+            pusher = self.state.user(author_login)
+            bare = self.bare(repo)
+            before = bare.branch_head(branch)
+            if before is None:
+                raise KeyError(f"no branch {branch!r} in {repo.full_name}")
+            full = bare.resolve(sha)
+            if full is None:
+                raise KeyError(f"no commit {sha!r} in {repo.full_name}")
+            others = {b: head for b, head in bare.branches().items() if b != branch}
+            bare.git("update-ref", f"refs/heads/{branch}", full, before)
+            repo.pushed_at = _iso(self.clock.now())
+            outgoing = self._emit_push(repo, branch, before, full, pusher, others)
+            return outgoing.delivery_id if outgoing is not None else None
 
     def delete_branch(self, owner: str, name: str, branch: str, author_login: str = "ada") -> int | None:
         """Deletes a branch (``git push origin :branch``): a ``push`` webhook with ``deleted: true``."""
@@ -2974,7 +3046,9 @@ class GitHubStandIn(StandIn):
             "behind_by": len(behind),
             "total_commits": len(ahead),
             "commits": commits,
-            "files": self.files_body(repo, merge_base, head, req.api),
+            # GitHub's docs, "Compare two commits": the list of changed files "includes up to 300 changed files
+            # for the entire comparison" (and nothing in the answer says it was cut).
+            "files": self.files_body(repo, merge_base, head, req.api)[:COMPARE_FILES_LIMIT],
         }
         return ApiResponse(200, body)
 
@@ -3346,6 +3420,9 @@ class GitHubStandIn(StandIn):
             return _oauth_error(request, "expired_token")
         last, device.last_poll = device.last_poll, now
         if last is not None and (now - last).total_seconds() < device.interval:
+            # GitHub's docs, "Authorizing OAuth apps", error codes for the device flow: "When you receive the
+            # slow_down error, 5 extra seconds are added to the minimum interval ... The error response
+            # includes the new interval that you must use."
             device.interval += 5
             return _oauth_error(request, "slow_down", interval=device.interval)
         if device.status == "denied":

@@ -3,9 +3,9 @@ subscribes to, and one delivery.
 
 - :func:`sign` gives ``X-Hub-Signature-256``: ``sha256=`` and the hex HMAC-SHA256 of the raw body.
 - The payload builders (:func:`membership_payload`, :func:`team_payload`, :func:`organization_payload`,
-  :func:`installation_payload`, :func:`ping_payload`) take the GitHub stand-in (for its shapes: the same
-  ``user_simple``/``org_simple``/``team_simple`` the REST API answers with) and its state objects, so the
-  ids and URLs in a payload are the ones the API gives.
+  :func:`organization_renamed_payload`, :func:`installation_payload`, :func:`ping_payload`) take the GitHub
+  stand-in (for its shapes: the same ``user_simple``/``org_simple``/``team_simple`` the REST API answers
+  with) and its state objects, so the ids and URLs in a payload are the ones the API gives.
 - Repository events (:func:`push_payload`, :func:`repository_payload`,
   :func:`installation_repositories_payload`) take the parts already shaped by the stand-in (the repository, the
   sender, the commits), and put them together in GitHub's key order.
@@ -39,6 +39,7 @@ __all__ = [
     "installation_repositories_payload",
     "membership_payload",
     "organization_payload",
+    "organization_renamed_payload",
     "ping_payload",
     "push_payload",
     "repository_payload",
@@ -207,6 +208,20 @@ def organization_payload(
     else:
         raise ValueError(f"organization: unknown action {action!r}")
     return {**body, **{k: v for k, v in common.items() if k != "action"}}
+
+
+def organization_renamed_payload(
+    gh: Shapes, org: Org, old_login: str, sender: User, installation: Installation | None
+) -> dict[str, Any]:
+    """``organization`` ``renamed``: ``changes.login.from`` is the old login, ``organization`` the renamed
+    one (its id unchanged). GitHub's docs, "Webhook events and payloads", organization, action renamed
+    (schema ``webhook-organization-renamed``: action, changes.login.from, organization, sender, installation)."""
+    common = _common(gh, "renamed", org, sender, installation)
+    return {
+        "action": "renamed",
+        "changes": {"login": {"from": old_login}},
+        **{k: v for k, v in common.items() if k != "action"},
+    }
 
 
 def installation_payload(gh: Shapes, action: str, installation: Installation, sender: User) -> dict[str, Any]:

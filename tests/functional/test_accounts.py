@@ -8,12 +8,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 import requests
 
 from chalicelib.domain.clock import SystemClock
 from localcloud.cloud import LocalCloud
+from localcloud.standins.github import DEVICE_GRANT
 from localcloud.standins.github_webhooks import deliver
 from tests.fixtures import start_platform
 
@@ -172,6 +174,29 @@ def test_removing_someone_from_the_team_on_github_ends_their_access_at_once(
     wait_until(lambda: grace("GET", "/v1/namespaces/acme-backend").status_code == 200, what="grace back")
 
 
+def test_after_the_organization_is_renamed_on_github_membership_still_follows_it(
+    cloud: LocalCloud, backend: dict[str, Any]
+) -> None:
+    ada, grace = Api(cloud.api_url, backend["ada"]), Api(cloud.api_url, login(cloud, "grace"))
+
+    def org_login_is(login: str) -> bool:
+        return bool(ada("GET", "/v1/namespaces/acme-backend").json()["github_org"] == login)
+
+    cloud.github.rename_org("acme", "acme-corp")  # GitHub sends organization renamed
+    wait_until(lambda: org_login_is("acme-corp"), what="the namespace's organization login refreshed")
+    audit = ada("GET", "/v1/namespaces/acme-backend/audit?action=organization.renamed").json()["entries"]
+    assert [(e["actor"], e["target"]) for e in audit] == [("github", "organization:1000")]
+    try:
+        cloud.github.remove_team_member("acme-corp", "backend", "grace")
+        wait_until(lambda: grace("GET", "/v1/namespaces/acme-backend").status_code == 404, what="grace removed")
+        assert ada("GET", "/v1/namespaces/acme-backend").status_code == 200  # the owner keeps access
+        cloud.github.add_team_member("acme-corp", "backend", "grace")
+        wait_until(lambda: grace("GET", "/v1/namespaces/acme-backend").status_code == 200, what="grace back")
+    finally:
+        cloud.github.rename_org("acme-corp", "acme")
+    wait_until(lambda: org_login_is("acme"), what="the organization's login back")
+
+
 def test_the_daily_reconcile_catches_a_change_whose_webhook_never_came(
     cloud: LocalCloud, backend: dict[str, Any]
 ) -> None:
@@ -326,6 +351,29 @@ def test_device_flow_login(cloud: LocalCloud) -> None:
     assert me["login"] == "linus"
     gone = requests.post(f"{base}/v1/auth/device/token", json={"device_code": start["device_code"]}, timeout=10)
     assert gone.json()["error"]["code"] == "expired_token"
+
+
+def test_github_s_slow_down_reaches_the_cli_with_its_new_interval(cloud: LocalCloud) -> None:
+    """One poll that reached GitHub too soon (a slow network, a retry): GitHub adds 5 s to the interval
+    and says which; the API passes it on and holds later polls to it, so the login can still finish."""
+    base, gh = cloud.api_url, cloud.github
+    start = requests.post(f"{base}/v1/auth/device", timeout=10).json()
+    github_poll = {"client_id": gh.app.client_id, "device_code": start["device_code"], "grant_type": DEVICE_GRANT}
+    for _ in range(2):  # GitHub sees two polls at once: slow_down, its interval is now 10 s
+        requests.post(f"{gh.url}/login/oauth/access_token", data=github_poll, timeout=10)
+    poll = requests.post(f"{base}/v1/auth/device/token", json={"device_code": start["device_code"]}, timeout=10)
+    assert poll.status_code == 400
+    assert poll.json()["error"]["code"] == "slow_down", poll.text
+    assert poll.json()["error"]["details"]["interval"] == start["interval"] + 10  # GitHub's new interval: 15 s
+    again = requests.post(f"{base}/v1/auth/device/token", json={"device_code": start["device_code"]}, timeout=10)
+    assert again.json()["error"] == {  # too soon for the API: its own slow_down (+5 s, as GitHub's rule)
+        "code": "slow_down",
+        "message": "polling too fast; wait longer between polls",
+        "details": {"interval": start["interval"] + 15},
+    }
+    # ... and GitHub was not asked: one more poll straight to it makes its interval 20 s, not 25 s
+    github_said = requests.post(f"{gh.url}/login/oauth/access_token", data=github_poll, timeout=10)
+    assert dict(parse_qsl(github_said.text))["interval"] == str(start["interval"] + 15)
 
 
 def test_browser_login_sets_a_session_cookie(cloud: LocalCloud) -> None:

@@ -95,8 +95,9 @@ class FakeApi:
         if route == "/v1/auth/device/token" and method == "POST":
             assert body == {"device_code": "dc_1"}
             outcome = self.device_polls.pop(0) if self.device_polls else "ok"
-            if outcome.startswith("slow_down:"):
-                self.fail(400, "slow_down", "slow down", {"interval": int(outcome.split(":")[1])})
+            if ":" in outcome:  # "slow_down:30": the code with details.interval
+                code, interval = outcome.split(":")
+                self.fail(400, code, code.replace("_", " "), {"interval": int(interval)})
             if outcome != "ok":
                 self.fail(400, outcome, outcome.replace("_", " "))
             return self.login_answer(self.device_user)
@@ -519,6 +520,14 @@ def test_device_flow_polls_through_pending_and_slow_down(cli: Cli, api: FakeApi)
     # interval 5; pending; slow_down adds 5; pending; slow_down gives 30 explicitly; then the token.
     assert cli.sleeps == [5, 5, 10, 10, 30]
     assert "Logged in to http://127.0.0.1:8000 as grace" in result.out
+
+
+def test_device_flow_keeps_to_the_interval_the_api_holds_it_to(cli: Cli, api: FakeApi) -> None:
+    # the API holds polls to 15 s (GitHub said so to an earlier poll, perhaps of another CLI run)
+    api.device_polls = ["authorization_pending:15", "authorization_pending:10"]
+    result = cli("login")
+    assert result.code == 0, result.err
+    assert cli.sleeps == [5, 15, 15]  # and never back to a shorter interval
 
 
 @pytest.mark.parametrize(

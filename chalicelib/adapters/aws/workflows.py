@@ -1,11 +1,19 @@
-"""The ``WorkflowPort`` over Step Functions and the ``QueuePort`` over SQS. Which state machine or
-queue a name means comes from the environment (``PLATFORM_SFN_<NAME>_ARN``, ``PLATFORM_QUEUE_<NAME>_URL``),
-set by Terraform on AWS and by the local cloud locally."""
+"""The ``WorkflowPort`` over Step Functions and the ``QueuePort`` over SQS. Which state machine, queue
+or bucket a name means comes from the environment (``PLATFORM_SFN_<NAME>_ARN``, ``PLATFORM_QUEUE_<NAME>_URL``,
+``PLATFORM_BUCKET_<NAME>_NAME``), set by Terraform on AWS and by the local cloud locally.
+
+A message bigger than its queue allows (SQS counts the body's UTF-8 bytes plus every attribute's name, type
+and value against the queue's ``MaximumMessageSize``) goes through a claim check, as the SQS Extended Client
+does: the body is put in the ``queue-payloads`` bucket and the message carries its key in the
+``claim_check`` attribute. The consumer reads it back (:meth:`SqsQueues.read`) and deletes it once the
+message is handled (:meth:`SqsQueues.settle`); the bucket's lifecycle rule expires what is left (a message
+dead-lettered and never redriven) after the dead-letter queue's retention."""
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from typing import Any
 
 from chalicelib.domain.errors import ConflictError
@@ -59,12 +67,88 @@ class StepFunctionsWorkflows(_Configured):
         return str(answer["executionArn"])
 
 
+SQS_MESSAGE_LIMIT = 262_144  # bytes: SQS's long-standing cap, and Terraform's default MaximumMessageSize
+CLAIM_CHECK = "claim_check"  # the message attribute holding an offloaded body's key
+PAYLOAD_BUCKET = "queue-payloads"  # infra/resources.json "buckets"
+
+
+def message_size(body: str, attributes: dict[str, dict[str, str]]) -> int:
+    """What SQS counts against ``MaximumMessageSize``: the body's bytes and each attribute's name, type and value."""
+    size = len(body.encode())
+    for name, value in attributes.items():
+        size += len(name.encode()) + len(value["DataType"].encode()) + len(value.get("StringValue", "").encode())
+    return size
+
+
 class SqsQueues(_Configured):
     SERVICE, ENV_KEY, WHAT = "sqs", "PLATFORM_QUEUE_{}_URL", "queue"
 
+    def __init__(self, client: Any = None, *, s3_client: Any = None, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        self._s3 = s3_client
+        self._limits: dict[str, int] = {}
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            import boto3
+
+            self._s3 = boto3.client("s3", region_name=self._region, endpoint_url=self._endpoint_url)
+        return self._s3
+
+    def bucket(self) -> str:
+        key = f"PLATFORM_BUCKET_{PAYLOAD_BUCKET.upper().replace('-', '_')}_NAME"
+        if key not in self._env:
+            raise RuntimeError(f"{key} is not set: the bucket {PAYLOAD_BUCKET!r} is not configured")
+        return self._env[key]
+
+    def limit(self, url: str) -> int:
+        """The queue's ``MaximumMessageSize`` (asked once per queue), never more than SQS_MESSAGE_LIMIT."""
+        if url not in self._limits:
+            try:
+                attributes = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["MaximumMessageSize"])
+                declared = int(attributes["Attributes"]["MaximumMessageSize"])
+            except Exception:  # the long-standing cap is always safe
+                declared = SQS_MESSAGE_LIMIT
+            self._limits[url] = min(declared, SQS_MESSAGE_LIMIT)
+        return self._limits[url]
+
     def send(self, queue: str, body: dict[str, Any], *, dedup_id: str | None = None) -> str:
+        url = self.resolve(queue)
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))  # escaping would double non-ASCII text
         attributes = {"dedup_id": {"DataType": "String", "StringValue": dedup_id}} if dedup_id else {}
-        answer = self.client.send_message(
-            QueueUrl=self.resolve(queue), MessageBody=json.dumps(body), MessageAttributes=attributes
-        )
+        if message_size(text, attributes) > self.limit(url):
+            key = f"{queue}/{uuid.uuid4().hex}"
+            self.s3.put_object(Bucket=self.bucket(), Key=key, Body=text.encode(), ContentType="application/json")
+            attributes[CLAIM_CHECK] = {"DataType": "String", "StringValue": key}
+            text = json.dumps({CLAIM_CHECK: key})
+        answer = self.client.send_message(QueueUrl=url, MessageBody=text, MessageAttributes=attributes)
         return str(answer["MessageId"])
+
+    @staticmethod
+    def claim_check(record: dict[str, Any]) -> str | None:
+        """The S3 key of an offloaded body, from a Lambda SQS record (``messageAttributes``)."""
+        attribute = (record.get("messageAttributes") or {}).get(CLAIM_CHECK) or {}
+        key = attribute.get("stringValue")
+        return str(key) if key else None
+
+    def read(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """A consumed message's body, fetched from the bucket when it was offloaded. None when the offloaded
+        body is gone: it is deleted only after its message was handled, so this is a second delivery of a
+        message handled already (SQS delivers at least once)."""
+        key = self.claim_check(record)
+        if key is None:
+            message: dict[str, Any] = json.loads(record["body"])
+            return message
+        try:
+            stored = self.s3.get_object(Bucket=self.bucket(), Key=key)
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        offloaded: dict[str, Any] = json.loads(stored["Body"].read())
+        return offloaded
+
+    def settle(self, record: dict[str, Any]) -> None:
+        """After a message was handled: delete its offloaded body (if any)."""
+        key = self.claim_check(record)
+        if key is not None:
+            self.s3.delete_object(Bucket=self.bucket(), Key=key)

@@ -130,7 +130,18 @@ class BillingCustomerItem(BaseItem, discriminator="BillingCustomer"):
         return f"CUSTOMER#{customer_id}", "CUSTOMER"
 
 
-NAMESPACE_FIELDS = {"status", "failure_reason", "cluster_id", "customer_id", "subscription_id", "attempt"}
+# github_org and github_team are the login and slug GitHub is called with: refreshed on a rename (the
+# namespace is found by the organization's and team's ids, which never change).
+NAMESPACE_FIELDS = {
+    "status",
+    "failure_reason",
+    "cluster_id",
+    "customer_id",
+    "subscription_id",
+    "attempt",
+    "github_org",
+    "github_team",
+}
 
 
 class DynamoNamespaceStore:
@@ -530,6 +541,16 @@ class DynamoLoginWindowStore:
             item.last_polled_at,
         )
         return ("slow_down" if too_soon else "ok"), login
+
+    def slow_down_device(self, code_hash: str, interval: int) -> None:
+        try:
+            DeviceCodeItem(*DeviceCodeItem.key(code_hash)).update(
+                actions=[DeviceCodeItem.interval.set(interval)],
+                condition=DeviceCodeItem.PK.exists() & (DeviceCodeItem.interval < interval),
+            )
+        except UpdateError as e:
+            if not condition_failed(e):
+                raise
 
     def finish_device(self, code_hash: str) -> None:
         DeviceCodeItem(*DeviceCodeItem.key(code_hash)).delete()

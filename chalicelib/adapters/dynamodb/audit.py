@@ -6,8 +6,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import PutError
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
 from chalicelib.domain.clock import epoch_seconds
@@ -131,3 +131,38 @@ class DynamoDeliveryStore:
     def mark_enqueued(self, source: str, delivery_id: str) -> None:
         pk, sk = WebhookDeliveryItem.key(source, delivery_id)
         WebhookDeliveryItem(PK=pk, SK=sk).update(actions=[WebhookDeliveryItem.status.set("enqueued")])
+
+    def status(self, source: str, delivery_id: str, now: datetime) -> Literal["received", "enqueued"] | None:
+        item = WebhookDeliveryItem.get_live(*WebhookDeliveryItem.key(source, delivery_id), now)
+        return None if item is None else cast(Literal["received", "enqueued"], item.status)
+
+    def note_redelivery(self, source: str, delivery_id: str, now: datetime, max_attempts: int) -> bool:
+        pk, sk = RedeliveryItem.key(source, delivery_id)
+        item = RedeliveryItem.get_live(pk, sk, now)
+        try:
+            if item is None:  # the first, or the window of earlier ones has passed
+                RedeliveryItem(
+                    PK=pk, SK=sk, attempts=1, created_at=now, expires_at=epoch_seconds(now + DELIVERY_WINDOW)
+                ).save(condition=RedeliveryItem.absent_or_expired(now))
+            else:
+                item.update(
+                    actions=[RedeliveryItem.attempts.add(1)],
+                    condition=(RedeliveryItem.attempts == int(item.attempts))
+                    & (RedeliveryItem.attempts < max_attempts)
+                    & (RedeliveryItem.expires_at >= epoch_seconds(now)),
+                )
+        except (PutError, UpdateError) as e:
+            if condition_failed(e):
+                return False  # the cap, or a concurrent run counted it
+            raise
+        return True
+
+
+class RedeliveryItem(BaseItem, discriminator="Redelivery"):
+    """Redeliveries the platform asked of the sender for one of its delivery ids (GitHub's numeric id)."""
+
+    attempts = NumberAttribute()
+
+    @staticmethod
+    def key(source: str, delivery_id: str) -> tuple[str, str]:
+        return f"REDELIVERY#{source}#{delivery_id}", "REDELIVERY"

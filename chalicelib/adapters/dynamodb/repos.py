@@ -1,17 +1,22 @@
-"""Linked repositories on the single table (keys: docs/data-model.md, ``LinkedRepo``)."""
+"""Linked repositories and push claims on the single table (keys: docs/data-model.md, ``LinkedRepo``,
+``PushClaim``)."""
 
 from __future__ import annotations
 
 import builtins
+import hashlib
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import PutError
 
-from chalicelib.adapters.dynamodb.base import BaseItem
+from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
 from chalicelib.adapters.dynamodb.outbox import write_with_events
+from chalicelib.domain.clock import epoch_seconds
 from chalicelib.domain.errors import ConditionFailedError, ConflictError
 from chalicelib.domain.events import Event
-from chalicelib.domain.gitops import Link
+from chalicelib.domain.gitops import Link, PushKey
 
 
 class LinkedRepoItem(BaseItem, discriminator="LinkedRepo"):
@@ -106,4 +111,34 @@ class DynamoLinkStore:
             )
         except ConditionFailedError:
             return False
+        return True
+
+
+class PushClaimItem(BaseItem, discriminator="PushClaim"):
+    delivery = UnicodeAttribute()
+    ref = UnicodeAttribute()
+
+    @staticmethod
+    def key(push: PushKey) -> tuple[str, str]:
+        ref = hashlib.sha256(push.ref.encode()).hexdigest()[:32]  # a ref may hold any character but NUL
+        return f"PUSH#{push.repo_id}#{ref}#{push.after}", f"BEFORE#{push.before}#AT#{push.pushed_at or 0}"
+
+
+class DynamoPushClaims:
+    def claim(self, key: PushKey, delivery: str, now: datetime, window: timedelta) -> bool:
+        pk, sk = PushClaimItem.key(key)
+        item = PushClaimItem(
+            PK=pk,
+            SK=sk,
+            delivery=delivery,
+            ref=key.ref,
+            created_at=now,
+            expires_at=epoch_seconds(now + window),
+        )
+        try:
+            item.save(condition=PushClaimItem.absent_or_expired(now) | (PushClaimItem.delivery == delivery))
+        except PutError as e:
+            if condition_failed(e):
+                return False
+            raise
         return True

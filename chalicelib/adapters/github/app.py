@@ -112,7 +112,9 @@ class PyGithubAdapter:
 
     def org_owners(self, org: str) -> list[GitHubUser]:
         client = self._org_client(org)
-        owners = self._call(lambda: list(client.get_organization(org).get_members(role="admin"))) or []
+        owners = self._call(lambda: list(client.get_organization(org).get_members(role="admin")))
+        if owners is None:  # no such organization (a stale login): never "no owners", which would remove them all
+            raise NotFoundError(f"the organization {org!r} does not exist", {"github_org": org})
         return [GitHubUser(id=int(u.id), login=str(u.login)) for u in owners]
 
     def get_team(self, org: str, team_slug: str) -> TeamRef | None:

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import requests
 
 from chalicelib.domain.errors import DependencyUnavailableError, OAuthError
-from chalicelib.domain.ports import DeviceCodeGrant
+from chalicelib.domain.ports import DeviceCodeGrant, DevicePoll
 
 GITHUB_WEB = "https://github.com"
 
@@ -52,7 +52,7 @@ class GitHubOAuth:
             expires_in=int(body.get("expires_in", 900)),
         )
 
-    def poll_device_code(self, device_code: str) -> tuple[str | None, str | None]:
+    def poll_device_code(self, device_code: str) -> DevicePoll:
         body = self._post(
             "/login/oauth/access_token",
             {
@@ -62,8 +62,14 @@ class GitHubOAuth:
             },
         )
         if body.get("access_token"):
-            return str(body["access_token"]), None
-        return None, str(body.get("error", "unknown_error"))
+            return DevicePoll(token=str(body["access_token"]))
+        # GitHub's docs ("Authorizing OAuth apps", error codes for the device flow): on slow_down "5 extra
+        # seconds are added to the minimum interval ... The error response includes the new interval".
+        interval = body.get("interval")
+        return DevicePoll(
+            error=str(body.get("error", "unknown_error")),
+            interval=int(interval) if isinstance(interval, int | str) and str(interval).isdigit() else None,
+        )
 
     def authorize_url(self, state: str, redirect_uri: str) -> str:
         query = urlencode({"client_id": self._client_id, "redirect_uri": redirect_uri, "state": state})

@@ -9,12 +9,15 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.errors import DependencyUnavailableError
-from chalicelib.domain.ports import RepoRef
+from chalicelib.domain.ports import FailedDelivery, RepoRef
 
 if TYPE_CHECKING:
     from github import Github, GithubIntegration
 
 GITHUB_API = "https://api.github.com"
+# GitHub's docs, "Compare two commits": the list of changed files "includes up to 300 changed files for the
+# entire comparison", with nothing saying it was cut: a list that long may be incomplete.
+COMPARE_FILES_CAP = 300
 
 
 class PyGithubRepos:
@@ -98,8 +101,13 @@ class PyGithubRepos:
         return str(value or "none")
 
     def changed_files(self, installation_id: int, repo_id: int, base: str, head: str) -> list[str] | None:
-        def read() -> list[str]:
+        """The paths changed from ``base`` to ``head`` (as GitHub compares them: from their merge base), or
+        None when GitHub cannot tell them all (the repository or a commit not found, or a list at its cap)."""
+
+        def read() -> list[str] | None:
             comparison = self._client(installation_id).get_repo(repo_id).compare(base, head)
+            if len(comparison.files) >= COMPARE_FILES_CAP:
+                return None  # maybe truncated: unsure
             paths: set[str] = set()
             for f in comparison.files:
                 paths.add(str(f.filename))
@@ -153,14 +161,14 @@ class PyGithubRepos:
             )
         )
 
-    def failed_deliveries(self, limit: int) -> list[str]:
+    def failed_deliveries(self, limit: int) -> list[FailedDelivery]:
         integration = self._integration()
         # PyGithub 2.10 has no typed deliveries API: the REST endpoint through its requester (app JWT).
         _, data = integration.requester.requestJsonAndCheck(
             "GET", "/app/hook/deliveries", parameters={"per_page": min(limit, 100)}
         )
         return [
-            str(d["id"])
+            FailedDelivery(str(d["id"]), str(d.get("guid") or ""))
             for d in data or []
             if int(d.get("status_code") or 0) not in range(200, 300) and not d.get("redelivery")
         ]

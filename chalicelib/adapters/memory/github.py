@@ -54,7 +54,9 @@ class InMemoryGitHub:
 
     def org_owners(self, org: str) -> list[GitHubUser]:
         o = self.orgs.get(org)
-        owners = [] if o is None else sorted(login for login, role in o.members.items() if role == "admin")
+        if o is None:
+            raise NotFoundError(f"the organization {org!r} does not exist", {"github_org": org})
+        owners = sorted(login for login, role in o.members.items() if role == "admin")
         return [self.users.get(login) or GitHubUser(id=0, login=login) for login in owners]
 
     def team_exists(self, org: str, team_slug: str) -> bool:

@@ -62,11 +62,23 @@ class LoginService:
         if verdict == "expired":
             raise OAuthError("the device code has expired; start again", code="expired_token")
         if verdict == "slow_down" or login is None:
-            interval = login.interval + 5 if login is not None else None
+            # the record holds the interval as it is now (already 5 s longer after a poll too soon)
+            interval = login.interval if login is not None else None
             raise OAuthError("polling too fast; wait longer between polls", {"interval": interval}, code="slow_down")
-        user_token, error = self._oauth.poll_device_code(login.github_device_code)
+        poll = self._oauth.poll_device_code(login.github_device_code)
+        user_token, error = poll.token, poll.error
         if error is not None or user_token is None:
-            if error in ("authorization_pending", "slow_down"):
+            if error == "slow_down":
+                # GitHub added 5 s to its interval and says which: the CLI must use it, and polls sooner
+                # than it stop here instead of reaching GitHub and slowing the login down again.
+                interval = max(poll.interval or login.interval + 5, login.interval)
+                self._windows.slow_down_device(code_hash, interval)
+                raise OAuthError(
+                    "GitHub asks to poll less often; wait longer between polls",
+                    {"interval": interval},
+                    code="slow_down",
+                )
+            if error == "authorization_pending":
                 raise OAuthError(
                     "waiting for the user to approve", {"interval": login.interval}, code="authorization_pending"
                 )

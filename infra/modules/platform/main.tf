@@ -11,8 +11,9 @@ locals {
 
   # Keyed by declared name so that adding or removing one entry never
   # re-creates the others.
-  queues = { for queue in try(local.resources.queues, []) : queue.name => queue }
-  rules  = { for rule in try(local.resources.rules, []) : rule.name => rule }
+  queues  = { for queue in try(local.resources.queues, []) : queue.name => queue }
+  rules   = { for rule in try(local.resources.rules, []) : rule.name => rule }
+  buckets = { for bucket in try(local.resources.buckets, []) : bucket.name => bucket }
 
   # One queue policy per queue, allowing every rule that targets it.
   rule_names_by_queue = {
@@ -120,6 +121,7 @@ resource "aws_sqs_queue" "this" {
 
   name                       = "${each.key}-${var.stage}"
   visibility_timeout_seconds = each.value.visibility_timeout
+  max_message_size           = try(each.value.max_message_size, null)
   sqs_managed_sse_enabled    = true
 
   redrive_policy = jsonencode({
@@ -139,6 +141,64 @@ resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
     redrivePermission = "byQueue"
     sourceQueueArns   = [aws_sqs_queue.this[each.key].arn]
   })
+}
+
+################################################################################
+# S3: buckets of the declaration (claim checks of queue messages too big for
+# their queue). Bucket names are global across AWS accounts, so the account id
+# follows "<declared name>-<stage>" here; the handlers read the name from
+# PLATFORM_BUCKET_<NAME>_NAME.
+################################################################################
+
+data "aws_caller_identity" "current" {}
+
+resource "aws_s3_bucket" "this" {
+  for_each = local.buckets
+
+  bucket = "${each.key}-${var.stage}-${data.aws_caller_identity.current.account_id}"
+
+  tags = var.tags
+}
+
+resource "aws_s3_bucket_public_access_block" "this" {
+  for_each = local.buckets
+
+  bucket                  = aws_s3_bucket.this[each.key].id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
+  for_each = local.buckets
+
+  bucket = aws_s3_bucket.this[each.key].id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+# What a consumer did not delete (a dead-lettered message never redriven)
+# expires after the declared number of days.
+resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  for_each = { for name, bucket in local.buckets : name => bucket if try(bucket.expire_days, null) != null }
+
+  bucket = aws_s3_bucket.this[each.key].id
+
+  rule {
+    id     = "expire"
+    status = "Enabled"
+
+    filter {}
+
+    expiration {
+      days = each.value.expire_days
+    }
+  }
 }
 
 ################################################################################

@@ -37,3 +37,8 @@ output "dead_letter_queue_urls" {
   description = "URL of each consumer queue's dead-letter queue, keyed by the consumer queue's declared name."
   value       = { for name, queue in aws_sqs_queue.dlq : name => queue.url }
 }
+
+output "bucket_names" {
+  description = "Name of each declared bucket (for PLATFORM_BUCKET_<NAME>_NAME), keyed by its declared name."
+  value       = { for name, bucket in aws_s3_bucket.this : name => bucket.bucket }
+}

@@ -57,6 +57,21 @@ run "prod_table_from_the_shared_declaration" {
     condition     = length(aws_sqs_queue.this) == length(jsondecode(file("${path.module}/../../resources.json")).queues) && length(aws_sqs_queue.dlq) == length(aws_sqs_queue.this)
     error_message = "Every declared queue, with its dead-letter queue, must be created."
   }
+
+  assert {
+    condition     = aws_sqs_queue.this["github-events"].max_message_size == 262144
+    error_message = "A queue's declared max_message_size must be set."
+  }
+
+  assert {
+    condition     = startswith(aws_s3_bucket.this["queue-payloads"].bucket, "queue-payloads-prod-") && aws_s3_bucket_lifecycle_configuration.this["queue-payloads"].rule[0].expiration[0].days == 14
+    error_message = "Every declared bucket must be created, named <declared name>-<stage>-<account>, with its expiry."
+  }
+
+  assert {
+    condition     = aws_s3_bucket_public_access_block.this["queue-payloads"].block_public_acls && aws_s3_bucket_public_access_block.this["queue-payloads"].restrict_public_buckets
+    error_message = "Buckets must block public access."
+  }
 }
 
 run "dev_table_can_be_deleted" {
