@@ -1,8 +1,8 @@
 """The local cloud: every piece started in one process, in order, and stopped in reverse.
 
     moto server (DynamoDB serialised) -> resources from infra/resources.json -> the table's snapshot
-    -> Lambda router -> stand-ins (GitHub, Slack) -> startup functions (seed, sweepers) -> queue
-    consumers -> scheduler -> snapshotter -> API front end
+    and journal (replayed, then every write journalled) -> Lambda router -> stand-ins (GitHub, Slack)
+    -> startup functions (seed, sweepers) -> queue consumers -> scheduler -> snapshotter -> API front end
 
 It knows the declaration and the handlers' names, never the domain."""
 
@@ -23,6 +23,7 @@ from typing import Any
 from localcloud import lambdas, moto_patches
 from localcloud.aws import MotoServer, create_resources
 from localcloud.declaration import ROOT, Declaration
+from localcloud.journal import Journal, replay
 from localcloud.queues import QueueConsumer
 from localcloud.snapshot import Snapshotter, restore
 
@@ -98,8 +99,10 @@ class LocalCloud:
         self.slack: Any = None
         self.scheduler: Any = None
         self.snapshotter: Snapshotter | None = None
+        self.journal: Journal | None = None
         self.api_server: Any = None
         self.restored = 0
+        self.replayed = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -118,10 +121,7 @@ class LocalCloud:
         self.resources = create_resources(self.moto, self.decl)
         os.environ.update(self.resource_environment())
         if self.data_dir is not None:
-            self.restored = restore(self.snapshot_path, self.client("dynamodb"), self.decl.table_name)
-            self.snapshotter = Snapshotter(
-                self.snapshot_path, self.decl.table_name, self.decl.region, self.moto.app.lock, self.snapshot_every
-            )
+            self._restore_data()
         moto_patches.install(self.router.invoke)
         if self.standins:
             self._start_standins()
@@ -159,6 +159,9 @@ class LocalCloud:
         if self.snapshotter is not None:
             n = self.snapshotter.save()
             log.info("saved %d items to %s", n, self.snapshot_path)
+        if self.journal is not None:
+            self.moto.app.journal = None
+            self.journal.close()
         for standin in (self.github, self.slack):
             if standin is not None:
                 standin.stop()
@@ -177,6 +180,25 @@ class LocalCloud:
     def snapshot_path(self) -> Path:
         assert self.data_dir is not None
         return self.data_dir / "table.json"
+
+    @property
+    def journal_path(self) -> Path:
+        assert self.data_dir is not None
+        return self.data_dir / "journal.jsonl"
+
+    def _restore_data(self) -> None:
+        """The snapshot, then the journal's writes since, into the new table; that state becomes the
+        new snapshot (the journal starts empty), and from now on every write is journalled."""
+        table = self.decl.table_name
+        self.restored = restore(self.snapshot_path, self.client("dynamodb"), table)
+        self.replayed = replay(self.journal_path, self.client("dynamodb"), table)
+        t = self.decl.data["table"]
+        self.journal = Journal(self.journal_path, table, self.decl.region, (t["hash_key"], t["range_key"]))
+        self.snapshotter = Snapshotter(
+            self.snapshot_path, table, self.decl.region, self.moto.app.lock, self.snapshot_every, self.journal
+        )
+        self.restored = self.snapshotter.save()
+        self.moto.app.journal = self.journal
 
     @property
     def api_url(self) -> str:
