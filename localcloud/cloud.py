@@ -125,10 +125,14 @@ class LocalCloud:
         moto_patches.install(self.router.invoke)
         if self.standins:
             self._start_standins()
-        for name in (self.decl.data.get("local") or {}).get("startup", []):
-            result, error = self.router.invoke(name, {"source": "localcloud.startup"})
+        for entry in (self.decl.data.get("local") or {}).get("startup", []):
+            # A function's name, or {"function": name, "input": {...}} (merged into its event).
+            name, extra = (entry, {}) if isinstance(entry, str) else (entry["function"], entry.get("input") or {})
+            began = time.monotonic()
+            result, error = self.router.invoke(name, {**extra, "source": "localcloud.startup"})
             if error:
                 raise SystemExit(f"startup function {name} failed: {result}")
+            log.info("startup function %s: %s (%.1fs)", name, json.dumps(result)[:500], time.monotonic() - began)
         self._start_consumers()
         self._start_scheduler()
         if self.snapshotter is not None:

@@ -58,6 +58,14 @@ class StepFunctionsWorkflows(_Configured):
             raise ConflictError(f"an execution named {name!r} exists", {"execution": name}) from e
         return str(answer["executionArn"])
 
+    def status(self, machine: str, name: str) -> str | None:
+        machine_arn = self.resolve(machine)
+        execution_arn = f"{machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+        try:
+            return str(self.client.describe_execution(executionArn=execution_arn)["status"])
+        except self.client.exceptions.ExecutionDoesNotExist:
+            return None
+
 
 class SqsQueues(_Configured):
     SERVICE, ENV_KEY, WHAT = "sqs", "PLATFORM_QUEUE_{}_URL", "queue"
