@@ -651,7 +651,7 @@ class DeployService:
             try:
                 outcome = self._sweep_one(dep.namespace, dep.service, dep.id, grace)
             except Exception as e:  # one that cannot be ended now does not stop the others
-                entry, outcome = f"{dep.id}: {type(e).__name__}", "failed"
+                entry, outcome = f"{dep.id}: {type(e).__name__}", "errors"
             if outcome:
                 done.setdefault(outcome, []).append(entry)
         return done
@@ -683,7 +683,9 @@ class DeployService:
                 {"namespace": ns, "service": svc, "deployment_id": dep_id, "poll_seconds": self._settings.poll_seconds},
             )
         except ConflictError:  # it was run or resumed once already, and stopped short again
-            return self._end(dep, "the deployment stopped before it finished (its execution no longer runs)", "swept")
+            return self._end(
+                dep, "the deployment stopped before it finished (its execution no longer runs)", "interrupted"
+            )
         return "resumed"
 
     def _end(self, dep: Deployment, reason: str, short: str) -> str | None:

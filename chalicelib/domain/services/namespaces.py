@@ -203,7 +203,7 @@ class NamespaceService:
                 if ns is not None and self._stuck(ns, grace):
                     outcome = self._settle(ns, "system:sweeper")
             except Exception as e:  # one namespace that cannot be settled now does not stop the others
-                entry, outcome = f"{found.id}: {type(e).__name__}", "failed"
+                entry, outcome = f"{found.id}: {type(e).__name__}", "errors"
             if outcome:
                 done.setdefault(outcome, []).append(entry)
         return done
