@@ -83,9 +83,12 @@ def main() -> None:
             ["bash", str(ROOT / "examples" / "make-example-repo.sh"), str(repo)], check=True, capture_output=True
         )
         sfn = cloud.client("stepfunctions")
-        times, transitions, aws = [], [], []
+        times, transitions, aws, journalled = [], [], [], []
+        journal = cloud.journal
+        assert journal is not None
         for _ in range(args.runs):
             before = dict(cloud.moto.app.requests_by_service)
+            journal_before = journal.appended
             started = time.monotonic()
             dep = requests.post(
                 f"{api}/v1/namespaces/acme-backend/services/hello/deployments",
@@ -102,6 +105,7 @@ def main() -> None:
                     break
                 time.sleep(0.05)
             after = dict(cloud.moto.app.requests_by_service)
+            journalled.append(journal.appended - journal_before)
             assert status == "SUCCEEDED", status
             service = requests.get(f"{api}/v1/namespaces/acme-backend/services/hello", headers=h, timeout=10).json()
             assert requests.get(service["address"], timeout=5).status_code == 200
@@ -119,6 +123,7 @@ def main() -> None:
             f"AWS requests per deploy, by service: {json.dumps(aws[-1], sort_keys=True)} "
             f"(total {sum(aws[-1].values())}; runs: {[sum(a.values()) for a in aws]})"
         )
+        print(f"table writes journalled (one fsync each) per deploy: {journalled}")
         print(f"API call -> healthy and answering: median {median:.2f} s")
         print(f"baseline (start the process by hand until healthy): median {floor:.3f} s ratio={median / floor:.1f}")
     finally:

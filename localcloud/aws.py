@@ -3,14 +3,17 @@ Functions executions really running, and the declared resources created on it.
 
 moto's DynamoDB is not safe under concurrent requests (STACK-NOTES.md), so every DynamoDB request
 takes one lock. Only DynamoDB: a lock around a Lambda invoke would deadlock when the handler calls
-DynamoDB back through the same server."""
+DynamoDB back through the same server. With a journal attached (localcloud/journal.py), a write is
+journalled, under the same lock, before its answer goes back: what is acknowledged survives a crash."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import requests
@@ -19,7 +22,12 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from localcloud.declaration import ACCOUNT, Declaration
 
+if TYPE_CHECKING:
+    from localcloud.journal import Journal
+
+log = logging.getLogger("localcloud.aws")
 DYNAMODB_TARGET = "DynamoDB_20120810."
+JOURNALLED = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 
 
 def service_of(environ: dict[str, Any]) -> str | None:
@@ -32,11 +40,13 @@ def service_of(environ: dict[str, Any]) -> str | None:
 
 
 class SerialisedDynamoDB:
-    """WSGI middleware: one DynamoDB request at a time; everything else passes straight through."""
+    """WSGI middleware: one DynamoDB request at a time; everything else passes straight through.
+    With ``journal`` set, each successful write is journalled before its answer is sent."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.lock = threading.RLock()
+        self.journal: Journal | None = None
         self.dynamodb_requests = 0
         # Every AWS API request, by service (from the SigV4 credential scope): what benchmarks count.
         self.requests_by_service: dict[str, int] = {}
@@ -51,11 +61,52 @@ class SerialisedDynamoDB:
                 target = environ.get("HTTP_X_AMZ_TARGET")
                 if target:
                     self.requests_by_operation[target] = self.requests_by_operation.get(target, 0) + 1
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET):
-            with self.lock:
-                self.dynamodb_requests += 1
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith(DYNAMODB_TARGET):
+            return self.app(environ, start_response)
+        operation = target[len(DYNAMODB_TARGET) :]
+        with self.lock:
+            self.dynamodb_requests += 1
+            if self.journal is None or operation not in JOURNALLED:
                 return [b"".join(self.app(environ, start_response))]
-        return self.app(environ, start_response)
+            return self._journalled(operation, environ, start_response)
+
+    def _journalled(
+        self, operation: str, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Run a write holding the lock, journal what it touched, then answer. An answer that could not
+        be journalled is a 500 (the client retries; replaying after-images is idempotent)."""
+        assert self.journal is not None
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else environ["wsgi.input"].read()
+        environ["wsgi.input"] = io.BytesIO(raw)
+        environ["CONTENT_LENGTH"] = str(len(raw))
+        answer: list[Any] = []
+
+        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], Any]:
+            answer[:] = [status, headers]
+            return lambda data: None
+
+        body = b"".join(self.app(environ, keep))
+        status, headers = answer
+        if status[:1] != "4":  # a refused write (a condition, a validation) changed nothing
+            try:
+                self.journal.record(operation, json.loads(raw), self.lock)
+            except Exception:
+                log.exception("the write could not be journalled")
+                error = json.dumps(
+                    {
+                        "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                        "message": "the local cloud could not journal this write",
+                    }
+                ).encode()
+                start_response(
+                    "500 Internal Server Error",
+                    [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(error)))],
+                )
+                return [error]
+        start_response(status, headers)
+        return [body]
 
 
 class MotoServer:

@@ -1,8 +1,8 @@
 """The local cloud: every piece started in one process, in order, and stopped in reverse.
 
     moto server (DynamoDB serialised) -> resources from infra/resources.json -> the table's snapshot
-    -> Lambda router -> stand-ins (GitHub, Slack) -> startup functions (seed, sweepers) -> queue
-    consumers -> scheduler -> snapshotter -> API front end
+    and journal (replayed, then every write journalled) -> Lambda router -> stand-ins (GitHub, Slack)
+    -> startup functions (seed, sweepers) -> queue consumers -> scheduler -> snapshotter -> API front end
 
 It knows the declaration and the handlers' names, never the domain."""
 
@@ -23,6 +23,7 @@ from typing import Any
 from localcloud import lambdas, moto_patches
 from localcloud.aws import MotoServer, create_resources
 from localcloud.declaration import ROOT, Declaration
+from localcloud.journal import Journal, replay
 from localcloud.queues import QueueConsumer
 from localcloud.snapshot import Snapshotter, restore
 
@@ -110,8 +111,10 @@ class LocalCloud:
         self.slack: Any = None
         self.scheduler: Any = None
         self.snapshotter: Snapshotter | None = None
+        self.journal: Journal | None = None
         self.api_server: Any = None
         self.restored = 0
+        self.replayed = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -131,17 +134,18 @@ class LocalCloud:
         os.environ.update(self.resource_environment())
         if self.data_dir is not None:
             private_data_dir(self.data_dir)
-            self.restored = restore(self.snapshot_path, self.client("dynamodb"), self.decl.table_name)
-            self.snapshotter = Snapshotter(
-                self.snapshot_path, self.decl.table_name, self.decl.region, self.moto.app.lock, self.snapshot_every
-            )
+            self._restore_data()
         moto_patches.install(self.router.invoke)
         if self.standins:
             self._start_standins()
-        for name in (self.decl.data.get("local") or {}).get("startup", []):
-            result, error = self.router.invoke(name, {"source": "localcloud.startup"})
+        for entry in (self.decl.data.get("local") or {}).get("startup", []):
+            # A function's name, or {"function": name, "input": {...}} (merged into its event).
+            name, extra = (entry, {}) if isinstance(entry, str) else (entry["function"], entry.get("input") or {})
+            began = time.monotonic()
+            result, error = self.router.invoke(name, {**extra, "source": "localcloud.startup"})
             if error:
                 raise SystemExit(f"startup function {name} failed: {result}")
+            log.info("startup function %s: %s (%.1fs)", name, json.dumps(result)[:500], time.monotonic() - began)
         self._start_consumers()
         self._start_scheduler()
         if self.snapshotter is not None:
@@ -172,6 +176,9 @@ class LocalCloud:
         if self.snapshotter is not None:
             n = self.snapshotter.save()
             log.info("saved %d items to %s", n, self.snapshot_path)
+        if self.journal is not None:
+            self.moto.app.journal = None
+            self.journal.close()
         for standin in (self.github, self.slack):
             if standin is not None:
                 standin.stop()
@@ -190,6 +197,25 @@ class LocalCloud:
     def snapshot_path(self) -> Path:
         assert self.data_dir is not None
         return self.data_dir / "table.json"
+
+    @property
+    def journal_path(self) -> Path:
+        assert self.data_dir is not None
+        return self.data_dir / "journal.jsonl"
+
+    def _restore_data(self) -> None:
+        """The snapshot, then the journal's writes since, into the new table; that state becomes the
+        new snapshot (the journal starts empty), and from now on every write is journalled."""
+        table = self.decl.table_name
+        self.restored = restore(self.snapshot_path, self.client("dynamodb"), table)
+        self.replayed = replay(self.journal_path, self.client("dynamodb"), table)
+        t = self.decl.data["table"]
+        self.journal = Journal(self.journal_path, table, self.decl.region, (t["hash_key"], t["range_key"]))
+        self.snapshotter = Snapshotter(
+            self.snapshot_path, table, self.decl.region, self.moto.app.lock, self.snapshot_every, self.journal
+        )
+        self.restored = self.snapshotter.save()
+        self.moto.app.journal = self.journal
 
     @property
     def api_url(self) -> str:

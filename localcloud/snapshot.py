@@ -1,9 +1,11 @@
-"""The table's items kept across restarts: written to a file on shutdown and every few seconds,
-loaded at start. Executions and messages in flight are not kept.
+"""The table's items kept across restarts: written to a file at start, on shutdown and every few
+seconds while there are writes, loaded at start, with the journal of the writes since replayed over
+it (localcloud/journal.py). Executions and messages in flight are not kept.
 
 The snapshot reads moto's in-process table under the DynamoDB lock (no Scan request, and a
-consistent copy); it is written to a temporary file and renamed, so a crash mid-write leaves the
-previous snapshot whole."""
+consistent copy); it is written to a temporary file, fsync'd and renamed, so a crash mid-write leaves
+the previous snapshot whole, and the journal is emptied only once the new snapshot is in place, still
+under the lock, so no write falls between the two."""
 
 from __future__ import annotations
 
@@ -12,11 +14,14 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moto.dynamodb.models import dynamodb_backends
 
 from localcloud.declaration import ACCOUNT
+
+if TYPE_CHECKING:
+    from localcloud.journal import Journal
 
 log = logging.getLogger("localcloud.snapshot")
 BATCH = 25  # BatchWriteItem takes at most 25 items
@@ -28,16 +33,37 @@ def read_items(table_name: str, region: str, lock: threading.RLock) -> list[dict
         return [item.to_json()["Attributes"] for item in table.all_items()]
 
 
-def save(path: Path, table_name: str, region: str, lock: threading.RLock) -> int:
-    items = read_items(table_name, region, lock)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        json.dump({"table": table_name, "items": items}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+def read_item(table_name: str, region: str, key: dict[str, Any], lock: threading.RLock) -> dict[str, Any] | None:
+    """One item as stored (wire format), or None: what the journal records after a write."""
+    with lock:
+        item = dynamodb_backends[ACCOUNT][region].get_item(table_name, key)
+        return None if item is None else dict(item.to_json()["Attributes"])
+
+
+def save(path: Path, table_name: str, region: str, lock: threading.RLock, journal: Journal | None = None) -> int:
+    """Write the snapshot; then empty the journal. Both under the lock: a write acknowledged meanwhile
+    would otherwise be in neither."""
+    with lock:
+        items = read_items(table_name, region, lock)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            json.dump({"table": table_name, "items": items}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+        fsync_dir(path.parent)
+        if journal is not None:
+            journal.truncate()
     return len(items)
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def restore(path: Path, dynamodb: Any, table_name: str) -> int:
@@ -56,20 +82,31 @@ def restore(path: Path, dynamodb: Any, table_name: str) -> int:
 
 
 class Snapshotter:
-    def __init__(self, path: Path, table_name: str, region: str, lock: threading.RLock, every: float = 5.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        table_name: str,
+        region: str,
+        lock: threading.RLock,
+        every: float = 5.0,
+        journal: Journal | None = None,
+    ) -> None:
         self.path = path
         self.table_name = table_name
         self.region = region
         self.lock = lock
         self.every = every
+        self.journal = journal
         self.saved = 0
 
     def save(self) -> int:
-        self.saved = save(self.path, self.table_name, self.region, self.lock)
+        self.saved = save(self.path, self.table_name, self.region, self.lock, self.journal)
         return self.saved
 
     def run(self, stop: threading.Event) -> None:
         while not stop.wait(self.every):
+            if self.journal is not None and self.journal.appended == 0:
+                continue  # nothing written since the last snapshot
             try:
                 self.save()
             except Exception:

@@ -7,7 +7,8 @@ lock's release starts the queued one. A deployment builds (checks out) its exact
 next to the current version, polls health until a deadline, and then either becomes current (the old
 version is stopped only now) or is rolled back (the new version stopped; the last good one keeps
 answering, or is started again from its kept artifact). Every deployment ends terminal: the sweeper
-ends any left past its deadline."""
+(at the local cloud's start and on a schedule) ends any left past its deadline, and any whose
+execution no longer runs: one that was running is rolled back, one that was queued is resumed once."""
 
 from __future__ import annotations
 
@@ -42,6 +43,15 @@ SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_CONFIG_BYTES = 64 * 1024
 LOCK_MARGIN = timedelta(minutes=5)
 KEEP_ARTIFACTS = 5
+RUN = "-run"  # the suffix of the execution that runs a deployment that was queued, or resumes one
+# How long a deployment may go without progress and with no execution running before the sweeper
+# takes it as interrupted: longer than the moment between writing it and starting its execution.
+SWEEP_GRACE = timedelta(minutes=2)
+SWEEP_BATCH = 100
+INTERRUPTED = {
+    "Error": "Interrupted",
+    "Cause": "the deployment stopped before it finished (its execution no longer runs)",
+}
 
 
 def check_service_name(name: str) -> str:
@@ -149,7 +159,10 @@ class DeployStore(Protocol):
     def save_deployment(
         self, dep: Deployment, *, expect: Sequence[DeploymentStatus] | None = None, events: Sequence[Event] = ()
     ) -> None: ...
-    def active_past(self, now: datetime, limit: int) -> builtins.list[Deployment]: ...
+    def active(self, limit: int) -> builtins.list[Deployment]:
+        """The deployments not terminal, soonest deadline first."""
+        ...
+
     def get_service(self, ns: str, svc: str) -> Service | None: ...
     def list_services(self, ns: str) -> builtins.list[Service]: ...
     def save_service(self, service: Service) -> None: ...
@@ -157,6 +170,7 @@ class DeployStore(Protocol):
         """Take the service's lock for ``dep_id`` (or keep it, if it has it); answer None, or the holder."""
         ...
 
+    def lock_holder(self, ns: str, svc: str, now: datetime) -> str | None: ...
     def release_lock(self, ns: str, svc: str, dep_id: str) -> None: ...
     def queued(self, ns: str, svc: str) -> str | None: ...
     def set_queued(self, ns: str, svc: str, dep_id: str) -> str | None:
@@ -610,7 +624,7 @@ class DeployService:
         started = any(step.name == "start" for step in dep.steps)
         rolled_back = False
         try:
-            if started:
+            if started or self._runs(ns, svc, dep_id):
                 rolled_back = self._restore_good(ns, svc, dep_id, good_id)
         except DependencyUnavailableError as e:
             dep.reason = f"{dep.reason or 'failed'}; the runtime could not be reached to roll back ({e.message})"
@@ -637,6 +651,14 @@ class DeployService:
             f"back to {good_id}" if rolled_back else "nothing to roll back to, or nothing was started",
         )
         self._finish(dep, "rolled_back" if rolled_back else "failed", dep.reason or "failed", events=events)
+
+    def _runs(self, ns: str, svc: str, dep_id: str) -> bool:
+        """Whether the runtime has the deployment's version (started, though an interruption kept the
+        step from being recorded). A runtime that cannot answer has nothing to roll back here."""
+        try:
+            return any(s.version == dep_id for s in self._runtime_of(ns).read_services(ns, svc))
+        except (ConflictError, NotFoundError):
+            return False
 
     def _restore_good(self, ns: str, svc: str, dep_id: str, good_id: str | None) -> bool:
         runtime = self._runtime_of(ns)
@@ -667,7 +689,7 @@ class DeployService:
             try:
                 self._workflows.start(
                     "deploy",
-                    f"{queued}-run",
+                    queued + RUN,
                     {
                         "namespace": ns,
                         "service": svc,
@@ -680,30 +702,75 @@ class DeployService:
             return {"started": queued}
         return {"started": None}
 
-    def sweep(self) -> list[str]:
-        """End every deployment still not terminal past its deadline, and release its lock."""
-        ended = []
-        for dep in self._store.active_past(self._clock.now(), 100):
+    def sweep(self, grace: timedelta = SWEEP_GRACE) -> dict[str, list[str]]:
+        """End or resume every deployment left unfinished: past its deadline, it fails; with no
+        execution running and no progress for ``grace`` (0 at the local cloud's start, where no
+        execution survives a restart), a running one is rolled back and a queued one resumed once.
+        Each ended deployment's lock is released and the queued one started, as ``Release`` does."""
+        done: dict[str, list[str]] = {}
+        # Running ones first: their release starts the deployments queued behind them.
+        found = sorted(self._store.active(SWEEP_BATCH), key=lambda d: d.status != "in_progress")
+        for dep in found:
+            entry = dep.id
             try:
-                self._finish(
-                    dep,
-                    "failed",
-                    "the deployment did not finish before its deadline (swept)",
-                    expect=("queued", "in_progress"),
-                    events=[
-                        Event.create(
-                            "deployment.failed",
-                            dep.namespace,
-                            self._clock.now(),
-                            {"service": dep.service, "deployment_id": dep.id, "reason": "swept"},
-                        )
-                    ],
-                )
-            except ConflictError:
-                continue
-            self.step_release(dep.namespace, dep.service, dep.id)
-            ended.append(dep.id)
-        return ended
+                outcome = self._sweep_one(dep.namespace, dep.service, dep.id, grace)
+            except Exception as e:  # one that cannot be ended now does not stop the others
+                entry, outcome = f"{dep.id}: {type(e).__name__}", "errors"
+            if outcome:
+                done.setdefault(outcome, []).append(entry)
+        return done
+
+    def _sweep_one(self, ns: str, svc: str, dep_id: str, grace: timedelta) -> str | None:
+        dep = self._store.get_deployment(ns, svc, dep_id)  # the index may lag: decide on the item
+        if dep is None or dep.status in TERMINAL:
+            return None
+        now = self._clock.now()
+        if dep.deadline is not None and now >= dep.deadline:
+            return self._end(dep, "the deployment did not finish before its deadline (swept)", "swept")
+        if any(self._workflows.status("deploy", name) == "RUNNING" for name in (dep_id, dep_id + RUN)):
+            return None
+        if now - _last_progress(dep) < grace:
+            return None
+        if dep.status == "in_progress":
+            self.step_rollback(ns, svc, dep_id, INTERRUPTED)
+            self.step_release(ns, svc, dep_id)
+            return "rolled_back"
+        queued, holder = self._store.queued(ns, svc), self._store.lock_holder(ns, svc, now)
+        if queued == dep_id and holder not in (None, dep_id):
+            return None  # it waits for the running deployment, whose release starts it
+        if queued == dep_id and not self._store.take_queued(ns, svc, dep_id):
+            return None  # a release took it meanwhile, and starts it
+        try:
+            self._workflows.start(
+                "deploy",
+                dep_id + RUN,
+                {"namespace": ns, "service": svc, "deployment_id": dep_id, "poll_seconds": self._settings.poll_seconds},
+            )
+        except ConflictError:  # it was run or resumed once already, and stopped short again
+            return self._end(
+                dep, "the deployment stopped before it finished (its execution no longer runs)", "interrupted"
+            )
+        return "resumed"
+
+    def _end(self, dep: Deployment, reason: str, short: str) -> str | None:
+        try:
+            self._finish(
+                dep,
+                "failed",
+                reason,
+                events=[
+                    Event.create(
+                        "deployment.failed",
+                        dep.namespace,
+                        self._clock.now(),
+                        {"service": dep.service, "deployment_id": dep.id, "reason": short},
+                    )
+                ],
+            )
+        except ConflictError:
+            return None  # it moved on meanwhile
+        self.step_release(dep.namespace, dep.service, dep.id)
+        return "failed"
 
     # ------------------------------------------------------------------ helpers
 
@@ -746,3 +813,9 @@ class DeployService:
             if service is not None and service.current_deployment_id is None:
                 service.status = "failed"
                 self._store.save_service(service)
+
+
+def _last_progress(dep: Deployment) -> datetime:
+    """When the deployment last moved: its creation, or its latest step's start or end."""
+    times = [dep.created_at] + [t for step in dep.steps for t in (step.started_at, step.ended_at) if t is not None]
+    return max(times)

@@ -77,6 +77,7 @@ class Namespace:
     cluster_id: str | None = None
     customer_id: str | None = None
     subscription_id: str | None = None
+    status_at: datetime | None = None  # when it took its status (provisioning and deleting are timed by it)
 
 
 @dataclass(frozen=True)

@@ -322,9 +322,16 @@ class StatusReporter(Protocol):
 
 
 class WorkflowPort(Protocol):
-    """Starts state machine executions (Step Functions)."""
+    """Starts state machine executions (Step Functions), and says whether one still runs."""
 
-    def start(self, machine: str, name: str, payload: dict[str, Any]) -> str: ...
+    def start(self, machine: str, name: str, payload: dict[str, Any]) -> str:
+        """Start the execution ``name``; ConflictError when an execution of that name exists."""
+        ...
+
+    def status(self, machine: str, name: str) -> str | None:
+        """``RUNNING``, ``SUCCEEDED``, ``FAILED``, ``TIMED_OUT``, ``ABORTED`` (Step Functions' own
+        words), or None when there is no such execution (a local cloud keeps none across a restart)."""
+        ...
 
 
 class QueuePort(Protocol):

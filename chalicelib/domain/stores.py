@@ -31,6 +31,9 @@ class NamespaceStore(Protocol):
     def by_team(self, org_id: int, team_id: int) -> str | None: ...
     def by_org(self, org_id: int) -> list[str]: ...
     def active(self, limit: int, start: str | None = None) -> tuple[list[str], str | None]: ...
+    def unsettled(self, before: datetime, limit: int) -> list[Namespace]:
+        """Namespaces ``provisioning`` or ``deleting`` since before ``before`` (their ``status_at``)."""
+        ...
 
     def update(
         self,
@@ -42,7 +45,8 @@ class NamespaceStore(Protocol):
     ) -> None:
         """Set attributes (``status``, ``cluster_id``, ``customer_id``, ...), optionally only from the
         given statuses (else ConflictError), with its events in the same transaction. Becoming
-        ``active`` adds it to the active index; any other status removes it."""
+        ``active`` adds it to the active index; ``provisioning`` or ``deleting`` (which need
+        ``status_at``) to the unsettled one; any other status removes it from both."""
         ...
 
     def release_team(self, ns: Namespace) -> None: ...

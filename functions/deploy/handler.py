@@ -3,6 +3,7 @@ Each takes ``{"namespace", "service", "deployment_id", ...}`` and calls one Depl
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from chalicelib.composition import get_container
@@ -50,4 +51,7 @@ def release(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"ended": get_container().deploys.sweep()}
+    """``{"grace_seconds": n}`` (optional): how long a deployment must have been stuck; 0 at a local start."""
+    grace = event.get("grace_seconds")
+    deploys = get_container().deploys
+    return deploys.sweep() if grace is None else deploys.sweep(timedelta(seconds=int(grace)))

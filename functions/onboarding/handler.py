@@ -1,8 +1,11 @@
 """The onboarding state machine's tasks (statemachines/onboarding.asl.json), one per state. Each takes
-``{"namespace": id}``, calls one NamespaceService step, and passes the input on."""
+``{"namespace": id}``, calls one NamespaceService step, and passes the input on. And the namespace
+sweeper (at the local cloud's start and on a schedule), which settles onboardings and offboardings
+whose execution no longer runs."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from chalicelib.composition import get_container
@@ -39,3 +42,10 @@ def activate(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def compensate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return get_container().namespaces.compensate(event["namespace"], event.get("error"))
+
+
+def sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """``{"grace_seconds": n}`` (optional): how long a namespace must have been stuck; 0 at a local start."""
+    grace = event.get("grace_seconds")
+    service = get_container().namespaces
+    return service.sweep() if grace is None else service.sweep(timedelta(seconds=int(grace)))

@@ -446,3 +446,90 @@ def test_the_prod_app_has_no_local_login(tmp_path: Path) -> None:
     routes, documented = json.loads(out.stdout)
     assert "/v1/auth/local-login" not in routes and "/v1/auth/local-login" not in documented
     assert "/v1/auth/device" in routes
+
+
+# ---------------------------------------------------------------- onboardings and offboardings cut short
+
+
+def add_team(cloud: LocalCloud, slug: str, team_id: int) -> None:
+    from localcloud.standins.github import Team
+
+    with cloud.github.lock:
+        cloud.github.state.org("acme").teams[slug] = Team(id=team_id, org="acme", slug=slug, name=slug)
+
+
+def cut_short(cloud: LocalCloud, slug: str, team_id: int, *, minutes_ago: float) -> str:
+    """A namespace provisioning since ``minutes_ago`` whose onboarding execution never ran, as a crash
+    between the claim and the execution's start, or a restart of the local cloud, leaves it."""
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.composition import get_container
+    from chalicelib.domain.model import Member, Namespace
+
+    add_team(cloud, slug, team_id)
+    since = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    ns_id = f"acme-{slug}"
+    ada = cloud.github.state.user("ada").id
+    get_container().stores.namespaces.create(
+        Namespace(ns_id, "acme", 1000, slug, team_id, "local", "starter", "provisioning", since, "ada"),
+        [],
+        Member(ns_id, ada, "ada", "owner", "org_owner"),
+    )
+    return ns_id
+
+
+def status_of(api: Api, ns_id: str) -> str:
+    """Its status as its owner sees it; a deleted namespace is no longer theirs to see: the table's."""
+    from chalicelib.composition import get_container
+
+    r = api("GET", f"/v1/namespaces/{ns_id}")
+    return str(r.json()["status"]) if r.status_code == 200 else get_container().stores.namespaces.get(ns_id).status
+
+
+def test_an_owner_can_delete_a_namespace_whose_onboarding_stopped_short(
+    cloud: LocalCloud, backend: dict[str, Any]
+) -> None:
+    api = Api(cloud.api_url, backend["ada"])
+    ns_id = cut_short(cloud, "stuck-delete", 2101, minutes_ago=3)
+    onboard_again = {"github_org": "acme", "github_team": "stuck-delete", "region": "local"}
+    assert api("POST", "/v1/namespaces", onboard_again).status_code == 409  # the team is claimed
+    r = api("DELETE", f"/v1/namespaces/{ns_id}")
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "deleting"
+    wait_until(lambda: status_of(api, ns_id) == "deleted", what="the offboarding")
+    assert api("POST", "/v1/namespaces", onboard_again).status_code == 202  # the team is free again
+    wait_until(lambda: status_of(api, ns_id) == "active", what="the onboarding")
+
+    young = cut_short(cloud, "stuck-young-delete", 2105, minutes_ago=0)  # it may still be starting: not yet
+    r = api("DELETE", f"/v1/namespaces/{young}")
+    assert r.status_code == 409 and "try again" in r.json()["error"]["message"]
+
+
+def test_the_sweeper_resumes_onboardings_and_offboardings_that_stopped_short_and_leaves_running_ones_alone(
+    cloud: LocalCloud, backend: dict[str, Any]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.composition import get_container
+
+    api = Api(cloud.api_url, backend["ada"])
+    stuck = cut_short(cloud, "stuck-sweep", 2102, minutes_ago=3)
+    young = cut_short(cloud, "stuck-young", 2103, minutes_ago=0)  # might still be starting: left alone
+    assert cloud.router.invoke("namespace-sweep", {}) == ({"resumed": [stuck]}, None)
+    wait_until(lambda: status_of(api, stuck) == "active", what="the resumed onboarding")
+    assert status_of(api, young) == "provisioning"
+
+    # An offboarding whose execution no longer runs is resumed too.
+    get_container().stores.namespaces.update(
+        stuck, {"status": "deleting", "status_at": datetime.now(UTC) - timedelta(minutes=3)}
+    )
+    assert cloud.router.invoke("namespace-sweep", {}) == ({"resumed": [stuck]}, None)
+    wait_until(lambda: status_of(api, stuck) == "deleted", what="the resumed offboarding")
+
+    # An onboarding whose execution runs is left alone, however the sweeper is asked.
+    add_team(cloud, "running", 2104)
+    r = api("POST", "/v1/namespaces", {"github_org": "acme", "github_team": "running", "region": "local"})
+    assert r.status_code == 202
+    result, _ = cloud.router.invoke("namespace-sweep", {"grace_seconds": 0})
+    assert "acme-running" not in json.dumps(result)
+    wait_until(lambda: status_of(api, "acme-running") == "active", what="the onboarding")

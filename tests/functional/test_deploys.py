@@ -482,6 +482,49 @@ def test_config_values_a_process_cannot_be_given_are_refused_and_nothing_is_writ
     assert wait_deployment(platform, ok.json()["redeploy"]["id"])["status"] == "succeeded"
 
 
+def test_a_deploy_whose_execution_stopped_is_ended_by_the_sweeper_and_the_one_queued_behind_it_runs(
+    platform: dict[str, Any],
+) -> None:
+    before = answer(platform).json()["version"]
+    repo = platform["repo"]
+    future = "from __future__ import annotations\n"
+    server = (repo / "server.py").read_text()
+    (repo / "server.py").write_text(server.replace(future, future + "import time\n\ntime.sleep(300)\n"))
+    slow = commit(repo, "healthy only after five minutes")
+    stuck = deploy(platform, slow, wait=False)["id"]
+    wait_for_status(platform, stuck, "in_progress", step="start")  # its version started, not healthy
+    cloud: LocalCloud = platform["cloud"]
+    sfn = cloud.client("stepfunctions")
+    arn = cloud.resources["state_machines"]["deploy"].replace(":stateMachine:", ":execution:") + f":{stuck}"
+    sfn.stop_execution(executionArn=arn)  # what a restart does to every execution, or an operator to one
+    deadline = time.monotonic() + 30
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution did not stop"
+        time.sleep(0.1)
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+    git(repo, "revert", "--no-edit", "HEAD")
+    waiting = deploy(platform, git(repo, "rev-parse", "HEAD"), wait=False)["id"]
+    wait_for_status(platform, waiting, "queued", step="lock")  # behind the lock the stopped one holds
+
+    result, error = cloud.router.invoke("deploy-sweep", {"grace_seconds": 0})
+    assert error is None and result == {"rolled_back": [stuck]}, result
+    ended = wait_deployment(platform, stuck)
+    assert ended["status"] == "rolled_back" and "Interrupted" in ended["reason"], ended
+    assert answer(platform).json()["version"] == before  # the last good one kept answering
+    assert wait_deployment(platform, waiting)["status"] == "succeeded"  # the lock was released, it ran
+    assert answer(platform).json()["version"] == waiting
+
+
+def wait_for_status(p: dict[str, Any], dep_id: str, status: str, step: str | None = None) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        dep = p["api"]("GET", f"/v1/namespaces/{NS}/services/hello/deployments/{dep_id}").json()
+        if dep["status"] == status and (step is None or any(s["name"] == step for s in dep["steps"])):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"deployment {dep_id} never {status}")
+
+
 def test_services_answer_again_after_the_local_cloud_restarts(platform: dict[str, Any]) -> None:
     from chalicelib.composition import set_container
 

@@ -66,6 +66,14 @@ class StepFunctionsWorkflows(_Configured):
             raise ConflictError(f"an execution named {name!r} exists", {"execution": name}) from e
         return str(answer["executionArn"])
 
+    def status(self, machine: str, name: str) -> str | None:
+        machine_arn = self.resolve(machine)
+        execution_arn = f"{machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+        try:
+            return str(self.client.describe_execution(executionArn=execution_arn)["status"])
+        except self.client.exceptions.ExecutionDoesNotExist:
+            return None
+
 
 SQS_MESSAGE_LIMIT = 262_144  # bytes: SQS's long-standing cap, and Terraform's default MaximumMessageSize
 CLAIM_CHECK = "claim_check"  # the message attribute holding an offloaded body's key

@@ -29,6 +29,9 @@ from chalicelib.domain.model import (
 from chalicelib.domain.stores import DeviceLogin
 
 ACTIVE_NAMESPACES = "NAMESPACES#ACTIVE"
+# Namespaces whose onboarding or offboarding runs, by the time they took that status: the sweeper's.
+UNSETTLED_NAMESPACES = "NAMESPACES#UNSETTLED"
+UNSETTLED: tuple[NamespaceStatus, ...] = ("provisioning", "deleting")
 
 
 # ============================================================================ accounts
@@ -88,10 +91,15 @@ class NamespaceItem(BaseItem, discriminator="Namespace"):
     cluster_id = UnicodeAttribute(null=True)
     customer_id = UnicodeAttribute(null=True)
     subscription_id = UnicodeAttribute(null=True)
+    status_at = UTCDateTimeAttribute(null=True)
 
     @staticmethod
     def key(ns: str) -> tuple[str, str]:
         return f"NS#{ns}", "NAMESPACE"
+
+    @staticmethod
+    def unsettled_sk(ns: str, since: datetime) -> str:
+        return f"{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{ns}"
 
     def to_domain(self) -> Namespace:
         assert self.created_at is not None
@@ -111,6 +119,7 @@ class NamespaceItem(BaseItem, discriminator="Namespace"):
             cluster_id=self.cluster_id,
             customer_id=self.customer_id,
             subscription_id=self.subscription_id,
+            status_at=self.status_at,
         )
 
 
@@ -134,6 +143,7 @@ class BillingCustomerItem(BaseItem, discriminator="BillingCustomer"):
 # namespace is found by the organization's and team's ids, which never change).
 NAMESPACE_FIELDS = {
     "status",
+    "status_at",
     "failure_reason",
     "cluster_id",
     "customer_id",
@@ -158,10 +168,14 @@ class DynamoNamespaceStore:
             region=ns.region,
             plan=ns.plan,
             status=ns.status,
+            status_at=ns.status_at or ns.created_at,
             created_by=ns.created_by,
             attempt=ns.attempt,
             created_at=ns.created_at,
         )
+        if ns.status in UNSETTLED:
+            item.GSI1PK = UNSETTLED_NAMESPACES
+            item.GSI1SK = NamespaceItem.unsettled_sk(ns.id, ns.status_at or ns.created_at)
         tpk, tsk = TeamClaimItem.key(ns.github_org_id, ns.github_team_id)
         claim = TeamClaimItem(
             PK=tpk,
@@ -217,6 +231,12 @@ class DynamoNamespaceStore:
         more = result.last_evaluated_key
         return ids, (more["GSI1SK"]["S"] if more else None)
 
+    def unsettled(self, before: datetime, limit: int) -> list[Namespace]:
+        result = NamespaceItem.gsi1.query(
+            UNSETTLED_NAMESPACES, NamespaceItem.GSI1SK < NamespaceItem.unsettled_sk("", before), limit=limit
+        )
+        return [i.to_domain() for i in result if isinstance(i, NamespaceItem)]
+
     def update(
         self,
         ns_id: str,
@@ -235,6 +255,13 @@ class DynamoNamespaceStore:
             actions.append(attr.remove() if value is None else attr.set(value))
         if changes.get("status") == "active":
             actions += [NamespaceItem.GSI1PK.set(ACTIVE_NAMESPACES), NamespaceItem.GSI1SK.set(ns_id)]
+        elif changes.get("status") in UNSETTLED:
+            if not changes.get("status_at"):
+                raise ValueError(f"a namespace becoming {changes['status']} needs its status_at")
+            actions += [
+                NamespaceItem.GSI1PK.set(UNSETTLED_NAMESPACES),
+                NamespaceItem.GSI1SK.set(NamespaceItem.unsettled_sk(ns_id, changes["status_at"])),
+            ]
         elif "status" in changes:
             actions += [NamespaceItem.GSI1PK.remove(), NamespaceItem.GSI1SK.remove()]
         if "cluster_id" in changes:

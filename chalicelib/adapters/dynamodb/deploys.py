@@ -188,8 +188,8 @@ class DynamoDeployStore:
         except ConditionFailedError as e:
             raise ConflictError(f"deployment {dep.id} changed meanwhile", {"deployment_id": dep.id}) from e
 
-    def active_past(self, now: datetime, limit: int) -> builtins.list[Deployment]:
-        items = DeploymentItem.gsi2.query(ACTIVE, DeploymentItem.GSI2SK < now.isoformat(), limit=limit)
+    def active(self, limit: int) -> builtins.list[Deployment]:
+        items = DeploymentItem.gsi2.query(ACTIVE, limit=limit)
         return [i.to_domain() for i in items if isinstance(i, DeploymentItem)]
 
     # ------------------------------------------------------------------ services
@@ -248,6 +248,10 @@ class DynamoDeployStore:
                 raise
         holder = DeployLockItem.get_live(_pk(ns, svc), "LOCK", now)
         return holder.deployment_id if holder is not None else self.acquire_lock(ns, svc, dep_id, until, now)
+
+    def lock_holder(self, ns: str, svc: str, now: datetime) -> str | None:
+        holder = DeployLockItem.get_live(_pk(ns, svc), "LOCK", now)
+        return holder.deployment_id if holder is not None else None
 
     def release_lock(self, ns: str, svc: str, dep_id: str) -> None:
         try:

@@ -2,7 +2,12 @@
 and the id in one transaction, and starts the onboarding state machine; the steps below are its tasks
 (each idempotent, so a retried or re-run step is safe), and ``compensate`` undoes what was created,
 in reverse order, when one fails. Offboarding removes the runtime namespace, cancels the
-subscription at period end, and keeps invoices and the audit log."""
+subscription at period end, and keeps invoices and the audit log.
+
+An onboarding or offboarding whose execution no longer runs (a local cloud restarted, an execution
+that ended without finishing its work) is *stuck*: ``sweep`` (at the local cloud's start and on a
+schedule) resumes it once with a new execution, and if that too stops short, compensates the
+onboarding or finishes the offboarding itself. Its owner may delete a stuck namespace at any time."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from chalicelib.domain.clock import Clock
@@ -42,6 +48,14 @@ PLANS: dict[str, ResourceQuota] = {
 }
 QUOTA_NAME = "platform-quota"
 POLICY_NAME = "platform-isolation"
+# How long a namespace may be provisioning or deleting with no execution running before it counts as
+# stuck: longer than the moment between writing the status and starting the execution.
+SWEEP_GRACE = timedelta(minutes=2)
+SWEEP_BATCH = 100
+INTERRUPTED = {
+    "Error": "Interrupted",
+    "Cause": "the onboarding stopped before it finished (its execution no longer runs); onboard the team again",
+}
 
 RuntimeFactory = Callable[[str], RuntimePort]  # proxy address -> the runtime of that cluster
 
@@ -124,6 +138,7 @@ class NamespaceService:
             plan=plan,
             status="provisioning",
             created_at=now,
+            status_at=now,
             created_by=principal.login,
             attempt=attempt,
         )
@@ -131,11 +146,17 @@ class NamespaceService:
         # onboarding and read a failure's reason; the members step adds everyone else.
         creator = Member(ns_id, principal.uid, principal.login, "owner", "org_owner")
         self._namespaces.create(ns, [], creator)
-        name = ns_id if attempt == 1 else f"{ns_id}-{attempt}"
         try:
-            self._workflows.start("onboarding", name, {"namespace": ns_id})
+            self._workflows.start("onboarding", onboarding_execution(ns), {"namespace": ns_id})
         except Exception as e:
-            self._namespaces.update(ns_id, {"status": "failed", "failure_reason": "the onboarding could not start"})
+            self._namespaces.update(
+                ns_id,
+                {
+                    "status": "failed",
+                    "status_at": self._clock.now(),
+                    "failure_reason": "the onboarding could not start",
+                },
+            )
             self._namespaces.release_team(ns)
             raise PlatformError("the onboarding could not start; try again", {"namespace": ns_id}) from e
         return ns
@@ -151,12 +172,68 @@ class NamespaceService:
         return [(ns, roles[ns.id]) for ns in self._namespaces.get_many(list(roles)) if ns.status != "deleted"]
 
     def delete(self, ns_id: str, principal: Principal) -> Namespace:
+        """Offboard. A namespace stuck provisioning is compensated first; one stuck deleting has its
+        offboarding resumed. While its onboarding or offboarding still runs, ConflictError."""
         ns = self.get(ns_id)
-        self._namespaces.update(ns_id, {"status": "deleting"}, expect_status=["active", "failed"])
-        self._workflows.start(
-            "offboarding", f"{ns_id}-offboard-{ns.attempt}", {"namespace": ns_id, "actor": principal.actor}
+        if ns.status in ("provisioning", "deleting"):
+            if not self._stuck(ns, SWEEP_GRACE):
+                raise ConflictError(
+                    f"the namespace {ns_id} is {ns.status}; try again once that ends",
+                    {"namespace": ns_id, "status": ns.status},
+                )
+            if ns.status == "deleting":
+                self._settle(ns, principal.actor)
+                return self.get(ns_id)
+            self.compensate(ns_id, INTERRUPTED)
+        self._namespaces.update(
+            ns_id, {"status": "deleting", "status_at": self._clock.now()}, expect_status=["active", "failed"]
         )
+        self._workflows.start("offboarding", offboarding_execution(ns), {"namespace": ns_id, "actor": principal.actor})
         return self.get(ns_id)
+
+    def sweep(self, grace: timedelta = SWEEP_GRACE) -> dict[str, list[str]]:
+        """Settle every namespace stuck provisioning or deleting (see the module's docstring): the
+        sweeper's one call, at the local cloud's start (``grace`` 0: no execution survives a restart)
+        and on a schedule. A namespace that cannot be settled now is tried again at the next sweep."""
+        done: dict[str, list[str]] = {}
+        for found in self._namespaces.unsettled(self._clock.now() - grace, SWEEP_BATCH):
+            ns = self._namespaces.get(found.id)  # the index may lag: decide on the item itself
+            entry, outcome = found.id, None
+            try:
+                if ns is not None and self._stuck(ns, grace):
+                    outcome = self._settle(ns, "system:sweeper")
+            except Exception as e:  # one namespace that cannot be settled now does not stop the others
+                entry, outcome = f"{found.id}: {type(e).__name__}", "errors"
+            if outcome:
+                done.setdefault(outcome, []).append(entry)
+        return done
+
+    def _stuck(self, ns: Namespace, grace: timedelta) -> bool:
+        """Provisioning or deleting for longer than ``grace`` with none of its executions running."""
+        if ns.status not in ("provisioning", "deleting"):
+            return False
+        if self._clock.now() - (ns.status_at or ns.created_at) < grace:
+            return False
+        machine, name = _execution_of(ns)
+        return all(self._workflows.status(machine, n) != "RUNNING" for n in (name, name + RESUMED))
+
+    def _settle(self, ns: Namespace, actor: str) -> str:
+        """Resume a stuck onboarding or offboarding once, with a new execution; when that one stopped
+        short too, compensate the onboarding, or finish the offboarding here, with the same steps."""
+        machine, name = _execution_of(ns)
+        payload = {"namespace": ns.id} if machine == "onboarding" else {"namespace": ns.id, "actor": actor}
+        try:
+            self._workflows.start(machine, name + RESUMED, payload)
+            return "resumed"
+        except ConflictError:
+            pass  # resumed once already
+        if ns.status == "provisioning":
+            self.compensate(ns.id, INTERRUPTED)
+            return "compensated"
+        self.offboard_runtime(ns.id)
+        self.offboard_billing(ns.id)
+        self.offboard_finish(ns.id, actor)
+        return "offboarded"
 
     def runtime_access(self, ns_id: str) -> RuntimeAccess:
         ns = self.get(ns_id)
@@ -232,12 +309,18 @@ class NamespaceService:
             },
         )
         self._namespaces.update(
-            ns_id, {"status": "active", "failure_reason": None}, expect_status=["provisioning"], events=[event]
+            ns_id,
+            {"status": "active", "status_at": self._clock.now(), "failure_reason": None},
+            expect_status=["provisioning"],
+            events=[event],
         )
 
     def compensate(self, ns_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
-        """Undo, newest first, whatever the onboarding created; leave ``failed`` with the reason."""
+        """Undo, newest first, whatever the onboarding created; leave ``failed`` with the reason. A
+        namespace no longer provisioning (compensated already, or being deleted) is left as it is."""
         ns = self.get(ns_id)
+        if ns.status != "provisioning":
+            return {"namespace": ns_id, "undone": [], "reason": None, "status": ns.status}
         undone: list[str] = []
         if self._credentials.get_runtime_credential(ns_id) is not None:
             self._credentials.delete_runtime_credential(ns_id)
@@ -274,11 +357,13 @@ class NamespaceService:
             ns_id,
             {
                 "status": "failed",
+                "status_at": self._clock.now(),
                 "failure_reason": reason,
                 "cluster_id": None,
                 "customer_id": None,
                 "subscription_id": None,
             },
+            expect_status=["provisioning"],
             events=[event],
         )
         return {"namespace": ns_id, "undone": undone, "reason": reason}
@@ -312,7 +397,9 @@ class NamespaceService:
             )
         self._namespaces.release_team(ns)
         event = Event.create("namespace.deleted", ns_id, self._clock.now(), {"actor": actor})
-        self._namespaces.update(ns_id, {"status": "deleted", "cluster_id": None}, events=[event])
+        self._namespaces.update(
+            ns_id, {"status": "deleted", "status_at": self._clock.now(), "cluster_id": None}, events=[event]
+        )
 
     # ------------------------------------------------------------------ helpers
 
@@ -325,6 +412,24 @@ class NamespaceService:
     def _runtime_of(self, ns: Namespace) -> RuntimePort:
         assert ns.cluster_id is not None
         return self._runtimes(self._placement.proxy_address(ns.region, ns.cluster_id))
+
+
+RESUMED = "-resume"  # the suffix of the execution that resumes a stuck one
+
+
+def onboarding_execution(ns: Namespace) -> str:
+    """The onboarding execution's name: the namespace id, with the attempt from the second on."""
+    return ns.id if ns.attempt == 1 else f"{ns.id}-{ns.attempt}"
+
+
+def offboarding_execution(ns: Namespace) -> str:
+    return f"{ns.id}-offboard-{ns.attempt}"
+
+
+def _execution_of(ns: Namespace) -> tuple[str, str]:
+    if ns.status == "provisioning":
+        return "onboarding", onboarding_execution(ns)
+    return "offboarding", offboarding_execution(ns)
 
 
 def failure_reason(error: dict[str, Any] | None) -> str:
