@@ -3,9 +3,12 @@ token scope and namespace role it needs, its success status and the errors it ca
 OpenAPI 3.1 document is generated from these declarations (Chalice makes Swagger 2.0 only).
 
 A view receives a ``Call`` (the parsed request) and answers a pydantic model, a dict, or a
-``chalice.Response``. Bodies are parsed here, not by Chalice: the content type must be JSON (415),
-the body at most ``MAX_BODY_BYTES`` (413), well-formed (400 ``invalid_json``) and valid against the
-model (422 naming the failing fields)."""
+``chalice.Response``. Bodies are parsed here, once, not by Chalice (``Request.json_body`` is never
+used: it turns only ``ValueError`` into its own 400): the body must be at most ``MAX_BODY_BYTES``
+(413), sent as JSON (415) and readable JSON (400 ``invalid_json``: chalicelib/domain/json_text.py),
+all checked before the caller is authenticated, so that a body nobody can read costs no lookup;
+then, for a caller allowed to call the route, valid against the model (422 naming the failing
+fields)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,6 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.api.errors import error_response, internal_error_response, request_id_of
 from chalicelib.domain.errors import (
-    BadRequestError,
     PayloadTooLargeError,
     PlatformError,
     UnsupportedMediaTypeError,
@@ -212,9 +214,10 @@ class RouteRegistry:
                 call = Call(req, None, params)
                 replayed = None
                 try:
+                    data = decode_body(req) if spec.request is not None else None
                     if self.guard is not None:
                         self.guard(spec, call)
-                    call.body = parse_body(req, spec.request_model) if spec.request is not None else None
+                    call.body = validate_body(data, spec.request_model) if spec.request is not None else None
                     replayed = self.replay(spec, call) if self.replay is not None else None
                     response = replayed if replayed is not None else to_response(view(call), spec)
                 except PlatformError as e:
@@ -241,10 +244,10 @@ class RouteRegistry:
         return decorator
 
 
-def parse_body(request: Any, model: type[BaseModel] | None) -> BaseModel:
-    from pydantic import ValidationError as PydanticValidationError
+def decode_body(request: Any) -> Any:
+    """The request's JSON body (``{}`` when there is none): 413, 415 or 400 ``invalid_json`` if it cannot be read."""
+    from chalicelib.domain.json_text import parse_json
 
-    assert model is not None
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     raw: bytes = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
@@ -253,10 +256,14 @@ def parse_body(request: Any, model: type[BaseModel] | None) -> BaseModel:
         )
     if raw and content_type != "application/json":
         raise UnsupportedMediaTypeError("send the body as application/json", {"content_type": content_type or None})
-    try:
-        data = json.loads(raw) if raw else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadRequestError("the body is not valid JSON", {"reason": str(e)}, code="invalid_json") from e
+    return parse_json(raw) if raw else {}
+
+
+def validate_body(data: Any, model: type[BaseModel] | None) -> BaseModel:
+    """The decoded body as the route's model: 422 naming each failing field."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    assert model is not None
     try:
         return model.model_validate(data)
     except PydanticValidationError as e:
