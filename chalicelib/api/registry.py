@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,6 +57,48 @@ def resolve(ref: ModelRef | None) -> type[BaseModel] | None:
     return _import_model(ref)
 
 
+@dataclass(frozen=True)
+class PathParameter:
+    """A path parameter checked before the view runs: a value ``pattern`` does not match answers 422.
+    ``pattern`` names the domain's compiled regex as "module:NAME" (imported on first use); the
+    OpenAPI document gives it, and the 422, on every route with the parameter."""
+
+    pattern: str
+    what: str  # for people: "a service name: a DNS label (...)"
+
+
+PATH_PARAMETERS: dict[str, PathParameter] = {
+    "svc": PathParameter(
+        "chalicelib.domain.deploys:SERVICE_NAME", "a service name: a DNS label (a-z, 0-9, -; at most 63)"
+    ),
+    "key": PathParameter(
+        "chalicelib.domain.deploys:CONFIG_KEY",
+        "a config var name: A-Z, 0-9 and _, not starting with a digit; at most 128",
+    ),
+}
+
+
+@cache
+def path_pattern(name: str) -> re.Pattern[str] | None:
+    declared = PATH_PARAMETERS.get(name)
+    if declared is None:
+        return None
+    module, _, attribute = declared.pattern.partition(":")
+    pattern: re.Pattern[str] = getattr(importlib.import_module(module), attribute)
+    return pattern
+
+
+def check_path(params: dict[str, str]) -> None:
+    """422 for a path parameter that does not match its declared pattern."""
+    for name, value in params.items():
+        pattern = path_pattern(name)
+        if pattern is not None and not pattern.fullmatch(value):
+            what = PATH_PARAMETERS[name].what
+            raise ValidationError(
+                f"{value!r} is not {what}", {"fields": [{"field": name, "message": f"must be {what}"}]}
+            )
+
+
 Scope = Literal["read", "deploy", "billing", "admin"]
 Role = Literal["viewer", "member", "admin", "owner", "platform_admin"]
 
@@ -83,6 +126,10 @@ class RouteSpec:
     errors: tuple[type[PlatformError], ...]
     query: dict[str, str] = field(default_factory=dict)  # name -> description
     response_content_type: str = "application/json"
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"{(\w+)}", self.path)
 
     @property
     def request_model(self) -> type[BaseModel] | None:
@@ -127,9 +174,13 @@ class Call:
         return value
 
     def int_param(self, name: str, default: int, low: int, high: int) -> int:
-        """A whole-number query parameter, clamped to ``[low, high]``; 422 when not a number."""
+        """A whole-number query parameter, clamped to ``[low, high]``; absent or empty is ``default``; 422
+        when not a number."""
+        raw = self.query.get(name)
+        if not raw:
+            return default
         try:
-            return max(low, min(int(self.query.get(name, default)), high))
+            return max(low, min(int(raw), high))
         except ValueError as e:
             raise ValidationError(f"{name} must be a number", {"fields": [{"field": name, "message": str(e)}]}) from e
 
@@ -216,7 +267,8 @@ class RouteRegistry:
                 try:
                     data = decode_body(req) if spec.request is not None else None
                     if self.guard is not None:
-                        self.guard(spec, call)
+                        self.guard(spec, call)  # first: a namespace the caller cannot see is 404, whatever the path
+                    check_path(params)
                     call.body = validate_body(data, spec.request_model) if spec.request is not None else None
                     replayed = self.replay(spec, call) if self.replay is not None else None
                     response = replayed if replayed is not None else to_response(view(call), spec)
