@@ -5,6 +5,7 @@ runs in the project's error format, as the gateway responses of docs/api-gateway
 - an unknown path: 404 ``not_found`` (API Gateway and chalice local say 403 "Missing Authentication Token");
 - a body over 1 MiB: 413 ``payload_too_large``, refused before it is read;
 - a ``Content-Length`` that is not one whole number: 400 ``bad_request`` (the body cannot be delimited);
+- a ``Transfer-Encoding`` (a chunked body, which chalice local would silently drop): 411 ``length_required``;
 - what http.server answers itself through ``send_error`` (a bad request line 400, a request line over
   64 KiB 414, a header line over 64 KiB or over 100 headers 431, HTTP/2 and later 505, and, for a
   method it has no handler for, 501, which is answered as 405 ``method_not_allowed`` with ``Allow``,
@@ -110,6 +111,11 @@ class FrontEndHandler(ChaliceRequestHandler):
         self._send_json_error(code, error_code, text)
 
     def _generic_handle(self) -> None:
+        if self.headers.get("transfer-encoding"):  # chalice local reads Content-Length bodies only
+            self._send_json_error(
+                411, "length_required", "send the body with a Content-Length (chunked bodies are not read)", {}
+            )
+            return
         lengths = [v.strip() for v in self.headers.get_all("content-length") or []]
         if any(not CONTENT_LENGTH.fullmatch(v) for v in lengths) or len({int(v) for v in lengths}) > 1:
             self._send_json_error(

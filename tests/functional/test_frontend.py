@@ -143,3 +143,15 @@ def test_what_http_server_refuses_itself_is_in_the_error_format(
 def test_the_connection_still_serves_after_a_normal_request(api: str) -> None:
     status, _, body = raw_exchange(api, b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert status == 200 and json.loads(body)["status"] == "ok"
+
+
+def test_a_chunked_body_is_refused_not_dropped(api: str) -> None:
+    """chalice local reads Content-Length bodies only: a chunked body was silently taken as none."""
+    body = b'{"login": "ada"}'
+    request = (
+        b"POST /v1/auth/local-login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+    )
+    status, headers, error = raw_error(api, request)
+    assert status == 411 and error["code"] == "length_required"
+    assert headers["connection"] == "close"
