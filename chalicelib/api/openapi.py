@@ -106,8 +106,9 @@ def build_document(specs: list[RouteSpec], *, version: str, title: str = "Micro 
                     "name": "Idempotency-Key",
                     "in": "header",
                     "required": False,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH},
-                    "description": "a retry with the same key and body gets the first answer again (24 hours)",
+                    "schema": {"type": "string", "maxLength": idempotency.MAX_KEY_LENGTH},
+                    "description": "a retry with the same key and body gets the first answer again (24 hours); "
+                    "an empty key is no key",
                 }
             )
         if params:
