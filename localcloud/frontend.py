@@ -3,7 +3,14 @@
 runs in the project's error format, as the gateway responses of docs/api-gateway.md do on AWS:
 
 - an unknown path: 404 ``not_found`` (API Gateway and chalice local say 403 "Missing Authentication Token");
-- a body over 1 MiB: 413 ``payload_too_large``, refused before it is read.
+- a body over 1 MiB: 413 ``payload_too_large``, refused before it is read;
+- a ``Content-Length`` that is not one whole number: 400 ``bad_request`` (the body cannot be delimited);
+- a ``Transfer-Encoding`` (a chunked body, which chalice local would silently drop): 411 ``length_required``;
+- what http.server answers itself through ``send_error`` (a bad request line 400, a request line over
+  64 KiB 414, a header line over 64 KiB or over 100 headers 431, HTTP/2 and later 505, and, for a
+  method it has no handler for, 501, which is answered as 405 ``method_not_allowed`` with ``Allow``,
+  as the app answers a wrong method).
+Each of these closes the connection: what follows the request on it cannot be trusted.
 """
 
 from __future__ import annotations
@@ -11,14 +18,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from chalice.app import Chalice
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, LocalGatewayException
+from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, LocalGatewayException, RouteMatcher
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BODY_BYTES = 1024 * 1024
+CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")  # digits only: no sign, no spaces inside, no other digit sets
+# http.server's own error answers (BaseHTTPRequestHandler.send_error), in the project's format.
+SERVER_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "the request line is malformed"),
+    414: ("uri_too_long", "the request line is over 64 KiB"),
+    431: ("request_header_fields_too_large", "a header line is over 64 KiB, or there are over 100 headers"),
+    505: ("http_version_not_supported", "HTTP/1.0 and HTTP/1.1 are supported"),
+}
 
 
 def _error(code: str, message: str, details: dict[str, Any] | None = None) -> bytes:
@@ -50,8 +68,61 @@ def gateway_error(error: LocalGatewayException) -> tuple[int, dict[str, str], by
 class FrontEndHandler(ChaliceRequestHandler):
     server_version = "platform-local"
 
+    def __init__(self, request: Any, client_address: Any, server: Any, app_object: Chalice, config: Config) -> None:
+        self.app_object = app_object  # set first: the base class handles the request in __init__
+        super().__init__(request, client_address, server, app_object, config)
+
+    def _send_json_error(
+        self, status: int, code: str, message: str, details: dict[str, Any] | None = None, **headers: str
+    ) -> None:
+        self.close_connection = True
+        all_headers = {"Content-Type": "application/json", "Connection": "close", **headers}
+        if self.command == "HEAD":
+            self._send_http_response(status, all_headers, None)
+        else:
+            self._send_http_response(status, all_headers, _error(code, message, details))
+
+    def allowed_methods(self, path: str) -> list[str] | None:
+        """The methods the app serves on ``path``, or None when no route matches it."""
+        try:
+            route = RouteMatcher(list(self.app_object.routes)).match_route(path).route
+        except ValueError:
+            return None
+        return sorted(self.app_object.routes[route])
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Every answer http.server makes itself, in the project's format instead of its HTML page."""
+        # An unparsed version is taken as HTTP/0.9, whose answers have no status line: give one.
+        self.request_version = "HTTP/1.0" if self.request_version == "HTTP/0.9" else self.request_version
+        if code == HTTPStatus.NOT_IMPLEMENTED and self.command:  # no do_<METHOD>: an unknown method
+            allowed = self.allowed_methods(self.path)
+            if allowed is None:
+                self._send_json_error(404, "not_found", "no such route")
+                return
+            self._send_json_error(
+                405,
+                "method_not_allowed",
+                f"{self.command} is not allowed here",
+                {"allowed_methods": allowed},
+                Allow=", ".join(allowed),
+            )
+            return
+        error_code, text = SERVER_ERRORS.get(code, ("bad_request" if code < 500 else "internal_error", "refused"))
+        self._send_json_error(code, error_code, text)
+
     def _generic_handle(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
+        if self.headers.get("transfer-encoding"):  # chalice local reads Content-Length bodies only
+            self._send_json_error(
+                411, "length_required", "send the body with a Content-Length (chunked bodies are not read)", {}
+            )
+            return
+        lengths = [v.strip() for v in self.headers.get_all("content-length") or []]
+        if any(not CONTENT_LENGTH.fullmatch(v) for v in lengths) or len({int(v) for v in lengths}) > 1:
+            self._send_json_error(
+                400, "bad_request", "Content-Length must be one whole number of bytes", {"header": "Content-Length"}
+            )
+            return
+        length = int(lengths[0]) if lengths else 0
         if length > MAX_BODY_BYTES:
             body = _error(
                 "payload_too_large",

@@ -15,6 +15,7 @@ from chalicelib.composition import get_container
 from chalicelib.domain.errors import ConflictError, ValidationError
 
 HEADER = "idempotency-key"
+MAX_KEY_LENGTH = 255
 # Answers that carry a secret are never kept (a token is stored only as a hash): no replay for these.
 NOT_KEPT = frozenset({"create_token", "local_login", "poll_device_login", "start_device_login"})
 
@@ -32,8 +33,8 @@ def begin(spec: RouteSpec, call: Call) -> Response | None:
     key = call.header(HEADER)
     if key is None or not applies(spec, key):
         return None
-    if len(key) > 255:
-        raise ValidationError("Idempotency-Key is at most 255 characters", {"header": "Idempotency-Key"})
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValidationError(f"Idempotency-Key is at most {MAX_KEY_LENGTH} characters", {"header": "Idempotency-Key"})
     c = get_container()
     c.bind()
     from chalicelib.adapters.dynamodb.idempotency import DynamoIdempotencyStore

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import BaseModel
 
+from chalicelib.api import idempotency
 from chalicelib.api.errors import status_for
-from chalicelib.api.registry import RouteSpec
+from chalicelib.api.registry import RouteSpec, path_pattern
 from chalicelib.domain.errors import (
     BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
     PayloadTooLargeError,
     PlatformError,
     UnauthenticatedError,
@@ -59,13 +62,28 @@ def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str,
 
 
 def _error_statuses(spec: RouteSpec) -> set[int]:
+    """What a route declares, and what the registry's rules add to every route they apply to."""
     errors: list[type[PlatformError]] = list(spec.errors)
-    if spec.request_model is not None:
+    if spec.request_model is not None:  # the body: too large, not JSON, unreadable JSON, not the model
         errors += [BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError]
-    if spec.auth is not None:
-        errors += [UnauthenticatedError]
+    if spec.auth is not None:  # no valid token; too little scope or role (or a session without X-Requested-With)
+        errors += [UnauthenticatedError, ForbiddenError]
+    if "ns" in spec.path_params:  # a namespace the caller cannot see
+        errors += [NotFoundError]
+    if any(path_pattern(name) is not None for name in spec.path_params):  # a path parameter off its pattern
+        errors += [ValidationError]
+    if idempotency.applies(spec, "declared"):  # Idempotency-Key: another body (422), the first still running (409)
+        errors += [ValidationError, ConflictError]
     statuses = {status_for(cls) for cls in errors}
     return statuses | {500}
+
+
+def _path_parameter(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    pattern = path_pattern(name)
+    if pattern is not None:
+        schema["pattern"] = pattern.pattern
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 def build_document(specs: list[RouteSpec], *, version: str, title: str = "Micro as a Service API") -> dict[str, Any]:
@@ -78,13 +96,21 @@ def build_document(specs: list[RouteSpec], *, version: str, title: str = "Micro 
             "tags": [spec.tag],
             "responses": {},
         }
-        params = [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-            for n in re.findall(r"{(\w+)}", spec.path)
-        ] + [
+        params = [_path_parameter(n) for n in spec.path_params] + [
             {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
             for n, d in spec.query.items()
         ]
+        if idempotency.applies(spec, "declared"):
+            params.append(
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "maxLength": idempotency.MAX_KEY_LENGTH},
+                    "description": "a retry with the same key and body gets the first answer again (24 hours); "
+                    "an empty key is no key",
+                }
+            )
         if params:
             op["parameters"] = params
         if spec.request_model is not None:

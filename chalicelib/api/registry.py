@@ -3,15 +3,19 @@ token scope and namespace role it needs, its success status and the errors it ca
 OpenAPI 3.1 document is generated from these declarations (Chalice makes Swagger 2.0 only).
 
 A view receives a ``Call`` (the parsed request) and answers a pydantic model, a dict, or a
-``chalice.Response``. Bodies are parsed here, not by Chalice: the content type must be JSON (415),
-the body at most ``MAX_BODY_BYTES`` (413), well-formed (400 ``invalid_json``) and valid against the
-model (422 naming the failing fields)."""
+``chalice.Response``. Bodies are parsed here, once, not by Chalice (``Request.json_body`` is never
+used: it turns only ``ValueError`` into its own 400): the body must be at most ``MAX_BODY_BYTES``
+(413), sent as JSON (415) and readable JSON (400 ``invalid_json``: chalicelib/domain/json_text.py),
+all checked before the caller is authenticated, so that a body nobody can read costs no lookup;
+then, for a caller allowed to call the route, valid against the model (422 naming the failing
+fields)."""
 
 from __future__ import annotations
 
 import importlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +26,6 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.api.errors import error_response, internal_error_response, request_id_of
 from chalicelib.domain.errors import (
-    BadRequestError,
     PayloadTooLargeError,
     PlatformError,
     UnsupportedMediaTypeError,
@@ -54,6 +57,48 @@ def resolve(ref: ModelRef | None) -> type[BaseModel] | None:
     return _import_model(ref)
 
 
+@dataclass(frozen=True)
+class PathParameter:
+    """A path parameter checked before the view runs: a value ``pattern`` does not match answers 422.
+    ``pattern`` names the domain's compiled regex as "module:NAME" (imported on first use); the
+    OpenAPI document gives it, and the 422, on every route with the parameter."""
+
+    pattern: str
+    what: str  # for people: "a service name: a DNS label (...)"
+
+
+PATH_PARAMETERS: dict[str, PathParameter] = {
+    "svc": PathParameter(
+        "chalicelib.domain.deploys:SERVICE_NAME", "a service name: a DNS label (a-z, 0-9, -; at most 63)"
+    ),
+    "key": PathParameter(
+        "chalicelib.domain.deploys:CONFIG_KEY",
+        "a config var name: A-Z, 0-9 and _, not starting with a digit; at most 128",
+    ),
+}
+
+
+@cache
+def path_pattern(name: str) -> re.Pattern[str] | None:
+    declared = PATH_PARAMETERS.get(name)
+    if declared is None:
+        return None
+    module, _, attribute = declared.pattern.partition(":")
+    pattern: re.Pattern[str] = getattr(importlib.import_module(module), attribute)
+    return pattern
+
+
+def check_path(params: dict[str, str]) -> None:
+    """422 for a path parameter that does not match its declared pattern."""
+    for name, value in params.items():
+        pattern = path_pattern(name)
+        if pattern is not None and not pattern.fullmatch(value):
+            what = PATH_PARAMETERS[name].what
+            raise ValidationError(
+                f"{value!r} is not {what}", {"fields": [{"field": name, "message": f"must be {what}"}]}
+            )
+
+
 Scope = Literal["read", "deploy", "billing", "admin"]
 Role = Literal["viewer", "member", "admin", "owner", "platform_admin"]
 
@@ -81,6 +126,10 @@ class RouteSpec:
     errors: tuple[type[PlatformError], ...]
     query: dict[str, str] = field(default_factory=dict)  # name -> description
     response_content_type: str = "application/json"
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"{(\w+)}", self.path)
 
     @property
     def request_model(self) -> type[BaseModel] | None:
@@ -125,9 +174,13 @@ class Call:
         return value
 
     def int_param(self, name: str, default: int, low: int, high: int) -> int:
-        """A whole-number query parameter, clamped to ``[low, high]``; 422 when not a number."""
+        """A whole-number query parameter, clamped to ``[low, high]``; absent or empty is ``default``; 422
+        when not a number."""
+        raw = self.query.get(name)
+        if not raw:
+            return default
         try:
-            return max(low, min(int(self.query.get(name, default)), high))
+            return max(low, min(int(raw), high))
         except ValueError as e:
             raise ValidationError(f"{name} must be a number", {"fields": [{"field": name, "message": str(e)}]}) from e
 
@@ -212,9 +265,11 @@ class RouteRegistry:
                 call = Call(req, None, params)
                 replayed = None
                 try:
+                    data = decode_body(req) if spec.request is not None else None
                     if self.guard is not None:
-                        self.guard(spec, call)
-                    call.body = parse_body(req, spec.request_model) if spec.request is not None else None
+                        self.guard(spec, call)  # first: a namespace the caller cannot see is 404, whatever the path
+                    check_path(params)
+                    call.body = validate_body(data, spec.request_model) if spec.request is not None else None
                     replayed = self.replay(spec, call) if self.replay is not None else None
                     response = replayed if replayed is not None else to_response(view(call), spec)
                 except PlatformError as e:
@@ -241,10 +296,10 @@ class RouteRegistry:
         return decorator
 
 
-def parse_body(request: Any, model: type[BaseModel] | None) -> BaseModel:
-    from pydantic import ValidationError as PydanticValidationError
+def decode_body(request: Any) -> Any:
+    """The request's JSON body (``{}`` when there is none): 413, 415 or 400 ``invalid_json`` if it cannot be read."""
+    from chalicelib.domain.json_text import parse_json
 
-    assert model is not None
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     raw: bytes = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
@@ -253,10 +308,14 @@ def parse_body(request: Any, model: type[BaseModel] | None) -> BaseModel:
         )
     if raw and content_type != "application/json":
         raise UnsupportedMediaTypeError("send the body as application/json", {"content_type": content_type or None})
-    try:
-        data = json.loads(raw) if raw else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadRequestError("the body is not valid JSON", {"reason": str(e)}, code="invalid_json") from e
+    return parse_json(raw) if raw else {}
+
+
+def validate_body(data: Any, model: type[BaseModel] | None) -> BaseModel:
+    """The decoded body as the route's model: 422 naming each failing field."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    assert model is not None
     try:
         return model.model_validate(data)
     except PydanticValidationError as e:

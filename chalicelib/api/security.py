@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from chalicelib.api.registry import Call, RouteRegistry, RouteSpec
 from chalicelib.composition import get_container
-from chalicelib.domain.errors import ForbiddenError, UnauthenticatedError
+from chalicelib.domain.errors import ForbiddenError, NotFoundError, UnauthenticatedError
+from chalicelib.logs import get_logger
 
 if TYPE_CHECKING:
     from chalicelib.domain.model import Principal
@@ -77,14 +78,50 @@ def guard(spec: RouteSpec, call: Call) -> None:
         auth.require_scope(principal, spec.auth.scope)
 
 
+def refused_in(call: Call) -> str | None:
+    """The namespace a refused (403) request concerns, if the caller can see it; else None.
+
+    The namespace is the path's, else the one a body names (a token's), else the one the calling
+    token belongs to (a namespace's token used outside it). A refusal is written only into a
+    namespace the caller can see: never into one they would be told does not exist (404), so that
+    nobody can write into the audit log of a namespace they cannot see."""
+    principal = call.principal
+    if principal is None:
+        return None
+    named = call.params.get("ns") or getattr(call.body, "namespace", None) or principal.token_namespace
+    if not named:
+        return None
+    try:
+        get_container().auth.access(principal, named)
+    except (NotFoundError, ForbiddenError):
+        return None
+    return str(named)
+
+
 def audit(spec: RouteSpec, call: Call, status: int) -> None:
-    """One entry per state-changing request, in the namespace it concerns (when it has one)."""
-    if spec.method in ("GET", "HEAD") or call.audit_namespace is None:
+    """One entry per state-changing request, in the namespace it concerns (when it has one), refusals
+    (403) included. A refusal that concerns no namespace the caller can see is logged instead."""
+    if spec.method in ("GET", "HEAD"):
+        return
+    namespace = call.audit_namespace
+    if namespace is None and status == 403:
+        namespace = refused_in(call)
+        if namespace is None:
+            get_logger().warning(
+                "request refused",
+                extra={
+                    "actor": call.principal.actor if call.principal is not None else None,
+                    "action": spec.operation_id,
+                    "status": status,
+                },
+            )
+            return
+    if namespace is None:
         return
     actor = call.principal.actor if call.principal is not None else "anonymous"
     outcome = "ok" if status < 400 else f"error:{status}"
     get_container().audit.record(
-        call.audit_namespace,
+        namespace,
         actor,
         spec.operation_id,
         call.audit_target or f"{spec.method} {call.path}",

@@ -60,12 +60,6 @@ def service_view(s: Service, instances: list[Any] | None = None) -> dict[str, An
     }
 
 
-def _svc(call: Call) -> str:
-    from chalicelib.domain.deploys import check_service_name  # the domain is imported on first use (cold starts)
-
-    return check_service_name(call.params["svc"])
-
-
 @registry.route(
     bp,
     SVC + "/deployments",
@@ -81,7 +75,11 @@ def _svc(call: Call) -> str:
 def create_deployment(call: Call) -> dict[str, Any]:
     b = call.body
     dep = get_container().deploys.request(
-        call.params["ns"], _svc(call), b.source, b.commit or b.ref, {"kind": "api", "actor": call.principal.actor}
+        call.params["ns"],
+        call.params["svc"],
+        b.source,
+        b.commit or b.ref,
+        {"kind": "api", "actor": call.principal.actor},
     )
     call.audit_target = f"deployment:{dep.id}"
     return deployment_view(dep)
@@ -113,7 +111,7 @@ def list_services(call: Call) -> dict[str, Any]:
 )
 def get_service(call: Call) -> dict[str, Any]:
     d = get_container().deploys
-    service = d.service(call.params["ns"], _svc(call))
+    service = d.service(call.params["ns"], call.params["svc"])
     try:
         instances = d.runtime_view(call.params["ns"], service.name)
     except PlatformError:  # the runtime's view is a bonus: the record answers even when it is unreachable
@@ -133,7 +131,7 @@ def get_service(call: Call) -> dict[str, Any]:
     summary="Delete a service: its processes are stopped; its deployments are kept",
 )
 def delete_service(call: Call) -> Response:
-    get_container().deploys.delete_service(call.params["ns"], _svc(call))
+    get_container().deploys.delete_service(call.params["ns"], call.params["svc"])
     return Response(body="", status_code=204, headers={"Content-Type": "text/plain"})
 
 
@@ -148,7 +146,7 @@ def delete_service(call: Call) -> Response:
     summary="The service's deployments, newest first",
 )
 def list_deployments(call: Call) -> dict[str, Any]:
-    deps = get_container().deploys.deployments(call.params["ns"], _svc(call))
+    deps = get_container().deploys.deployments(call.params["ns"], call.params["svc"])
     return {"deployments": [deployment_view(d) for d in deps]}
 
 
@@ -164,7 +162,7 @@ def list_deployments(call: Call) -> dict[str, Any]:
 )
 def get_deployment(call: Call) -> dict[str, Any]:
     d = get_container().deploys
-    dep = d.deployment(call.params["ns"], _svc(call), call.params["deployment_id"])
+    dep = d.deployment(call.params["ns"], call.params["svc"], call.params["deployment_id"])
     from chalicelib.domain.model import role_at_least
 
     try:
@@ -193,7 +191,9 @@ def get_deployment(call: Call) -> dict[str, Any]:
     summary="Redeploy an earlier good deployment's kept artifact (no rebuild); pauses auto-deploy",
 )
 def rollback(call: Call) -> dict[str, Any]:
-    dep = get_container().deploys.rollback(call.params["ns"], _svc(call), call.body.deployment_id, call.principal.actor)
+    dep = get_container().deploys.rollback(
+        call.params["ns"], call.params["svc"], call.body.deployment_id, call.principal.actor
+    )
     call.audit_target = f"deployment:{dep.id}"
     return {
         "deployment": deployment_view(dep),
@@ -214,7 +214,9 @@ def rollback(call: Call) -> dict[str, Any]:
     summary="Turn auto-deploy on (resuming it after a rollback) or off",
 )
 def auto_deploy(call: Call) -> dict[str, Any]:
-    return service_view(get_container().deploys.set_auto_deploy(call.params["ns"], _svc(call), call.body.enabled))
+    return service_view(
+        get_container().deploys.set_auto_deploy(call.params["ns"], call.params["svc"], call.body.enabled)
+    )
 
 
 def _config_view(ns: str, svc: str, redeploy: Deployment | None = None) -> dict[str, Any]:
@@ -238,7 +240,7 @@ def _config_view(ns: str, svc: str, redeploy: Deployment | None = None) -> dict[
     summary="Config vars: plain values, and secrets by name only",
 )
 def get_config(call: Call) -> dict[str, Any]:
-    return _config_view(call.params["ns"], _svc(call))
+    return _config_view(call.params["ns"], call.params["svc"])
 
 
 @registry.route(
@@ -254,7 +256,7 @@ def get_config(call: Call) -> dict[str, Any]:
 )
 def put_config(call: Call) -> dict[str, Any]:
     values = {k: (v.value, v.secret) for k, v in call.body.vars.items()}
-    dep = get_container().deploys.set_config(call.params["ns"], _svc(call), values, call.principal.actor)
+    dep = get_container().deploys.set_config(call.params["ns"], call.params["svc"], values, call.principal.actor)
     call.audit_target = f"config:{','.join(sorted(values))}"
     return _config_view(call.params["ns"], call.params["svc"], dep)
 
@@ -273,7 +275,7 @@ def put_config(call: Call) -> dict[str, Any]:
 def put_config_var(call: Call) -> dict[str, Any]:
     key = call.params["key"]
     dep = get_container().deploys.set_config(
-        call.params["ns"], _svc(call), {key: (call.body.value, call.body.secret)}, call.principal.actor
+        call.params["ns"], call.params["svc"], {key: (call.body.value, call.body.secret)}, call.principal.actor
     )
     call.audit_target = f"config:{key}"
     return _config_view(call.params["ns"], call.params["svc"], dep)
@@ -291,7 +293,7 @@ def put_config_var(call: Call) -> dict[str, Any]:
 )
 def delete_config_var(call: Call) -> dict[str, Any]:
     key = call.params["key"]
-    dep = get_container().deploys.delete_config(call.params["ns"], _svc(call), key, call.principal.actor)
+    dep = get_container().deploys.delete_config(call.params["ns"], call.params["svc"], key, call.principal.actor)
     call.audit_target = f"config:{key}"
     return _config_view(call.params["ns"], call.params["svc"], dep)
 
@@ -310,7 +312,7 @@ def delete_config_var(call: Call) -> dict[str, Any]:
 def service_logs(call: Call) -> dict[str, Any]:
     since = call.time_param("since")
     tail = call.int_param("tail", 100, 1, 1000)
-    records = get_container().deploys.logs(call.params["ns"], _svc(call), since, tail)
+    records = get_container().deploys.logs(call.params["ns"], call.params["svc"], since, tail)
     return {
         "lines": [
             {"timestamp": r.timestamp, "message": r.message, "version": r.metadata.get("version")} for r in records

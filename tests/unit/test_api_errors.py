@@ -164,3 +164,43 @@ def test_unauthenticated_answers_carry_www_authenticate() -> None:
     r = error_response(e.UnauthenticatedError("token expired"))
     assert r.status_code == 401
     assert r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+HOSTILE_JSON = {
+    "nested-100000-deep": "[" * 100_000 + "]" * 100_000,
+    "nested-33-deep": '{"name": ' + "[" * 32 + "]" * 32 + "}",
+    "a-5000-digit-number": '{"name": "a", "size": ' + "9" * 5000 + "}",
+    "a-lone-surrogate": '{"name": "\\ud800", "size": 1}',
+    "not-utf-8": b'{"name": "\xff", "size": 1}',
+}
+
+
+@pytest.mark.parametrize("body", list(HOSTILE_JSON.values()), ids=list(HOSTILE_JSON))
+def test_json_nobody_can_read_is_400_invalid_json_on_every_route_that_takes_a_body(client: Any, body: Any) -> None:
+    """The real app, without a token: deep nesting (RecursionError) and huge numbers (int's digit
+    limit) were 500s; they are refused before the caller is even looked up."""
+    from chalicelib.api.registry import registry
+
+    routes = [s for s in registry.specs if s.request is not None]
+    assert len(routes) >= 10
+    for spec in routes:
+        path = spec.path.replace("{ns}", "acme-x").replace("{svc}", "web").replace("{key}", "K")
+        path = path.replace("{repo_id}", "1")
+        r = client.http.request(spec.method, path, body=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, (spec.method, spec.path, r.body[:200])
+        err = error_of(r)
+        assert err["code"] == "invalid_json" and err["message"].startswith("the body "), err
+
+
+def test_nesting_is_limited_to_32_levels_whatever_the_stack() -> None:
+    from chalicelib.domain.json_text import MAX_DEPTH, parse_json
+
+    assert MAX_DEPTH == 32
+    deepest: Any = []
+    for _ in range(31):
+        deepest = [deepest]
+    assert parse_json("[" * 32 + "]" * 32) == deepest
+    with pytest.raises(e.BadRequestError) as raised:
+        parse_json('{"a": ' + "[" * 32 + "]" * 32 + "}")
+    assert raised.value.code == "invalid_json" and raised.value.details == {"max_depth": 32}
+    assert parse_json('{"ok": "caf\\u00e9 \\ud83d\\ude00"}') == {"ok": "café 😀"}  # a surrogate pair is fine

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chalicelib.api.schemas import ApiModel
+from chalicelib.api.schemas import ApiInput, ApiModel
 
 DnsLabel = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", min_length=1, max_length=63)
 GitHubName = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", min_length=1, max_length=100)
@@ -19,11 +19,11 @@ class DeviceStartOut(ApiModel):
     expires_in: int
 
 
-class DeviceTokenIn(ApiModel):
+class DeviceTokenIn(ApiInput):
     device_code: str = Field(min_length=1, max_length=200)
 
 
-class LocalLoginIn(ApiModel):
+class LocalLoginIn(ApiInput):
     login: str = GitHubName
 
 
@@ -61,7 +61,7 @@ class RegionsOut(ApiModel):
     regions: list[RegionOut]
 
 
-class NamespaceIn(ApiModel):
+class NamespaceIn(ApiInput):
     github_org: str = GitHubName
     github_team: str = GitHubName
     region: str = DnsLabel
@@ -96,7 +96,7 @@ class MembersOut(ApiModel):
     members: list[MemberOut]
 
 
-class ViewerIn(ApiModel):
+class ViewerIn(ApiInput):
     login: str = GitHubName
     role: Literal["viewer"] = "viewer"
 
@@ -107,7 +107,7 @@ class RuntimeOut(ApiModel):
     auth_token: str = Field(description="the namespace's runtime credential (MICRO_AUTH_TOKEN)")
 
 
-class TokenIn(ApiModel):
+class TokenIn(ApiInput):
     name: str = Field(min_length=1, max_length=100)
     namespace: str = DnsLabel
     scopes: list[Literal["read", "deploy", "billing", "admin"]] = Field(min_length=1)

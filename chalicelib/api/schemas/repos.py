@@ -4,16 +4,16 @@ from datetime import datetime
 
 from pydantic import Field
 
-from chalicelib.api.schemas import ApiModel
+from chalicelib.api.schemas import ApiInput, ApiModel
 
 
-class RepoLinkIn(ApiModel):
+class RepoLinkIn(ApiInput):
     repo: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$", description="owner/name")
     branch: str | None = Field(default=None, min_length=1, max_length=255, description="default: the default branch")
     auto_deploy: bool = True
 
 
-class RepoPatchIn(ApiModel):
+class RepoPatchIn(ApiInput):
     branch: str | None = Field(default=None, min_length=1, max_length=255)
     auto_deploy: bool | None = None
 

@@ -5,10 +5,10 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from chalicelib.api.schemas import ApiModel
+from chalicelib.api.schemas import ApiInput, ApiModel
 
 
-class DeployIn(ApiModel):
+class DeployIn(ApiInput):
     source: str = Field(
         min_length=1, max_length=1000, description="a git repository: a local path (stage local) or a git URL"
     )
@@ -72,7 +72,7 @@ class ServicesOut(ApiModel):
     services: list[ServiceOut]
 
 
-class RollbackIn(ApiModel):
+class RollbackIn(ApiInput):
     deployment_id: str | None = Field(default=None, pattern=r"^[0-9A-Z]{26}$")
 
 
@@ -82,16 +82,16 @@ class RollbackOut(ApiModel):
     message: str
 
 
-class AutoDeployIn(ApiModel):
+class AutoDeployIn(ApiInput):
     enabled: bool
 
 
-class ConfigValueIn(ApiModel):
+class ConfigValueIn(ApiInput):
     value: str = Field(max_length=32768)
     secret: bool = False
 
 
-class ConfigIn(ApiModel):
+class ConfigIn(ApiInput):
     vars: dict[str, ConfigValueIn] = Field(min_length=1, max_length=100)
 
 
