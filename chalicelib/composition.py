@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.regions import DynamoRegionRegistry
     from chalicelib.domain.deploys import DeployService
     from chalicelib.domain.gitops import GitOpsService
+    from chalicelib.domain.metering import Catalog
     from chalicelib.domain.ports import (
         BillingPort,
         EncryptorPort,
@@ -88,6 +89,13 @@ class Container:
         return value
 
     # ------------------------------------------------------------------ adapters
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """Meters and plans (chalicelib/catalog.json)."""
+        from chalicelib.adapters.catalog import load_catalog
+
+        return load_catalog()
 
     @cached_property
     def event_bus(self) -> EventBridgeBus:
