@@ -196,10 +196,10 @@ class DynamoUsageLedger:
                 return [e.id for e in chunk], duplicates
             except TransactWriteError as e:
                 reasons = _reasons(e)
-                counted = [i for i in range(len(chunk)) if i < len(reasons) and reasons[i] == "ConditionalCheckFailed"]
+                counted = {i for i in range(len(chunk)) if i < len(reasons) and reasons[i] == "ConditionalCheckFailed"}
                 if counted:  # claims that exist: those events are counted already
-                    duplicates += [chunk[i].id for i in counted]
-                    chunk = [ev for i, ev in enumerate(chunk) if i not in set(counted)]
+                    duplicates += [chunk[i].id for i in sorted(counted)]
+                    chunk = [ev for i, ev in enumerate(chunk) if i not in counted]
                     continue
                 code = e.cause_response_code
                 if code is None:  # no answer (connection lost, timed out): the outcome is unknown
