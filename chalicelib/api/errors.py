@@ -13,6 +13,7 @@ from chalicelib.domain import errors as e
 STATUS: dict[type[e.PlatformError], int] = {
     e.BadRequestError: 400,
     e.UnauthenticatedError: 401,
+    e.PaymentRequiredError: 402,
     e.ForbiddenError: 403,
     e.NotFoundError: 404,
     e.ConflictError: 409,

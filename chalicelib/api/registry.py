@@ -100,7 +100,7 @@ def check_path(params: dict[str, str]) -> None:
 
 
 Scope = Literal["read", "deploy", "billing", "admin"]
-Role = Literal["viewer", "member", "admin", "owner", "platform_admin"]
+Role = Literal["viewer", "member", "admin", "owner", "platform_admin", "ingest"]  # ingest: a region's ingest token only
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,9 @@ class RouteSpec:
     errors: tuple[type[PlatformError], ...]
     query: dict[str, str] = field(default_factory=dict)  # name -> description
     response_content_type: str = "application/json"
+    # A body the route checks itself (``parse(decoded body)``, decoded with exact decimals) instead of
+    # validating it against ``request``, which still documents it.
+    parse: Callable[[Any], Any] | None = None
 
     @property
     def path_params(self) -> list[str]:
@@ -239,6 +242,7 @@ class RouteRegistry:
         query: dict[str, str] | None = None,
         response_content_type: str = "application/json",
         stages: tuple[str, ...] | None = None,
+        parse: Callable[[Any], Any] | None = None,
     ) -> Callable[[View], View]:
         def decorator(view: View) -> View:
             if stages is not None and self.stage not in stages:
@@ -256,6 +260,7 @@ class RouteRegistry:
                 errors=errors,
                 query=query or {},
                 response_content_type=response_content_type,
+                parse=parse,
             )
             self.specs.append(spec)
 
@@ -265,11 +270,14 @@ class RouteRegistry:
                 call = Call(req, None, params)
                 replayed = None
                 try:
-                    data = decode_body(req) if spec.request is not None else None
+                    data = decode_body(req, exact_numbers=spec.parse is not None) if spec.request is not None else None
                     if self.guard is not None:
                         self.guard(spec, call)  # first: a namespace the caller cannot see is 404, whatever the path
                     check_path(params)
-                    call.body = validate_body(data, spec.request_model) if spec.request is not None else None
+                    if spec.parse is not None:
+                        call.body = spec.parse(data)
+                    elif spec.request is not None:
+                        call.body = validate_body(data, spec.request_model)
                     replayed = self.replay(spec, call) if self.replay is not None else None
                     response = replayed if replayed is not None else to_response(view(call), spec)
                 except PlatformError as e:
@@ -296,8 +304,9 @@ class RouteRegistry:
         return decorator
 
 
-def decode_body(request: Any) -> Any:
-    """The request's JSON body (``{}`` when there is none): 413, 415 or 400 ``invalid_json`` if it cannot be read."""
+def decode_body(request: Any, *, exact_numbers: bool = False) -> Any:
+    """The request's JSON body (``{}`` when there is none): 413, 415 or 400 ``invalid_json`` if it cannot be read.
+    ``exact_numbers``: every number a ``Decimal`` (see ``parse_json``), for routes with a ``parse`` hook."""
     from chalicelib.domain.json_text import parse_json
 
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -308,7 +317,7 @@ def decode_body(request: Any) -> Any:
         )
     if raw and content_type != "application/json":
         raise UnsupportedMediaTypeError("send the body as application/json", {"content_type": content_type or None})
-    return parse_json(raw) if raw else {}
+    return parse_json(raw, exact_numbers=exact_numbers) if raw else {}
 
 
 def validate_body(data: Any, model: type[BaseModel] | None) -> BaseModel:

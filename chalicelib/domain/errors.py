@@ -65,6 +65,13 @@ class UnsupportedMediaTypeError(PlatformError):
     code = "unsupported_media_type"
 
 
+class PaymentRequiredError(PlatformError):
+    """The namespace's budget with a hard cap is spent: new deploys wait for a higher limit or the
+    next period (HTTP 402)."""
+
+    code = "payment_required"
+
+
 class RateLimitedError(PlatformError):
     code = "rate_limited"
 

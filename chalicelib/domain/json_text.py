@@ -59,10 +59,19 @@ def _check(data: Any) -> None:
             _check_text(value)
 
 
-def parse_json(raw: bytes | str) -> Any:
-    """The value ``raw`` holds (UTF-8, -16 or -32), or ``BadRequestError`` ``invalid_json`` saying why not."""
+def parse_json(raw: bytes | str, *, exact_numbers: bool = False) -> Any:
+    """The value ``raw`` holds (UTF-8, -16 or -32), or ``BadRequestError`` ``invalid_json`` saying why not.
+
+    ``exact_numbers``: every number becomes a ``Decimal`` (never a float, no digit limit), and the
+    non-JSON literals ``NaN``/``Infinity`` that Python's json accepts become non-finite decimals, for
+    the caller to refuse where they stand (usage events refuse them one by one)."""
     try:
-        data = json.loads(raw)
+        if exact_numbers:
+            from decimal import Decimal
+
+            data = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=Decimal)
+        else:
+            data = json.loads(raw)
     except RecursionError:
         raise _too_deep() from None
     except json.JSONDecodeError as e:
