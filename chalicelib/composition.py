@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 class Container:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
-        self.clock: Clock = clock or SystemClock()
+        self.clock: Clock = clock or default_clock(settings)
         self._bound = False
         self._lock = threading.Lock()
 
@@ -361,6 +361,15 @@ class Container:
         from chalicelib.domain.services.github_webhooks import GitHubEventProcessor
 
         return GitHubEventProcessor(self.membership, self.stores.namespaces, self.audit, self.clock, self.gitops)
+
+
+def default_clock(settings: Settings) -> Clock:
+    """The system clock; in the local stage, moved by the offset in its clock file (``make run``)."""
+    if settings.stage == "local" and settings.clock_file:
+        from chalicelib.adapters.local_clock import FileOffsetClock
+
+        return FileOffsetClock(Path(settings.clock_file))
+    return SystemClock()
 
 
 _container: Container | None = None

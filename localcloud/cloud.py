@@ -211,7 +211,14 @@ class LocalCloud:
                 "PLATFORM_DEPLOY_POLL_SECONDS": os.environ.get("PLATFORM_DEPLOY_POLL_SECONDS", "1"),
             }
         )
+        if self.data_dir is not None and self.stage == "local":
+            env["PLATFORM_CLOCK_FILE"] = str(self.clock_file)  # python -m localcloud.clock moves it
         return env
+
+    @property
+    def clock_file(self) -> Path:
+        """The local clock's offset (localcloud/clock.py), read by the handlers and the scheduler."""
+        return (self.data_dir or Path(".local/data")) / "clock.json"
 
     def resource_environment(self) -> dict[str, str]:
         """Where the handlers find the state machines and queues (as Terraform sets them on AWS)."""
