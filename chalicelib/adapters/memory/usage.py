@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.metering import DEDUP_KEEP, Bucket, PendingReport, UsageEvent, parse_hour_key, period_of
 
 _Key = tuple[str, str, str, str]  # namespace, hour, meter, service
@@ -63,15 +62,17 @@ class InMemoryUsageLedger:
                 accepted.append(e.id)
         return accepted, duplicates
 
-    def record_max(self, namespace: str, meter: str, service: str, hour: str, value: int, now: datetime) -> None:
+    def record_max(self, namespace: str, meter: str, service: str, hour: str, value: int, now: datetime) -> bool:
         with self._lock:
             key = (namespace, hour, meter, service)
             b = self.bucket_items.get(key)
-            if b is None or b.total < value:
+            raised = b is None or b.total < value
+            if raised:
                 self.bucket_items[key] = replace(self._bucket(key), total=value)
                 self.unreported_index.add(key)
             rollup = (namespace, period_of(parse_hour_key(hour)), meter)
             self.rollup_items[rollup] = max(self.rollup_items.get(rollup, 0), value)
+            return raised
 
     # ------------------------------------------------------------------ reads
 
@@ -95,8 +96,14 @@ class InMemoryUsageLedger:
 
     def unreported(self, namespace: str) -> list[Bucket]:
         with self._lock:
-            keys = sorted(k for k in self.unreported_index if k[0] == namespace)
-            return [self.bucket_items[k] for k in keys]
+            found = []
+            for key in sorted(k for k in self.unreported_index if k[0] == namespace):
+                b = self.bucket_items[key]
+                if b.pending is None and b.total <= b.reported:
+                    self.unreported_index.discard(key)  # reported in full by a run that stopped short of this
+                    continue
+                found.append(b)
+            return found
 
     # ------------------------------------------------------------------ reporting
 
@@ -114,12 +121,12 @@ class InMemoryUsageLedger:
         with self._lock:
             key = self._key(bucket)
             current = self._bucket(key)
-            if current.pending is None or current.pending.seq != pending.seq:
-                raise ConflictError("no such pending report", {"identifier": pending.identifier})
-            reported = pending.value if max_meter else current.reported + pending.value
-            done = replace(current, reported=reported, reports=pending.seq, pending=None)
-            self.bucket_items[key] = done
-            if (done.reported >= done.total) if max_meter else (done.reported == done.total):
+            if current.pending is not None and current.pending.seq == pending.seq:
+                reported = pending.value if max_meter else current.reported + pending.value
+                current = replace(current, reported=reported, reports=pending.seq, pending=None)
+                self.bucket_items[key] = current
+            # else: recorded already (a re-run): nothing to do
+            if current.pending is None and current.total <= current.reported:
                 self.unreported_index.discard(key)
 
     # ------------------------------------------------------------------ the collection cursor

@@ -10,8 +10,9 @@ namespace's billing. Three steps, each safe to repeat after a crash anywhere:
    ``requests`` from the runtime proxy's counter checkpoint (event id
    ``requests:<checkpoint id>:<service>:<hour>``; the checkpoint is acknowledged only after ingestion,
    so a crash in between ingests the same checkpoint again, as duplicates); ``seats`` = the
-   namespace's members (a ``max`` meter: the ledger keeps the maximum). Events go through the same
-   ingestion path as the API. Then the cursor moves to ``until``, conditionally on its old value.
+   namespace's members now, in the last hour collected (a ``max`` meter: the ledger keeps the
+   maximum). Every event goes through ingestion (``IngestionService.ingest_internal``: the API's
+   validation and write path). Then the cursor moves to ``until``, conditionally on its old value.
 2. **Report** every bucket with something unreported through the billing port, as Stripe will be
    driven: the intent (identifier and value) is written on the bucket before the call and the result
    after it; a run that finds an intent sends exactly that again (same identifier: the provider
@@ -203,20 +204,22 @@ class MeteringService:
             UsageEvent(f"service_hours:{hour}:{service}", ns.id, "service_hours", micros, parse_hour_key(hour), service)
             for (hour, service), micros in sorted(instance_hours(records, first, end, now).items())
         ]
-        self._ingest_all(events, result)
-        self._record_seats(ns, first, last, now)
+        self._ingest_all(events + self._seats(ns, first, last), result)
         result.hours = [hour_key(first + HOUR * i) for i in range(int((end - first) / HOUR))]
         if not self._ledger.advance_cursor(ns.id, cursor, hour_key(last)):
             result.notes.append("another run moved the cursor meanwhile")
 
-    def _record_seats(self, ns: Namespace, first: datetime, last: datetime, now: datetime) -> None:
+    def _seats(self, ns: Namespace, first: datetime, last: datetime) -> list[UsageEvent]:
         """Seats now, in the last hour of each period the hours touch (membership has no history: a
-        past hour is not given a count it never had)."""
+        past hour is not given a count it never had). A ``max`` meter: recorded as the bucket's
+        maximum, so a repeat changes nothing."""
         seats = len(self._members.list(ns.id)) * MICROS
+        events = []
         hour = last
         while hour >= first:
-            self._ledger.record_max(ns.id, "seats", "", hour_key(hour), seats, now)
+            events.append(UsageEvent(f"seats:{hour_key(hour)}", ns.id, "seats", seats, hour))
             hour = hour.replace(day=1, hour=0) - HOUR  # the last hour of the period before
+        return events
 
     # ------------------------------------------------------------------ 2. report
 
