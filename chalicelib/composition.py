@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Sequence
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +25,8 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.regions import DynamoRegionRegistry
     from chalicelib.domain.deploys import DeployService
     from chalicelib.domain.gitops import GitOpsService
-    from chalicelib.domain.metering import Catalog
+    from chalicelib.domain.metering import Catalog, IngestResult, UsageEvent, UsageLedger
+    from chalicelib.domain.model import Namespace
     from chalicelib.domain.ports import (
         BillingPort,
         EncryptorPort,
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
         GitHubPort,
         GitHubReposPort,
         RuntimePort,
+        RuntimeUsagePort,
         StatusReporter,
     )
     from chalicelib.domain.services.audit import AuditService
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.services.health import HealthService
     from chalicelib.domain.services.login import LoginService
     from chalicelib.domain.services.membership import MembershipService
+    from chalicelib.domain.services.metering_run import MeteringFanOut, MeteringService
     from chalicelib.domain.services.namespaces import NamespaceService
     from chalicelib.domain.services.outbox_relay import OutboxRelayService
     from chalicelib.domain.services.regions import RegionService
@@ -347,6 +352,58 @@ class Container:
             self.membership,
             self.clock,
         )
+
+    # ------------------------------------------------------------------ metering
+
+    @cached_property
+    def usage_ledger(self) -> UsageLedger:
+        # The table's adapter arrives with the ledger's branch (chalicelib/adapters/dynamodb/usage.py).
+        raise NotImplementedError("the usage ledger")
+
+    def ingest_internal(self, events: Sequence[UsageEvent]) -> IngestResult:
+        # IngestionService.ingest_internal arrives with the ledger's branch.
+        raise NotImplementedError("usage ingestion")
+
+    def runtime_usage_of(self, ns: Namespace) -> RuntimeUsagePort | None:
+        """What the namespace's runtime records of usage: the local runtime's instance records and
+        request counters. A real cluster's side posts its usage through the ingestion API instead
+        (``MicroRuntime`` cannot tell: see ``RuntimeUsagePort``)."""
+        if self.settings.stage != "local" or ns.cluster_id is None:
+            return None
+        runtime = self.runtime_for(self.stores.placement.proxy_address(ns.region, ns.cluster_id))
+        from chalicelib.adapters.runtime.local import LocalRuntime
+
+        return runtime if isinstance(runtime, LocalRuntime) else None
+
+    def rate_after_close(self, ns_id: str, now: datetime) -> object:
+        """Rating and budgets after each namespace's close: ``BudgetService.evaluate`` of the rating
+        branch (threshold events, suspension, resumption), once that branch is merged."""
+        budgets = getattr(self, "budgets", None)
+        return budgets.evaluate(ns_id, now) if budgets is not None else None
+
+    @cached_property
+    def metering_run(self) -> MeteringService:
+        """The metering run of one namespace: the hourly consumer's, and offboarding's last close."""
+        from chalicelib.domain.services.metering_run import MeteringService
+
+        s = self.stores
+        return MeteringService(
+            self.usage_ledger,
+            self.ingest_internal,
+            self.billing,
+            self.catalog,
+            s.namespaces,
+            s.members,
+            self.runtime_usage_of,
+            self.clock,
+            rate=self.rate_after_close,
+        )
+
+    @cached_property
+    def metering_fan_out(self) -> MeteringFanOut:
+        from chalicelib.domain.services.metering_run import MeteringFanOut
+
+        return MeteringFanOut(self.stores.namespaces, self.queues)
 
     @cached_property
     def github_webhooks(self) -> GitHubWebhookService:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -291,7 +291,14 @@ class LocalCloud:
     def fire_schedule(self, schedule: dict[str, Any], at: datetime) -> None:
         """What EventBridge Scheduler does: start the state machine, or invoke the function."""
         target = schedule["target"]
-        payload = dict(target.get("input") or {})
+        # EventBridge Scheduler fills its context attributes in a target's input ("Adding context
+        # attributes", EventBridge Scheduler User Guide): <aws.scheduler.scheduled-time> is the
+        # scheduled time in ISO 8601, UTC.
+        stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        payload = {
+            key: value.replace("<aws.scheduler.scheduled-time>", stamp) if isinstance(value, str) else value
+            for key, value in (target.get("input") or {}).items()
+        }
         payload.setdefault("scheduled_time", at.isoformat())
         payload.setdefault("schedule", schedule["name"])
         if "state_machine" in target:

@@ -350,6 +350,11 @@ class WorkflowPort(Protocol):
 class QueuePort(Protocol):
     def send(self, queue: str, body: dict[str, Any], *, dedup_id: str | None = None) -> str: ...
 
+    def send_batch(self, queue: str, bodies: Sequence[dict[str, Any]]) -> None:
+        """Sends every body, ten a request; DependencyUnavailableError when some were not sent (a retry
+        sends them all again: the consumers are idempotent)."""
+        ...
+
 
 class EncryptorPort(Protocol):
     """Encryption at rest for secrets the platform must read back (KMS on AWS, a local key locally)."""

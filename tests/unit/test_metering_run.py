@@ -450,3 +450,66 @@ def test_crashes_anywhere_and_re_runs_count_and_report_everything_exactly_once(w
     assert world.ledger.unreported(NS) == []
     assert world.ledger.rollups(NS, "2026-12")["seats"] == 3 * MICROS
     assert chaos.kills > 0 or seed % 10  # most seeds do kill the run somewhere
+
+
+def test_a_provider_that_does_not_know_the_customer_accepts_the_event_as_stripe_does(world: World) -> None:
+    """The local stand-in forgets its customers when ``make run`` restarts; Stripe itself accepts a meter
+    event for an unknown customer and reports it later. Either way the run (and offboarding's last
+    close) goes on instead of failing every hour."""
+    world.billing = RecordingBilling()  # a fresh stand-in: no customers
+    world.usage.count("hello", at(0), 4)
+    world.clock.set(at(1) + timedelta(minutes=5))
+    result = world.close(at(0))
+    assert f"{NS}:requests:2026-12-01T00:hello:1" in result.reported
+    assert world.billing.meter_events == {} and f"{NS}:requests:2026-12-01T00:hello:1" in world.billing.meter_errors
+
+
+# --------------------------------------------------------------------------- the hourly fan-out and its declaration
+
+
+def test_the_fan_out_pages_the_active_namespaces_onto_the_queue_for_the_hour_that_ended() -> None:
+    from chalicelib.domain.services.metering_run import MeteringFanOut
+
+    active = [f"ns-{i:03}" for i in range(5)]
+    sent: list[tuple[str, list[dict[str, Any]]]] = []
+
+    class Namespaces:
+        def active(self, limit: int, start: str | None = None) -> tuple[list[str], str | None]:
+            i = active.index(start) + 1 if start else 0
+            page = active[i : i + limit]
+            return page, (page[-1] if i + limit < len(active) else None)
+
+    class Queues:
+        def send_batch(self, queue: str, bodies: Sequence[dict[str, Any]]) -> None:
+            sent.append((queue, list(bodies)))
+
+    fan_out = MeteringFanOut(Namespaces(), Queues(), page_size=2)  # type: ignore[arg-type]
+    page = fan_out.page(datetime(2026, 12, 1, 15, 5, tzinfo=UTC))
+    pages = [page]
+    while page.cursor is not None:
+        page = fan_out.page(datetime(2026, 12, 1, 15, 5, tzinfo=UTC), page.cursor, page.sent)
+        pages.append(page)
+    assert [p.as_dict()["more"] for p in pages] == [True, True, False] and pages[-1].sent == 5
+    assert [b for _, bodies in sent for b in bodies] == [{"namespace": n, "until": "2026-12-01T14"} for n in active]
+    assert {q for q, _ in sent} == {"metering"}
+
+
+def test_the_hourly_run_is_declared_once_for_aws_and_the_local_cloud() -> None:
+    import json
+
+    from tests.helpers import ROOT, resources
+
+    decl = resources()
+    [schedule] = [s for s in decl["schedules"] if s["name"] == "metering-hourly"]
+    assert schedule["expression"] == "cron(5 * * * ? *)" and schedule["target"]["state_machine"] == "metering"
+    [queue] = [q for q in decl["queues"] if q["name"] == "metering"]
+    consumer = next(f for f in decl["functions"] if f["name"] == queue["consumer"]["function"])
+    assert consumer["handler"] == "functions.metering.handler.close"
+    assert queue["visibility_timeout"] >= consumer["timeout"] and queue["max_receive_count"] >= 1
+    machine = json.loads((ROOT / "statemachines" / "metering.asl.json").read_text())
+    tasks = [s for s in machine["States"].values() if s["Type"] == "Task"]
+    assert tasks and all(t["TimeoutSeconds"] for t in tasks)
+    assert all("DependencyUnavailableError" in t["Retry"][0]["ErrorEquals"] for t in tasks)
+    assert not [s for s in machine["States"].values() if s["Type"] in ("Map", "Parallel")]
+    offboarding = json.loads((ROOT / "statemachines" / "offboarding.asl.json").read_text())["States"]
+    assert offboarding["Runtime"]["Next"] == "Usage" and offboarding["Usage"]["Next"] == "Billing"

@@ -50,11 +50,13 @@ from chalicelib.domain.metering import (
     quantize_micros,
 )
 from chalicelib.domain.model import Namespace
-from chalicelib.domain.ports import BillingPort, InstanceRecord, MeterEvent, RuntimeUsagePort
+from chalicelib.domain.ports import BillingPort, InstanceRecord, MeterEvent, QueuePort, RuntimeUsagePort
 from chalicelib.domain.stores import MemberStore, NamespaceStore
 
 HOUR = timedelta(hours=1)
 MAX_IDENTIFIER = 100  # Stripe's limit on a meter event's identifier
+FAN_OUT_PAGE = 200  # namespaces per fan-out task (one index query page, 20 SendMessageBatch requests)
+METERING_QUEUE = "metering"
 
 Ingest = Callable[[Sequence[UsageEvent]], IngestResult]  # the ingestion path (IngestionService)
 Rate = Callable[[str, datetime], object]  # rating and budgets of one namespace, after its close
@@ -257,3 +259,34 @@ class MeteringService:
             )
             self._ledger.finish_report(bucket, pending, max_meter=meter.aggregation == "max")
             result.reported.append(pending.identifier)
+
+
+# --------------------------------------------------------------------------- the hourly fan-out
+
+
+@dataclass(frozen=True)
+class FanOutPage:
+    until: str  # the hour every message closes (the hour before the scheduled time)
+    sent: int  # messages sent so far in this run
+    cursor: str | None  # where the next page starts; None: done
+
+    def as_dict(self) -> dict[str, object]:
+        return {"until": self.until, "sent": self.sent, "cursor": self.cursor, "more": self.cursor is not None}
+
+
+class MeteringFanOut:
+    """One task of the hourly state machine: a page of the active-namespace index, one message
+    ``{namespace, until}`` per namespace on the metering queue. Namespaces being deleted are not in
+    the index: offboarding closes them itself. A retried page sends its messages again, which the
+    consumer's idempotence absorbs."""
+
+    def __init__(self, namespaces: NamespaceStore, queues: QueuePort, page_size: int = FAN_OUT_PAGE) -> None:
+        self._namespaces = namespaces
+        self._queues = queues
+        self._page_size = page_size
+
+    def page(self, scheduled_time: datetime, cursor: str | None = None, sent: int = 0) -> FanOutPage:
+        until = hour_key(hour_of(scheduled_time) - HOUR)
+        ids, next_cursor = self._namespaces.active(self._page_size, cursor)
+        self._queues.send_batch(METERING_QUEUE, [{"namespace": ns_id, "until": until} for ns_id in ids])
+        return FanOutPage(until, sent + len(ids), next_cursor)
