@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.composition import get_container
-from chalicelib.domain.metering import parse_hour_key
 from chalicelib.logs import get_logger
 
 
@@ -23,6 +22,8 @@ def fan_out(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def close(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.domain.metering import parse_hour_key  # on first use: cold starts
+
     metering = get_container().metering_run
     failures = []
     for record in event.get("Records", []):
