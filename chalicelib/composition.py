@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.usage import DynamoUsageLedger
     from chalicelib.domain.deploys import DeployService
     from chalicelib.domain.gitops import GitOpsService
-    from chalicelib.domain.metering import Catalog, IngestResult, UsageEvent, UsageLedger
+    from chalicelib.domain.metering import Catalog
     from chalicelib.domain.model import Namespace
     from chalicelib.domain.ports import (
         BillingPort,
@@ -369,15 +368,6 @@ class Container:
 
     # ------------------------------------------------------------------ metering
 
-    @cached_property
-    def usage_ledger(self) -> UsageLedger:
-        # The table's adapter arrives with the ledger's branch (chalicelib/adapters/dynamodb/usage.py).
-        raise NotImplementedError("the usage ledger")
-
-    def ingest_internal(self, events: Sequence[UsageEvent]) -> IngestResult:
-        # IngestionService.ingest_internal arrives with the ledger's branch.
-        raise NotImplementedError("usage ingestion")
-
     def runtime_usage_of(self, ns: Namespace) -> RuntimeUsagePort | None:
         """What the namespace's runtime records of usage: the local runtime's instance records and
         request counters. A real cluster's side posts its usage through the ingestion API instead
@@ -403,7 +393,7 @@ class Container:
         s = self.stores
         return MeteringService(
             self.usage_ledger,
-            self.ingest_internal,
+            self.ingestion.ingest_internal,
             self.billing,
             self.catalog,
             s.namespaces,
