@@ -102,9 +102,11 @@ def test_instance_records_are_read_from_the_start_and_stop_records(
         {**base, "event": "start", "instance_id": "i3", "namespace": "other",
          "started_at": "2026-12-01T09:00:00+00:00"},
     ]  # fmt: skip
-    (state / "instances.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     runtime = LocalRuntime(ManualClock(), state)
     runtimes.append(runtime)
+    # written while this runtime owns the directory (one written before would be an earlier run's, closed
+    # at start as a crash's leftover)
+    (state / "instances.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     at = datetime.fromisoformat
     assert runtime.instance_records(NS, at("2026-12-01T08:00:00+00:00")) == [
         InstanceRecord("i1", "hello", at("2026-12-01T08:00:00+00:00"), at("2026-12-01T08:45:00+00:00")),
