@@ -212,6 +212,18 @@ def test_the_catch_up_reaches_back_35_days_at_most(world: World) -> None:
     assert any("35-day limit" in n for n in result.notes)
 
 
+def test_an_hour_at_the_35_day_edge_is_still_accepted_while_the_run_takes_its_time(world: World) -> None:
+    world.usage.records = [InstanceRecord("i1", "hello", at(0), None)]
+    world.clock.set(at(24 * 40) - timedelta(seconds=1))
+
+    def slow_ingest(events: Sequence[UsageEvent]) -> IngestResult:
+        world.clock.advance(timedelta(seconds=5))  # the run is not instantaneous
+        return world.ingest(events)
+
+    result = world.close(at(24 * 40 - 2), ingest=slow_ingest)
+    assert result.hours and not [n for n in result.notes if n.startswith("rejected")]
+
+
 @on_both_ledgers
 def test_requests_come_from_a_checkpoint_acknowledged_only_after_ingestion(world: World) -> None:
     world.usage.count("hello", at(0), 40)

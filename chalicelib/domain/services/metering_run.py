@@ -57,6 +57,7 @@ HOUR = timedelta(hours=1)
 MAX_IDENTIFIER = 100  # Stripe's limit on a meter event's identifier
 FAN_OUT_PAGE = 200  # namespaces per fan-out task (one index query page, 20 SendMessageBatch requests)
 METERING_QUEUE = "metering"
+RUN_MARGIN = timedelta(minutes=10)  # an hour at the 35-day edge stays acceptable while the run lasts
 
 Ingest = Callable[[Sequence[UsageEvent]], IngestResult]  # the ingestion path (IngestionService)
 Rate = Callable[[str, datetime], object]  # rating and budgets of one namespace, after its close
@@ -103,12 +104,14 @@ def instance_hours(
         stop = min(r.stopped_at or now, end, now)
         while start < stop:
             hour = hour_of(start)
-            part = min(stop, hour + HOUR) - start
-            seconds[(hour_key(hour), r.service)] += Decimal(part.days * 86400 + part.seconds) + Decimal(
-                part.microseconds
-            ).scaleb(-6)
+            seconds[(hour_key(hour), r.service)] += _seconds(min(stop, hour + HOUR) - start)
             start = hour + HOUR
     return {key: quantize_micros(s / 3600) for key, s in seconds.items() if s > 0}
+
+
+def _seconds(span: timedelta) -> Decimal:
+    """Exactly, microseconds included (never through a float)."""
+    return Decimal(span.days * 86400 + span.seconds) + Decimal(span.microseconds).scaleb(-6)
 
 
 class MeteringService:
@@ -155,8 +158,9 @@ class MeteringService:
     # ------------------------------------------------------------------ 1. collect
 
     def _oldest(self, now: datetime) -> datetime:
-        """The first hour whose events ingestion still accepts (at most 35 days old)."""
-        return hour_of(now - MAX_EVENT_AGE) + HOUR
+        """The first hour whose events ingestion still accepts (at most 35 days old), with a margin
+        for the time this run takes."""
+        return hour_of(now - MAX_EVENT_AGE + RUN_MARGIN) + HOUR
 
     def _ingest_all(self, events: list[UsageEvent], result: CloseResult) -> None:
         for i in range(0, len(events), MAX_BATCH):
