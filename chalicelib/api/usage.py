@@ -44,7 +44,7 @@ def parse_batch(request: Any) -> list[Any]:
     if raw and content_type != "application/json":
         raise UnsupportedMediaTypeError("send the body as application/json", {"content_type": content_type or None})
     try:
-        data = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=Decimal)
+        data = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=Decimal) if raw else None
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise BadRequestError("the body is not valid JSON", {"reason": str(e)[:200]}, code="invalid_json") from e
     if not isinstance(data, dict) or set(data) != {"events"} or not isinstance(data["events"], list):
