@@ -87,6 +87,11 @@ def main() -> None:
         queue_url = cloud.resources["queues"]["metering"]["url"]
         queue_arn = cloud.resources["queues"]["metering"]["arn"]
         ops = cloud.moto.app.requests_by_operation
+        cloud.moto.app.count_write_units = True  # write units counted as DynamoDB would bill them
+        wru = cloud.moto.app.write_units
+
+        def units() -> tuple[int, int]:
+            return wru.units, sum(wru.index_units.values())
 
         def dynamodb() -> Counter[str]:
             return Counter({k.split(".")[-1]: v for k, v in ops.items() if k.startswith("DynamoDB_")})
@@ -108,12 +113,14 @@ def main() -> None:
             print(f"  state transitions: {len(transitions)} ({', '.join(transitions)})")
             print(f"  fan-out DynamoDB requests: {sum(fan_out.values())} {dict(fan_out)}; messages: {len(messages)}")
             for m in sorted(messages, key=lambda m: m["Body"]):
-                before = dynamodb()
+                before, units_before = dynamodb(), units()
                 result, error = cloud.router.invoke("metering-namespace", sqs_event([m], queue_arn, cloud.decl.region))
                 assert error is None and not result["batchItemFailures"], result
                 counted = dynamodb() - before
+                table_units, index_units = (a - b for a, b in zip(units(), units_before, strict=True))
                 ns = json.loads(m["Body"])["namespace"]
                 print(f"  {ns}: dynamodb_requests={sum(counted.values())} {dict(sorted(counted.items()))}")
+                print(f"    write units: {table_units} (+{index_units} in indexes)")
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
 
         hourly("first run", timedelta(hours=1))
