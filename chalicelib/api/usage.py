@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
@@ -35,6 +34,8 @@ def parse_batch(request: Any) -> list[Any]:
     and the non-JSON literals ``NaN``/``Infinity`` (which Python's json accepts) become non-finite
     decimals, so the event that carries one is rejected by its index (``invalid_value``), not the
     batch. Not JSON: 400 ``invalid_json``; not a batch: 400 ``invalid_batch``; over 1,000 events: 413."""
+    from decimal import Decimal  # on first use (cold starts)
+
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     raw: bytes = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
