@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.deploys import DeployService
     from chalicelib.domain.gitops import GitOpsService
     from chalicelib.domain.metering import Catalog
+    from chalicelib.domain.model import Namespace
     from chalicelib.domain.ports import (
         BillingPort,
         EncryptorPort,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
         GitHubPort,
         GitHubReposPort,
         RuntimePort,
+        RuntimeUsagePort,
         StatusReporter,
     )
     from chalicelib.domain.services.audit import AuditService
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.services.ingestion import IngestionService, IngestTokenService
     from chalicelib.domain.services.login import LoginService
     from chalicelib.domain.services.membership import MembershipService
+    from chalicelib.domain.services.metering_run import MeteringFanOut, MeteringService
     from chalicelib.domain.services.namespaces import NamespaceService
     from chalicelib.domain.services.outbox_relay import OutboxRelayService
     from chalicelib.domain.services.regions import RegionService
@@ -50,7 +54,7 @@ if TYPE_CHECKING:
 class Container:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
-        self.clock: Clock = clock or SystemClock()
+        self.clock: Clock = clock or default_clock(settings)
         self._bound = False
         self._lock = threading.Lock()
 
@@ -366,6 +370,49 @@ class Container:
             plans=self.catalog.quotas(),
         )
 
+    # ------------------------------------------------------------------ metering
+
+    def runtime_usage_of(self, ns: Namespace) -> RuntimeUsagePort | None:
+        """What the namespace's runtime records of usage: the local runtime's instance records and
+        request counters. A real cluster's side posts its usage through the ingestion API instead
+        (``MicroRuntime`` cannot tell: see ``RuntimeUsagePort``)."""
+        if self.settings.stage != "local" or ns.cluster_id is None:
+            return None
+        runtime = self.runtime_for(self.stores.placement.proxy_address(ns.region, ns.cluster_id))
+        from chalicelib.adapters.runtime.local import LocalRuntime
+
+        return runtime if isinstance(runtime, LocalRuntime) else None
+
+    def rate_after_close(self, ns_id: str, now: datetime) -> object:
+        """Rating and budgets after each namespace's close: ``BudgetService.evaluate`` of the rating
+        branch (threshold events, suspension, resumption), once that branch is merged."""
+        budgets = getattr(self, "budgets", None)
+        return budgets.evaluate(ns_id, now) if budgets is not None else None
+
+    @cached_property
+    def metering_run(self) -> MeteringService:
+        """The metering run of one namespace: the hourly consumer's, and offboarding's last close."""
+        from chalicelib.domain.services.metering_run import MeteringService
+
+        s = self.stores
+        return MeteringService(
+            self.usage_ledger,
+            self.ingestion.ingest_internal,
+            self.billing,
+            self.catalog,
+            s.namespaces,
+            s.members,
+            self.runtime_usage_of,
+            self.clock,
+            rate=self.rate_after_close,
+        )
+
+    @cached_property
+    def metering_fan_out(self) -> MeteringFanOut:
+        from chalicelib.domain.services.metering_run import MeteringFanOut
+
+        return MeteringFanOut(self.stores.namespaces, self.queues)
+
     @cached_property
     def usage_ledger(self) -> DynamoUsageLedger:
         """The usage ledger (claims, buckets, rollups, the unreported index, the collectors' cursor)."""
@@ -408,6 +455,15 @@ class Container:
         from chalicelib.domain.services.github_webhooks import GitHubEventProcessor
 
         return GitHubEventProcessor(self.membership, self.stores.namespaces, self.audit, self.clock, self.gitops)
+
+
+def default_clock(settings: Settings) -> Clock:
+    """The system clock; in the local stage, moved by the offset in its clock file (``make run``)."""
+    if settings.stage == "local" and settings.clock_file:
+        from chalicelib.adapters.local_clock import FileOffsetClock
+
+        return FileOffsetClock(Path(settings.clock_file))
+    return SystemClock()
 
 
 _container: Container | None = None

@@ -44,6 +44,8 @@ class Settings:
     deploy_poll_seconds: int = 10
     runtime_retries: int = 3
     runtime_backoff_seconds: float = 0.5
+    # Local stage only: the file holding the local clock's offset (python -m localcloud.clock).
+    clock_file: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -51,6 +53,9 @@ class Settings:
         stage = e.get("PLATFORM_STAGE", "local")
         if stage not in STAGES:
             raise ValueError(f"PLATFORM_STAGE must be one of {', '.join(STAGES)}, not {stage!r}")
+        clock_file = e.get("PLATFORM_CLOCK_FILE") or None
+        if clock_file and stage != "local":
+            raise ValueError(f"PLATFORM_CLOCK_FILE moves the clock of the local stage only, not of {stage!r}")
         admins = tuple(a.strip() for a in e.get("PLATFORM_ADMINS", "").split(",") if a.strip())
         return cls(
             stage=stage,
@@ -75,6 +80,7 @@ class Settings:
             deploy_poll_seconds=int(e.get("PLATFORM_DEPLOY_POLL_SECONDS", "10")),
             runtime_retries=int(e.get("PLATFORM_RUNTIME_RETRIES", "3")),
             runtime_backoff_seconds=float(e.get("PLATFORM_RUNTIME_BACKOFF_SECONDS", "0.5")),
+            clock_file=clock_file,
         )
 
 

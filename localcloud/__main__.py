@@ -30,12 +30,16 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    from chalicelib.domain.clock import SystemClock
+    from chalicelib.adapters.local_clock import FileOffsetClock
+    from chalicelib.domain.clock import Clock, SystemClock
 
+    # The local stage's clock can be moved (python -m localcloud.clock advance 3h); the handlers read
+    # the same file through PLATFORM_CLOCK_FILE.
+    clock: Clock = FileOffsetClock(DATA_DIR / "data" / "clock.json") if args.stage == "local" else SystemClock()
     started = time.monotonic()
     cloud = LocalCloud(
         Declaration.load(stage=args.stage),
-        SystemClock(),
+        clock,
         Ports.from_env(),
         host=args.host,
         data_dir=DATA_DIR / "data",
@@ -60,6 +64,7 @@ Micro as a Service is running on the local cloud (stage {args.stage}), ready in 
   GitHub stand-in     {cloud.github.api_url}   (requests: {cloud.github.url}/_stand-in/requests)
   Slack stand-in      {cloud.slack.url}         (received: {cloud.slack.url}/_stand-in/received)
   Local data          {cloud.snapshot_path}  ({cloud.restored} items restored)
+  Clock               {clock.now().isoformat(timespec="seconds")}  (move it: python -m localcloud.clock advance 3h)
   Queues consumed     {", ".join(cloud.consumers) or "none yet"}
   Schedules           {", ".join(s["name"] for s in cloud.decl.list("schedules")) or "none"}
 

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +252,14 @@ class LocalCloud:
                 "PLATFORM_DEPLOY_POLL_SECONDS": os.environ.get("PLATFORM_DEPLOY_POLL_SECONDS", "1"),
             }
         )
+        if self.data_dir is not None and self.stage == "local":
+            env["PLATFORM_CLOCK_FILE"] = str(self.clock_file)  # python -m localcloud.clock moves it
         return env
+
+    @property
+    def clock_file(self) -> Path:
+        """The local clock's offset (localcloud/clock.py), read by the handlers and the scheduler."""
+        return (self.data_dir or Path(".local/data")) / "clock.json"
 
     def resource_environment(self) -> dict[str, str]:
         """Where the handlers find the state machines, queues and buckets (as Terraform sets them on AWS)."""
@@ -331,7 +338,14 @@ class LocalCloud:
     def fire_schedule(self, schedule: dict[str, Any], at: datetime) -> None:
         """What EventBridge Scheduler does: start the state machine, or invoke the function."""
         target = schedule["target"]
-        payload = dict(target.get("input") or {})
+        # EventBridge Scheduler fills its context attributes in a target's input ("Adding context
+        # attributes", EventBridge Scheduler User Guide): <aws.scheduler.scheduled-time> is the
+        # scheduled time in ISO 8601, UTC.
+        stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        payload = {
+            key: value.replace("<aws.scheduler.scheduled-time>", stamp) if isinstance(value, str) else value
+            for key, value in (target.get("input") or {}).items()
+        }
         payload.setdefault("scheduled_time", at.isoformat())
         payload.setdefault("schedule", schedule["name"])
         if "state_machine" in target:

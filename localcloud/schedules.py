@@ -30,6 +30,9 @@ Policies of :class:`Scheduler` (documented differences from AWS):
   with the LATEST missed scheduled time, and a warning names the first missed time. AWS would fire
   each one (it never misses); locally a laptop sleeping or a test moving the clock should not unleash
   a burst.
+- The clock going back (the local clock's ``reset``, python -m localcloud.clock): every schedule is
+  planned afresh from the new time, rates anchored at it, and a warning says so; nothing fires for the
+  time that is now in the future again until the clock reaches it.
 - Failures: an exception from ``fire`` is caught, logged (logger ``localcloud.schedules``, error
   level) and recorded in :attr:`Scheduler.errors` as ``(name, repr(exc))``; other schedules still fire
   and the failing schedule still advances. EventBridge Scheduler would retry and then send the event
@@ -489,6 +492,7 @@ class Scheduler:
             enabled = bool(declaration.get("enabled", True))
             next_time = schedule.next_after(now) if enabled else None
             self._entries.append(_Entry(declaration, schedule, enabled, next_time))
+        self._last_now = now
 
     def next_fires(self) -> dict[str, datetime | None]:
         """Each schedule's next fire time (None: disabled, or an ``at`` that has passed)."""
@@ -500,6 +504,9 @@ class Scheduler:
         attempted (failed ones included: they are also in :attr:`errors`)."""
         with self._lock:
             now = self._clock.now()
+            if now < self._last_now:
+                self._replan(now)
+            self._last_now = now
             fired: list[tuple[str, datetime]] = []
             for entry in self._entries:
                 if entry.next_time is None or entry.next_time > now:
@@ -529,6 +536,12 @@ class Scheduler:
                 fired.append((entry.name, scheduled))
                 entry.next_time = entry.schedule.next_after(now)
             return fired
+
+    def _replan(self, now: datetime) -> None:
+        logger.warning("the clock went back from %s to %s: schedules planned afresh", self._last_now, now)
+        for entry in self._entries:
+            entry.schedule = entry.schedule.anchored_at(now)
+            entry.next_time = entry.schedule.next_after(now) if entry.enabled else None
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Tick every ``interval`` seconds until ``stop`` is set: the real process's loop."""

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -67,12 +67,60 @@ class RuntimePort(Protocol):
     ) -> Iterator[LogRecord]: ...
 
 
+# --------------------------------------------------------------------------- what a runtime records of usage
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """One instance of a service: when it started and, once it has, when it stopped (the source of
+    ``service_hours``: never sampled)."""
+
+    instance_id: str
+    service: str
+    started_at: datetime
+    stopped_at: datetime | None  # None while it runs
+
+
+@dataclass(frozen=True)
+class RequestCheckpoint:
+    """Requests a runtime's proxy counted, set aside for one collection: ``counts`` maps
+    ``(service, hour key)`` to requests. The same checkpoint (same id, same counts) is answered again
+    until it is acknowledged, so a collector that crashed before acknowledging ingests it again under
+    the same event ids (counted once) and nothing counted meanwhile is mixed into it."""
+
+    id: str
+    counts: Mapping[tuple[str, str], int]
+
+
+class RuntimeUsagePort(Protocol):
+    """Optional, beside ``RuntimePort``: the usage a runtime records itself. ``LocalRuntime`` implements
+    it. ``MicroRuntime`` cannot: micro v3's ``Runtime.Read`` answers only the deployments that exist
+    now, with one ``started`` time per deployment (``service/runtime/kubernetes/util.go``), no stop
+    times and nothing once a service is deleted, so a real cluster's side posts ``service_hours`` and
+    ``requests`` through the ingestion API with its per-cluster credential."""
+
+    def instance_records(self, namespace: str, since: datetime) -> list[InstanceRecord]:
+        """Every instance of the namespace that ran at or after ``since`` (running ones included)."""
+        ...
+
+    def checkpoint_requests(self, namespace: str) -> RequestCheckpoint | None:
+        """The pending checkpoint, or a new one taking every request counted so far; None when
+        there is nothing to take."""
+        ...
+
+    def ack_requests(self, namespace: str, checkpoint_id: str) -> None:
+        """The checkpoint is ingested: forget it (a later ack of the same id does nothing)."""
+        ...
+
+
 # --------------------------------------------------------------------------- billing (Stripe)
 
 
 @dataclass(frozen=True)
 class MeterEvent:
-    """One usage report. ``identifier`` is stable so a retry is deduplicated by the provider."""
+    """One usage report. ``identifier`` is stable so a retry is deduplicated by the provider. ``value``
+    is in millionths of the meter's unit (chalicelib/domain/metering.py); ``timestamp`` is the start of
+    the hour it measures."""
 
     identifier: str
     event_name: str
@@ -336,6 +384,11 @@ class WorkflowPort(Protocol):
 
 class QueuePort(Protocol):
     def send(self, queue: str, body: dict[str, Any], *, dedup_id: str | None = None) -> str: ...
+
+    def send_batch(self, queue: str, bodies: Sequence[dict[str, Any]]) -> None:
+        """Sends every body, ten a request; DependencyUnavailableError when some were not sent (a retry
+        sends them all again: the consumers are idempotent)."""
+        ...
 
 
 class EncryptorPort(Protocol):

@@ -14,9 +14,12 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from chalicelib.domain.errors import ConflictError
+from chalicelib.domain.errors import ConflictError, DependencyUnavailableError
+
+SQS_BATCH = 10  # SendMessageBatch's limit
 
 
 class _Configured:
@@ -160,3 +163,18 @@ class SqsQueues(_Configured):
         key = self.claim_check(record)
         if key is not None:
             self.s3.delete_object(Bucket=self.bucket(), Key=key)
+
+    def send_batch(self, queue: str, bodies: Sequence[dict[str, Any]]) -> None:
+        url = self.resolve(queue)
+        for start in range(0, len(bodies), SQS_BATCH):
+            entries = [
+                {"Id": str(i), "MessageBody": json.dumps(body)}
+                for i, body in enumerate(bodies[start : start + SQS_BATCH])
+            ]
+            answer = self.client.send_message_batch(QueueUrl=url, Entries=entries)
+            failed = answer.get("Failed") or []
+            if failed:
+                raise DependencyUnavailableError(
+                    f"SQS did not take {len(failed)} of {len(entries)} messages for {queue!r}",
+                    {"dependency": "sqs", "queue": queue, "codes": sorted({f.get("Code", "") for f in failed})},
+                )

@@ -26,6 +26,7 @@ class InMemoryBilling:
         self.customers: dict[str, dict[str, str | None]] = {}
         self.subscriptions: dict[str, _Subscription] = {}
         self.meter_events: dict[str, MeterEvent] = {}
+        self.meter_errors: dict[str, MeterEvent] = {}  # accepted, then refused asynchronously (unknown customer)
         self._idempotency: dict[str, str] = {}
 
     def create_customer(self, namespace: str, email: str | None, idempotency_key: str) -> str:
@@ -66,9 +67,14 @@ class InMemoryBilling:
                 sub.status = "canceled"
 
     def report_meter_event(self, event: MeterEvent) -> None:
+        """Kept once per identifier. As Stripe's ``POST /v1/billing/meter_events``, an event for a
+        customer it does not know is accepted: Stripe checks the customer mapping asynchronously and
+        reports such events later (``v1.billing.meter.error_report_triggered``, error code
+        ``meter_event_customer_not_found``); they are kept in ``meter_errors``, not counted."""
         with self._lock:
             if event.customer_id not in self.customers:
-                raise NotFoundError(f"no such customer: {event.customer_id}", {"customer": event.customer_id})
+                self.meter_errors.setdefault(event.identifier, event)
+                return
             self.meter_events.setdefault(event.identifier, event)
 
     def list_invoices(self, customer_id: str) -> list[InvoiceSummary]:

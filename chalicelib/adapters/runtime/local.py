@@ -20,8 +20,13 @@ owns child processes), laid out as:
     filled when it stops. Exactly one start and at most one stop per ``instance_id`` (a ULID on the
     clock's time). ``instances(namespace)`` merges the two. This is the source of ``service_hours``.
 ``request_counts.json``
-    ``{namespace: {service: requests}}`` counted by the proxies, saved every few seconds and on
-    shutdown, kept (also across ``delete_namespace``) until ``consume_request_counts``.
+    ``{"format": 2, "counts": {namespace: {service: {hour: requests}}}, "checkpoints": {namespace:
+    {"id", "counts": {service: {hour: requests}}}}}``: requests counted by the proxies in each hour
+    of the clock, saved every few seconds and on shutdown, kept (also across ``delete_namespace``)
+    until collected. Collection is a checkpoint and an acknowledgement (``RuntimeUsagePort``):
+    ``checkpoint_requests`` moves what is counted into the namespace's one pending checkpoint and
+    saves the file before answering, and answers that same checkpoint again until
+    ``ack_requests(id)`` drops it; requests counted meanwhile wait for the next checkpoint.
 ``logs/<namespace>/<service>.log``
     the stdout and stderr of every version of the service, one line per output line:
     ``<ISO timestamp>\\t<version>\\t<message>``. The runtime's own lines start ``[runtime]``.
@@ -122,9 +127,11 @@ from chalicelib.adapters.runtime.proxy import UNAVAILABLE, UNKNOWN, NamespacePro
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.errors import ConflictError, DependencyUnavailableError, NotFoundError, ValidationError
 from chalicelib.domain.ids import new_id
-from chalicelib.domain.ports import LogRecord, RuntimeService, ServiceSpec
+from chalicelib.domain.metering import hour_key
+from chalicelib.domain.ports import InstanceRecord, LogRecord, RequestCheckpoint, RuntimeService, ServiceSpec
 
 STATE_FORMAT = 1
+COUNTS_FORMAT = 2
 MEMORY_HEADROOM_MIB = 256
 STOP_GRACE_SECONDS = 5.0
 HEALTH_TIMEOUT_SECONDS = 2.0
@@ -326,7 +333,8 @@ class LocalRuntime(FileBackedRuntime):
         self._ports_in_use: set[int] = set()
         self._seq = itertools.count()
         self._closed = False
-        self._counts: dict[str, dict[str, int]] = {}
+        self._counts: dict[str, dict[str, dict[str, int]]] = {}  # namespace -> service -> hour -> requests
+        self._checkpoints: dict[str, dict[str, Any]] = {}  # namespace -> {"id", "counts"}
         self._counts_dirty = False
         self._closing = threading.Event()
         self._load_state()
@@ -385,7 +393,7 @@ class LocalRuntime(FileBackedRuntime):
             self._proxy_ports = {ns: int(port) for ns, port in data.get("proxies", {}).items()}
             self._pending = list(data.get("services", []))
         if self._counts_path.exists():
-            self._counts = json.loads(self._counts_path.read_text())
+            self._load_counts(json.loads(self._counts_path.read_text()))
 
     def _save_services(self) -> None:
         with self._state:
@@ -393,10 +401,19 @@ class LocalRuntime(FileBackedRuntime):
             data = {"format": STATE_FORMAT, "proxies": self._proxy_ports, "services": records + self._pending}
             self._write_json(self._services_path, data)
 
+    def _load_counts(self, data: dict[str, Any]) -> None:
+        if data.get("format") == COUNTS_FORMAT:
+            self._counts = data.get("counts", {})
+            self._checkpoints = data.get("checkpoints", {})
+        else:  # format 1, {namespace: {service: requests}}: counted before hours were kept
+            hour = hour_key(self._clock.now())
+            self._counts = {ns: {svc: {hour: int(n)} for svc, n in per_ns.items()} for ns, per_ns in data.items()}
+
     def _save_counts(self, force: bool = False) -> None:
         with self._state:
             if force or self._counts_dirty or not self._counts_path.exists():
-                self._write_json(self._counts_path, self._counts)
+                data = {"format": COUNTS_FORMAT, "counts": self._counts, "checkpoints": self._checkpoints}
+                self._write_json(self._counts_path, data)
                 self._counts_dirty = False
 
     def _append_instance_record(self, inst: _Instance, event: str, **extra: Any) -> None:
@@ -947,8 +964,9 @@ class LocalRuntime(FileBackedRuntime):
             if not running:
                 return UNAVAILABLE
             target = max(running, key=lambda i: i.seq)
-            per_ns = self._counts.setdefault(namespace, {})
-            per_ns[service] = per_ns.get(service, 0) + 1
+            per_service = self._counts.setdefault(namespace, {}).setdefault(service, {})
+            hour = hour_key(self._clock.now())
+            per_service[hour] = per_service.get(hour, 0) + 1
             self._counts_dirty = True
             return target.port
 
@@ -959,23 +977,65 @@ class LocalRuntime(FileBackedRuntime):
             return f"http://{self.host}:{port}" if port else None
 
     def request_counts(self, namespace: str) -> dict[str, int]:
-        """Requests the proxy forwarded to each service and nobody consumed yet."""
+        """Requests the proxy forwarded to each service and no checkpoint has taken yet."""
         with self._state:
-            return dict(self._counts.get(namespace, {}))
+            return {svc: sum(hours.values()) for svc, hours in self._counts.get(namespace, {}).items()}
 
     def consume_request_counts(self, namespace: str, counts: dict[str, int]) -> None:
-        """Subtracts what a caller has reported (so requests counted meanwhile are kept), and saves."""
+        """Subtracts what a caller has reported, oldest hours first (so requests counted meanwhile are
+        kept), and saves."""
         with self._state:
             per_ns = self._counts.get(namespace, {})
             for service, n in counts.items():
-                left = per_ns.get(service, 0) - n
-                if left > 0:
-                    per_ns[service] = left
-                else:
+                hours = per_ns.get(service, {})
+                for hour in sorted(hours):
+                    taken = min(n, hours[hour])
+                    hours[hour] -= taken
+                    n -= taken
+                    if hours[hour] <= 0:
+                        del hours[hour]
+                if not hours:
                     per_ns.pop(service, None)
             if not per_ns:
                 self._counts.pop(namespace, None)
             self._save_counts(force=True)
+
+    # ------------------------------------------------------------------ usage (RuntimeUsagePort)
+
+    def checkpoint_requests(self, namespace: str) -> RequestCheckpoint | None:
+        """The namespace's pending checkpoint, or a new one holding every request counted so far
+        (saved before it is answered); None when nothing was counted."""
+        with self._state:
+            checkpoint = self._checkpoints.get(namespace)
+            if checkpoint is None:
+                counted = self._counts.pop(namespace, None)
+                if not counted:
+                    return None
+                checkpoint = {"id": new_id(self._clock.now()), "counts": counted}
+                self._checkpoints[namespace] = checkpoint
+                self._save_counts(force=True)
+            counts = {(svc, hour): int(n) for svc, hours in checkpoint["counts"].items() for hour, n in hours.items()}
+            return RequestCheckpoint(str(checkpoint["id"]), counts)
+
+    def ack_requests(self, namespace: str, checkpoint_id: str) -> None:
+        """Drops the checkpoint once it is ingested (another id, or none pending: nothing happens)."""
+        with self._state:
+            checkpoint = self._checkpoints.get(namespace)
+            if checkpoint is not None and checkpoint["id"] == checkpoint_id:
+                del self._checkpoints[namespace]
+                self._save_counts(force=True)
+
+    def instance_records(self, namespace: str, since: datetime) -> list[InstanceRecord]:
+        """The namespace's instances that ran at or after ``since`` (from ``instances.jsonl``)."""
+        found = []
+        for r in self.instances(namespace):
+            stopped = datetime.fromisoformat(r["stopped_at"]) if r.get("stopped_at") else None
+            if stopped is not None and stopped < since:
+                continue
+            found.append(
+                InstanceRecord(r["instance_id"], r["service"], datetime.fromisoformat(r["started_at"]), stopped)
+            )
+        return found
 
     # ------------------------------------------------------------------ logs and records
 
