@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.regions import DynamoRegionRegistry
     from chalicelib.domain.deploys import DeployService
     from chalicelib.domain.gitops import GitOpsService
-    from chalicelib.domain.metering import Catalog
+    from chalicelib.domain.metering import Catalog, UsageLedger
     from chalicelib.domain.ports import (
         BillingPort,
         EncryptorPort,
@@ -33,8 +33,10 @@ if TYPE_CHECKING:
         RuntimePort,
         StatusReporter,
     )
+    from chalicelib.domain.rating import RatingService
     from chalicelib.domain.services.audit import AuditService
     from chalicelib.domain.services.auth import AuthService
+    from chalicelib.domain.services.budgets import BudgetService
     from chalicelib.domain.services.github_webhooks import DeliveryRecovery, GitHubEventProcessor, GitHubWebhookService
     from chalicelib.domain.services.health import HealthService
     from chalicelib.domain.services.login import LoginService
@@ -207,6 +209,7 @@ class Container:
             DeploySettings(
                 poll_seconds=self.settings.deploy_poll_seconds, allow_local_sources=self.settings.stage == "local"
             ),
+            admit=lambda ns: self.budgets.check_deploys(ns),
         )
 
     @cached_property
@@ -237,6 +240,7 @@ class Container:
             self.namespaces.get,
             lambda text: load_manifest(text, None),
             self.clock,
+            reporter=self.status_reporter,
         )
 
     @cached_property
@@ -347,6 +351,26 @@ class Container:
             self.membership,
             self.clock,
         )
+
+    @cached_property
+    def usage_ledger(self) -> UsageLedger:
+        # The ledger's DynamoDB adapter arrives with the ledger's branch (chalicelib/adapters/dynamodb/usage.py).
+        raise NotImplementedError("the usage ledger")
+
+    @cached_property
+    def rating(self) -> RatingService:
+        from chalicelib.domain.rating import RatingService
+
+        return RatingService(self.usage_ledger, self.catalog)
+
+    @cached_property
+    def budgets(self) -> BudgetService:
+        """Budgets: the deploy check (one read), the billing routes, and ``evaluate`` for the metering run."""
+        self.bind()
+        from chalicelib.adapters.dynamodb.budgets import DynamoBudgetStore
+        from chalicelib.domain.services.budgets import BudgetService
+
+        return BudgetService(DynamoBudgetStore(), self.rating, self.clock, self.catalog.currency)
 
     @cached_property
     def github_webhooks(self) -> GitHubWebhookService:

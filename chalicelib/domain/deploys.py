@@ -151,7 +151,11 @@ class DeployService:
         quota_of: Callable[[str], ResourceQuota | None],
         clock: Clock,
         settings: DeploySettings,
+        admit: Callable[[str], None] | None = None,
     ) -> None:
+        # ``admit(ns)`` raises PaymentRequiredError while a budget's hard cap suspends new deploys
+        # (BudgetService.check_deploys): checked before anything is written.
+        self._admit = admit or (lambda ns: None)
         self._store = store
         self._builds = builds
         self._runtime_of = runtime_of
@@ -175,8 +179,11 @@ class DeployService:
         rollback_of: str | None = None,
         artifact: str | None = None,
         commit: str | None = None,
+        admitted: bool = False,
     ) -> Deployment:
         check_service_name(svc)
+        if not admitted:
+            self._admit(ns)
         if not source or not ref:
             raise ValidationError(
                 "a deployment needs a source and a ref or commit",
@@ -222,6 +229,7 @@ class DeployService:
 
     def rollback(self, ns: str, svc: str, deployment_id: str | None, actor: str) -> Deployment:
         service = self.service(ns, svc)
+        self._admit(ns)
         target_id = deployment_id
         if target_id is None:
             good = [
@@ -255,6 +263,7 @@ class DeployService:
             rollback_of=target_id,
             artifact=artifact,
             commit=target.commit,
+            admitted=True,
         )
 
     def set_auto_deploy(self, ns: str, svc: str, enabled: bool) -> Service:
@@ -314,6 +323,8 @@ class DeployService:
     def set_config(self, ns: str, svc: str, values: dict[str, tuple[str, bool]], actor: str) -> Deployment | None:
         """Set vars (``key -> (value, secret)``); then redeploy the current commit, if there is one."""
         service = self.service(ns, svc)
+        if self._redeploys(service):
+            self._admit(ns)
         now = self._clock.now()
         for key, (value, _secret) in values.items():
             if not CONFIG_KEY.fullmatch(key) or key in RESERVED_KEYS or key.startswith("MICRO_"):
@@ -343,6 +354,8 @@ class DeployService:
 
     def delete_config(self, ns: str, svc: str, key: str, actor: str) -> Deployment | None:
         service = self.service(ns, svc)
+        if self._redeploys(service):
+            self._admit(ns)
         event = Event.create(
             "config.changed", ns, self._clock.now(), {"service": svc, "key": key, "deleted": True, "actor": actor}
         )
@@ -350,11 +363,19 @@ class DeployService:
             raise NotFoundError(f"no config var {key!r}", {"key": key})
         return self._redeploy_current(service, actor)
 
+    def _redeploys(self, service: Service) -> bool:
+        return bool(service.current_deployment_id and service.current_commit and service.source)
+
     def _redeploy_current(self, service: Service, actor: str) -> Deployment | None:
         if not service.current_deployment_id or not service.current_commit or not service.source:
             return None
         return self.request(
-            service.namespace, service.name, service.source, service.current_commit, {"kind": "config", "actor": actor}
+            service.namespace,
+            service.name,
+            service.source,
+            service.current_commit,
+            {"kind": "config", "actor": actor},
+            admitted=True,
         )
 
     def _context(self, ns: str, svc: str, key: str) -> dict[str, str]:
