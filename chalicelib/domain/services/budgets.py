@@ -173,7 +173,8 @@ class BudgetService:
         state, budget = self._store.load(ns)
         if budget is None:
             raise NotFoundError(
-                f"no budget is set for {ns}; set one with PUT /v1/namespaces/{ns}/billing/budget", {"namespace": ns}
+                f"no budget is set for {ns}; set one with PUT /v1/namespaces/{ns}/billing/budget",
+                {"resource": "budget"},
             )
         now = self._clock.now()
         return self.status(budget, state, self._rating.preview(ns, state.plan, now))
