@@ -181,6 +181,28 @@ def test_an_evaluation_that_read_an_older_budget_cannot_undo_a_newer_one(env: An
     assert env.store.billing_state(NS).state == "ok" and events(env.container, "billing.suspended") == []
 
 
+def test_evaluations_that_ran_at_once_send_each_threshold_and_the_suspension_once(env: Any) -> None:
+    """Two evaluations that both read the crossings and the state before either wrote (as concurrent
+    runs do): the claims' conditions let only one of each write through."""
+    env.service.set(NS, 1000, [50, 100], True, "user:ada")
+    env.spend(1200)
+    state, budget = env.store.load(NS)
+
+    class Stale(DynamoBudgetStore):
+        def load(self, ns: str) -> Any:
+            return state, budget  # what both read before either wrote
+
+        def crossed(self, ns: str, period: str) -> list[int]:
+            return []
+
+    stale = BudgetService(Stale(), env.service._rating, env.clock, "usd")
+    first, second = stale.evaluate(NS, env.clock.now()), stale.evaluate(NS, env.clock.now())
+    assert first.crossed == [50, 100] and first.suspended
+    assert second.crossed == [] and not second.suspended and second.state == "suspended"
+    assert len(events(env.container, "billing.threshold_crossed")) == 2
+    assert len(events(env.container, "billing.suspended")) == 1
+
+
 def test_without_a_budget_nothing_happens_and_the_budget_answers_404(env: Any) -> None:
     from chalicelib.domain.errors import NotFoundError
 
