@@ -222,8 +222,8 @@ class GitOpsService:
                 }
                 try:
                     if refused is not None:
-                        raise refused  # one check per namespace and push
-                    self._deploys.request(link.namespace, svc, source, after, trigger)
+                        raise refused  # one budget check per namespace and push
+                    self._deploys.request(link.namespace, svc, source, after, trigger, admitted=bool(done))
                 except PaymentRequiredError as e:
                     refused = e
                     skipped[f"{link.namespace}/{svc}"] = e.message
