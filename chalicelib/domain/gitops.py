@@ -202,7 +202,7 @@ class GitOpsService:
                 plan = self._services_to_deploy(link, payload, before, after)
             services, source = plan
             pusher = str((payload.get("pusher") or {}).get("name") or (payload.get("sender") or {}).get("login") or "")
-            done = []
+            done: list[str] = []
             refused: PaymentRequiredError | None = None
             for svc in sorted(services):
                 try:
