@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from chalicelib.adapters.aws.workflows import SqsQueues, StepFunctionsWorkflows
     from chalicelib.adapters.dynamodb.outbox import DynamoOutbox
     from chalicelib.adapters.dynamodb.regions import DynamoRegionRegistry
+    from chalicelib.adapters.dynamodb.usage import DynamoUsageLedger
     from chalicelib.domain.deploys import DeployService
     from chalicelib.domain.gitops import GitOpsService
-    from chalicelib.domain.metering import Catalog, UsageLedger
+    from chalicelib.domain.metering import Catalog
     from chalicelib.domain.ports import (
         BillingPort,
         EncryptorPort,
@@ -39,11 +40,13 @@ if TYPE_CHECKING:
     from chalicelib.domain.services.budgets import BudgetService
     from chalicelib.domain.services.github_webhooks import DeliveryRecovery, GitHubEventProcessor, GitHubWebhookService
     from chalicelib.domain.services.health import HealthService
+    from chalicelib.domain.services.ingestion import IngestionService, IngestTokenService
     from chalicelib.domain.services.login import LoginService
     from chalicelib.domain.services.membership import MembershipService
     from chalicelib.domain.services.namespaces import NamespaceService
     from chalicelib.domain.services.outbox_relay import OutboxRelayService
     from chalicelib.domain.services.regions import RegionService
+    from chalicelib.domain.services.usage import UsageService
 
 
 class Container:
@@ -146,6 +149,7 @@ class Container:
             DynamoTokenStore,
         )
         from chalicelib.adapters.dynamodb.audit import DynamoAuditStore, DynamoDeliveryStore
+        from chalicelib.adapters.dynamodb.ingest_tokens import DynamoIngestTokenStore
         from chalicelib.adapters.dynamodb.regions import DynamoPlacementStore
 
         return SimpleNamespace(
@@ -158,6 +162,7 @@ class Container:
             deliveries=DynamoDeliveryStore(),
             placement=DynamoPlacementStore(),
             credentials=DynamoCredentialStore(),
+            ingest_tokens=DynamoIngestTokenStore(),
         )
 
     def runtime_for(self, proxy_address: str) -> RuntimePort:
@@ -190,12 +195,12 @@ class Container:
         from chalicelib.adapters.builds import LocalBuilds
         from chalicelib.adapters.dynamodb.deploys import DynamoDeployStore
         from chalicelib.domain.deploys import DeployService, DeploySettings
-        from chalicelib.domain.services.namespaces import PLANS
 
         self.bind()
+        quotas = self.catalog.quotas()
 
         def quota_of(ns_id: str) -> Any:
-            return PLANS.get(self.namespaces.get(ns_id).plan)
+            return quotas.get(self.namespaces.get(ns_id).plan)
 
         return DeployService(
             DynamoDeployStore(),
@@ -309,7 +314,15 @@ class Container:
         from chalicelib.domain.services.auth import AuthService
 
         s = self.stores
-        return AuthService(s.tokens, s.members, s.namespaces, s.windows, self.clock, self.settings.platform_admins)
+        return AuthService(
+            s.tokens,
+            s.members,
+            s.namespaces,
+            s.windows,
+            self.clock,
+            self.settings.platform_admins,
+            ingest_tokens=s.ingest_tokens,
+        )
 
     @cached_property
     def login(self) -> LoginService:
@@ -350,12 +363,37 @@ class Container:
             self.workflows,
             self.membership,
             self.clock,
+            plans=self.catalog.quotas(),
         )
 
     @cached_property
-    def usage_ledger(self) -> UsageLedger:
-        # The ledger's DynamoDB adapter arrives with the ledger's branch (chalicelib/adapters/dynamodb/usage.py).
-        raise NotImplementedError("the usage ledger")
+    def usage_ledger(self) -> DynamoUsageLedger:
+        """The usage ledger (claims, buckets, rollups, the unreported index, the collectors' cursor)."""
+        self.bind()
+        from chalicelib.adapters.dynamodb.usage import DynamoUsageLedger
+
+        return DynamoUsageLedger()
+
+    @cached_property
+    def ingestion(self) -> IngestionService:
+        """Usage ingestion: the API's ``ingest`` and the metering run's ``ingest_internal``."""
+        self.bind()
+        from chalicelib.adapters.dynamodb.usage import DynamoNamespacePlacements
+        from chalicelib.domain.services.ingestion import IngestionService
+
+        return IngestionService(self.usage_ledger, self.catalog, DynamoNamespacePlacements(), self.clock)
+
+    @cached_property
+    def usage(self) -> UsageService:
+        from chalicelib.domain.services.usage import UsageService
+
+        return UsageService(self.usage_ledger, self.catalog, self.clock)
+
+    @cached_property
+    def ingest_tokens(self) -> IngestTokenService:
+        from chalicelib.domain.services.ingestion import IngestTokenService
+
+        return IngestTokenService(self.stores.ingest_tokens, self.regions, self.clock)
 
     @cached_property
     def rating(self) -> RatingService:

@@ -16,7 +16,9 @@ from chalicelib.domain.errors import ConflictError, ValidationError
 
 HEADER = "idempotency-key"
 # Answers that carry a secret are never kept (a token is stored only as a hash): no replay for these.
-NOT_KEPT = frozenset({"create_token", "local_login", "poll_device_login", "start_device_login"})
+NOT_KEPT = frozenset({"create_token", "local_login", "poll_device_login", "start_device_login", "create_ingest_token"})
+# Idempotent by design, and not a user's call: usage events are deduplicated by their own ids.
+NOT_KEPT |= {"ingest_usage_events"}
 
 
 def applies(spec: RouteSpec, key: str | None) -> bool:

@@ -16,7 +16,13 @@ if TYPE_CHECKING:
 SESSION_COOKIE = "platform_session"
 # The routes without a namespace that a namespace's API token may call (they answer only about it).
 NAMESPACE_TOKEN_ROUTES = frozenset(
-    {("GET", "/v1/me"), ("GET", "/v1/namespaces"), ("GET", "/v1/regions"), ("POST", "/v1/auth/logout")}
+    {
+        ("GET", "/v1/me"),
+        ("GET", "/v1/namespaces"),
+        ("GET", "/v1/regions"),
+        ("GET", "/v1/plans"),
+        ("POST", "/v1/auth/logout"),
+    }
 )
 CSRF_HEADER = "x-requested-with"
 
@@ -55,12 +61,9 @@ def guard(spec: RouteSpec, call: Call) -> None:
     call.principal = principal
     if principal.via == "session" and spec.method not in ("GET", "HEAD") and not call.header(CSRF_HEADER):
         raise ForbiddenError("a browser session must send X-Requested-With on changes", {"needed_header": CSRF_HEADER})
-    auth = get_container().auth
-    if spec.auth.role == "platform_admin":
-        if not principal.platform_admin:
-            raise ForbiddenError("this needs a platform admin", {"needed_role": "platform_admin"})
-        auth.require_scope(principal, spec.auth.scope)
+    if ingest_guard(spec, principal):
         return
+    auth = get_container().auth
     if (
         "ns" not in call.params
         and principal.token_namespace is not None
@@ -70,11 +73,34 @@ def guard(spec: RouteSpec, call: Call) -> None:
             "a token of one namespace acts only in that namespace; log in for this",
             {"needed_scope": "a login token or a session", "token_namespace": principal.token_namespace},
         )
+    if spec.auth.role == "platform_admin":
+        if not principal.platform_admin:
+            raise ForbiddenError("this needs a platform admin", {"needed_role": "platform_admin"})
+        auth.require_scope(principal, spec.auth.scope)
+        return
     if "ns" in call.params:
         call.access = auth.access(principal, call.params["ns"], scope=spec.auth.scope, role=spec.auth.role)  # type: ignore[arg-type]
         call.audit_namespace = call.params["ns"]
     else:
         auth.require_scope(principal, spec.auth.scope)
+
+
+def ingest_guard(spec: RouteSpec, principal: Principal) -> bool:
+    """Ingest tokens (a region's runtime side) reach the ingest route only, and only they reach it:
+    no user can post their own billed usage. True when the caller is through (an ingest token on
+    the ingest route)."""
+    assert spec.auth is not None
+    wants_ingest = spec.auth.role == "ingest"
+    if principal.via == "ingest" and not wants_ingest:
+        raise ForbiddenError(
+            "an ingest token may only post usage events", {"needed_role": spec.auth.role or "user", "token": "ingest"}
+        )
+    if wants_ingest and principal.via != "ingest":
+        raise ForbiddenError(
+            "usage events are posted with a region's ingest token (mp_ing_...), not a user's credential",
+            {"needed_role": "ingest"},
+        )
+    return wants_ingest
 
 
 def audit(spec: RouteSpec, call: Call, status: int) -> None:

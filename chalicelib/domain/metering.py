@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal, Protocol
 
 from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.ports import ResourceQuota
 
 MICROS = 1_000_000
 DECIMAL_PLACES = 6
@@ -102,11 +103,7 @@ class Tier:
     flat_amount: int = 0  # cents, charged once when any quantity reaches the tier
 
 
-@dataclass(frozen=True)
-class Quota:
-    memory_mib: int
-    cpu_millicores: int
-    ephemeral_storage_mib: int
+Quota = ResourceQuota  # a plan's runtime quota: the one definition (micro's resourcequota) onboarding applies
 
 
 @dataclass(frozen=True)
@@ -117,6 +114,13 @@ class Plan:
     quota: Quota
     prices: Mapping[str, tuple[Tier, ...]]  # meter -> graduated tiers
 
+    def included(self, meter: str) -> int | None:
+        """Whole units of ``meter`` included at no charge (a first tier priced at 0), or None."""
+        tiers = self.prices.get(meter) or ()
+        if tiers and tiers[0].unit_amount_decimal == 0 and tiers[0].flat_amount == 0:
+            return tiers[0].up_to
+        return None
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -126,6 +130,10 @@ class Catalog:
 
     def meter(self, name: str) -> Meter | None:
         return self.meters.get(name)
+
+    def quotas(self) -> dict[str, Quota]:
+        """Plan name -> runtime quota: what onboarding applies to a new namespace."""
+        return {name: plan.quota for name, plan in self.plans.items()}
 
     def plan(self, name: str) -> Plan:
         try:
@@ -251,18 +259,25 @@ class UsageLedger(Protocol):
     """The usage ledger on the table (chalicelib/adapters/dynamodb/usage.py)."""
 
     def record(self, events: Sequence[UsageEvent], now: datetime) -> tuple[list[str], list[str]]:
-        """Count each event exactly once: its dedup claim and its bucket/rollup increments (and the
-        namespace's dirty mark) in one transaction. Answers (accepted ids, duplicate ids)."""
+        """Count each event of a ``sum`` meter exactly once, however often and however concurrently it
+        is recorded: its dedup claim (kept ``DEDUP_KEEP``) and its bucket and period-rollup increments
+        are written in one transaction, and the bucket joins the unreported index. Events must be
+        validated already. Answers (accepted ids, duplicate ids): an event whose claim exists, or whose
+        (namespace, id) came earlier in the same call, is a duplicate and changes nothing. Raises
+        DependencyUnavailableError when the table keeps refusing (what was written before stays
+        written, exactly once: the caller retries the whole batch)."""
         ...
 
-    def record_max(self, namespace: str, meter: str, service: str, hour: str, value: int, now: datetime) -> None:
-        """A ``max`` meter's observation: the bucket and the period rollup keep the maximum."""
+    def record_max(self, namespace: str, meter: str, service: str, hour: str, value: int, now: datetime) -> bool:
+        """A ``max`` meter's observation: the bucket and the period rollup keep the maximum (each a
+        conditional write, so a repeat changes nothing). True when the bucket's maximum rose."""
         ...
 
     def buckets(
         self, namespace: str, from_hour: str, to_hour: str, *, meter: str | None = None, service: str | None = None
     ) -> list[Bucket]:
-        """The namespace's buckets with from_hour <= hour < to_hour, in hour order."""
+        """The namespace's buckets with from_hour <= hour < to_hour, in hour order (``service`` "" is
+        the bucket of events without a service)."""
         ...
 
     def rollups(self, namespace: str, period: str) -> dict[str, int]:
@@ -270,7 +285,8 @@ class UsageLedger(Protocol):
         ...
 
     def unreported(self, namespace: str) -> list[Bucket]:
-        """Buckets with ``total`` not yet all reported (the sparse index; each re-read consistently)."""
+        """Buckets with something left to report or a report pending (the sparse index, each bucket
+        re-read consistently; one found fully reported is taken out of the index on the way)."""
         ...
 
     def begin_report(self, bucket: Bucket, value: int, identifier: str, now: datetime) -> PendingReport | None:
@@ -281,5 +297,10 @@ class UsageLedger(Protocol):
         """Record the sent report, and leave the unreported index when nothing is left to report."""
         ...
 
-    def cursor(self, namespace: str) -> str | None: ...
-    def advance_cursor(self, namespace: str, old: str | None, new: str) -> bool: ...
+    def cursor(self, namespace: str) -> str | None:
+        """The last hour (``hour_key``) whose collected meters were ingested, or None."""
+        ...
+
+    def advance_cursor(self, namespace: str, old: str | None, new: str) -> bool:
+        """Move the cursor from ``old`` to ``new``; False when it was not at ``old`` (another run moved it)."""
+        ...

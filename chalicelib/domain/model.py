@@ -45,7 +45,9 @@ class Account:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a GitHub user, through a platform token or a dashboard session."""
+    """Who is calling: a GitHub user, through a platform token or a dashboard session; or a region's
+    runtime side, through an ingest token (``via == "ingest"``: no user, no namespace, no scope; it may
+    only post usage events for namespaces placed in ``ingest_region``)."""
 
     uid: int
     login: str
@@ -53,10 +55,13 @@ class Principal:
     token_id: str | None = None
     token_namespace: str | None = None  # an API token is bound to one namespace; login tokens are not
     platform_admin: bool = False
-    via: Literal["token", "session"] = "token"
+    via: Literal["token", "session", "ingest"] = "token"
+    ingest_region: str | None = None  # an ingest token (via "ingest"): the region whose usage it may post
 
     @property
     def actor(self) -> str:
+        if self.via == "ingest":
+            return f"ingest:{self.token_id}"
         return f"user:{self.login}"
 
 
@@ -115,3 +120,17 @@ class AuditEntry:
     source_ip: str | None = None
     user_agent: str | None = None
     details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestToken:
+    """A region's usage-ingest credential, minted by a platform admin for the runtime side of that
+    region's clusters (``POST /v1/usage/events``). Not a person's: it reaches no other route."""
+
+    id: str
+    region: str
+    name: str
+    created_by: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None

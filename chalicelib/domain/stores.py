@@ -11,7 +11,16 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from chalicelib.domain.events import Event
-from chalicelib.domain.model import Account, ApiToken, AuditEntry, Member, Namespace, NamespaceStatus, Role
+from chalicelib.domain.model import (
+    Account,
+    ApiToken,
+    AuditEntry,
+    IngestToken,
+    Member,
+    Namespace,
+    NamespaceStatus,
+    Role,
+)
 
 
 class AccountStore(Protocol):
@@ -147,3 +156,22 @@ class CredentialStore(Protocol):
     def put_runtime_credential(self, ns_id: str, cluster_id: str, ciphertext: str, now: datetime) -> bool: ...
     def get_runtime_credential(self, ns_id: str) -> tuple[str, str] | None: ...
     def delete_runtime_credential(self, ns_id: str) -> None: ...
+
+
+class IngestTokenStore(Protocol):
+    """Ingest tokens, found by the SHA-256 of their secret (the secret itself is never stored)."""
+
+    def create(self, token: IngestToken, secret_hash: str) -> None: ...
+    def by_hash(self, secret_hash: str) -> IngestToken | None: ...
+    def list_for_region(self, region: str) -> builtins.list[IngestToken]: ...
+    def find(self, region: str, token_id: str) -> tuple[IngestToken, str] | None:
+        """The token with this id in this region and its secret's hash, or None."""
+        ...
+
+    def revoke(self, secret_hash: str, now: datetime) -> bool:
+        """False when it was revoked already."""
+        ...
+
+    def touch(self, secret_hash: str, now: datetime) -> None:
+        """Record the last use, at most once a minute."""
+        ...

@@ -1,7 +1,7 @@
 """Every route, read from the route registry, called by every kind of caller: each role of the
-namespace, someone outside it, a token of another namespace, an expired, a revoked, a malformed and
-no token. A route added to the app is walked too, so none can escape; a public route must be named
-in PUBLIC on purpose."""
+namespace, someone outside it, a token of another namespace, a region's ingest token, an expired, a
+revoked, a malformed and no token. A route added to the app is walked too, so none can escape; a
+public route must be named in PUBLIC on purpose."""
 
 from __future__ import annotations
 
@@ -67,6 +67,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory, env_restored: None) -> Itera
     )
     revoked = call(api, "POST", "/v1/tokens", linus, {"name": "gone", "namespace": NS, "scopes": ["read"]})
     assert call(api, "DELETE", f"/v1/tokens/{revoked.json()['id']}", linus).status_code == 204
+    ingest = call(api, "POST", "/v1/regions/local/ingest-tokens", ops, {"name": "matrix"})
+    assert ingest.status_code == 201, ingest.text
     time.sleep(1.2)
     callers: dict[str, Any] = {
         "owner": (ada, "owner"),
@@ -75,6 +77,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory, env_restored: None) -> Itera
         "viewer": (ops, "viewer"),
         "outsider": (ken, None),
         "other_namespace_token": (other.json()["token"], None),
+        "ingest_token": (ingest.json()["token"], None),
         "expired": (expiring.json()["token"], None),
         "revoked": (revoked.json()["token"], None),
         "malformed": ("Bearer not-a-platform-token", None),
@@ -90,6 +93,11 @@ def expected(spec: RouteSpec, caller: str, role: Role | None) -> str:
     assert spec.auth is not None
     if caller in ("expired", "revoked", "malformed", "none"):
         return "401"
+    # an ingest token reaches the ingest route only, and only it reaches that route
+    if caller == "ingest_token":
+        return "allowed" if spec.auth.role == "ingest" else "403"
+    if spec.auth.role == "ingest":
+        return "403"
     scoped = "{ns}" in spec.path
     if caller == "other_namespace_token":
         if scoped:
@@ -104,12 +112,17 @@ def expected(spec: RouteSpec, caller: str, role: Role | None) -> str:
         if spec.auth.scope is not None and spec.auth.scope not in SCOPES_OF_ROLE[role]:
             return "403"
     if spec.auth.role == "platform_admin":
-        return "403"
+        return "allowed" if caller == "viewer" else "403"  # the viewer is ops, a platform admin (PLATFORM_ADMINS)
     return "allowed"
 
 
 def concrete(path: str) -> str:
-    return path.replace("{ns}", NS).replace("{token_id}", "01NOTATOKEN0000000000000000").replace("{login}", "nobody")
+    return (
+        path.replace("{ns}", NS)
+        .replace("{token_id}", "01NOTATOKEN0000000000000000")
+        .replace("{login}", "nobody")
+        .replace("{region}", "local")
+    )
 
 
 def ordered_specs() -> list[RouteSpec]:

@@ -23,9 +23,10 @@ from chalicelib.domain.model import (
     Scope,
     role_at_least,
 )
-from chalicelib.domain.stores import LoginWindowStore, MemberStore, NamespaceStore, TokenStore
+from chalicelib.domain.stores import IngestTokenStore, LoginWindowStore, MemberStore, NamespaceStore, TokenStore
 
 TOKEN_PREFIX = "mp_"  # noqa: S105 (a prefix, not a secret)
+INGEST_PREFIX = "mp_ing_"
 DEFAULT_EXPIRY = timedelta(days=90)
 MAX_EXPIRY = timedelta(days=365)
 LOGIN_TOKEN_EXPIRY = timedelta(days=30)
@@ -59,8 +60,10 @@ class AuthService:
         windows: LoginWindowStore,
         clock: Clock,
         platform_admins: tuple[str, ...],
+        ingest_tokens: IngestTokenStore | None = None,
     ) -> None:
         self._tokens = tokens
+        self._ingest_tokens = ingest_tokens
         self._members = members
         self._namespaces = namespaces
         self._windows = windows
@@ -75,6 +78,8 @@ class AuthService:
     def authenticate_token(self, secret: str) -> Principal:
         if not secret.startswith(TOKEN_PREFIX):
             raise UnauthenticatedError("the token is malformed", {"reason": "malformed"})
+        if secret.startswith(INGEST_PREFIX):
+            return self._authenticate_ingest(secret)
         token_hash = hash_secret(secret)
         token = self._tokens.by_hash(token_hash)
         now = self._clock.now()
@@ -92,6 +97,25 @@ class AuthService:
             token_id=token.id,
             token_namespace=token.namespace,
             platform_admin=self.is_platform_admin(token.login),
+        )
+
+    def _authenticate_ingest(self, secret: str) -> Principal:
+        """A region's ingest token: a principal that is no user (uid 0, no scope, no namespace)."""
+        token_hash = hash_secret(secret)
+        token = self._ingest_tokens.by_hash(token_hash) if self._ingest_tokens is not None else None
+        if token is None:
+            raise UnauthenticatedError("the token is not valid", {"reason": "unknown"})
+        if token.revoked_at is not None:
+            raise UnauthenticatedError("the token was revoked", {"reason": "revoked"})
+        assert self._ingest_tokens is not None
+        self._ingest_tokens.touch(token_hash, self._clock.now())
+        return Principal(
+            uid=0,
+            login=f"ingest-token:{token.id}",
+            scopes=frozenset(),
+            token_id=token.id,
+            via="ingest",
+            ingest_region=token.region,
         )
 
     def authenticate_session(self, cookie: str) -> Principal:

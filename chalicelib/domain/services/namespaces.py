@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +35,6 @@ from chalicelib.domain.ports import (
 from chalicelib.domain.services.membership import MembershipService
 from chalicelib.domain.stores import CredentialStore, MemberStore, NamespaceStore, PlacementStore
 
-PLANS: dict[str, ResourceQuota] = {
-    "starter": ResourceQuota(memory_mib=1024, cpu_millicores=1000, ephemeral_storage_mib=2048),
-    "team": ResourceQuota(memory_mib=4096, cpu_millicores=4000, ephemeral_storage_mib=8192),
-    "scale": ResourceQuota(memory_mib=16384, cpu_millicores=16000, ephemeral_storage_mib=32768),
-}
 QUOTA_NAME = "platform-quota"
 POLICY_NAME = "platform-isolation"
 
@@ -68,7 +63,10 @@ class NamespaceService:
         workflows: WorkflowPort,
         membership: MembershipService,
         clock: Clock,
+        plans: Mapping[str, ResourceQuota],
     ) -> None:
+        """``plans``: plan name -> the runtime quota onboarding applies (the catalog's plans,
+        chalicelib/catalog.json, given by the composition root: plans are defined once)."""
         self._namespaces = namespaces
         self._members = members
         self._placement = placement
@@ -81,6 +79,7 @@ class NamespaceService:
         self._workflows = workflows
         self._membership = membership
         self._clock = clock
+        self._plans = plans
 
     # ------------------------------------------------------------------ API
 
@@ -97,9 +96,9 @@ class NamespaceService:
                 "not installed on the organization)",
                 {"fields": [{"field": "github_team", "message": f"no team {team_slug!r} in {org}"}]},
             )
-        if plan not in PLANS:
+        if plan not in self._plans:
             raise ValidationError(
-                f"unknown plan {plan!r}", {"fields": [{"field": "plan", "message": f"one of {sorted(PLANS)}"}]}
+                f"unknown plan {plan!r}", {"fields": [{"field": "plan", "message": f"one of {sorted(self._plans)}"}]}
             )
         try:
             r = self._regions.get(region)
@@ -202,7 +201,7 @@ class NamespaceService:
             runtime.create_namespace(ns_id)
         except ConflictError:
             pass  # created by an earlier run of this step
-        quota = PLANS[ns.plan]
+        quota = self._plans[ns.plan]
         runtime.set_quota(ns_id, QUOTA_NAME, quota, quota)
         runtime.set_network_policy(ns_id, POLICY_NAME, {"owner": ns_id})
 
