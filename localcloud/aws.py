@@ -7,7 +7,9 @@ DynamoDB back through the same server."""
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -31,8 +33,116 @@ def service_of(environ: dict[str, Any]) -> str | None:
     return auth[:marker].rsplit("/", 1)[-1] or None
 
 
+def region_of(environ: dict[str, Any]) -> str:
+    """The region of a signed request (``.../<date>/<region>/<service>/aws4_request``)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    marker = auth.find("/aws4_request")
+    parts = auth[:marker].split("/") if marker >= 0 else []
+    return parts[-2] if len(parts) >= 2 else "us-east-1"
+
+
+WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+
+
+class WriteUnits:
+    """DynamoDB write capacity units of the requests the local cloud serves, counted from each
+    request and the items it touched, by DynamoDB's on-demand rules
+    (docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html):
+
+    - a write costs 1 unit per started KB of the larger of the item before and after it (a delete: the
+      item deleted), at least 1; a write whose condition failed still costs it;
+    - every item of a TransactWriteItems costs twice that (prepare and commit), a cancelled
+      transaction included; a ConditionCheck is counted like a write of its item (conservative);
+    - each global secondary index the write changes costs 1 unit per started KB of the projected item
+      (the table's indexes project ALL): an item entering, leaving, or changed while in the index is one
+      index write, a changed index key two (delete + put). Kept apart in ``index_units``: AWS does not
+      say whether index writes of a transaction are doubled (``index_units`` counts them once).
+
+    Item sizes are moto's (attribute names + values; a number counted as its decimal text, which is
+    more than DynamoDB's roughly digits/2 + 1 bytes): the count errs high, never low."""
+
+    def __init__(self) -> None:
+        self.units = 0  # the table's
+        self.index_units: dict[str, int] = {}
+        self.requests: dict[str, int] = {}
+
+    def measure(self, environ: dict[str, Any], body: bytes, serve: Callable[[], Any]) -> Any:
+        from moto.dynamodb.models import dynamodb_backends
+
+        operation = environ.get("HTTP_X_AMZ_TARGET", "").removeprefix(DYNAMODB_TARGET)
+        if operation not in WRITE_OPERATIONS:
+            return serve()
+        backend = dynamodb_backends[ACCOUNT][region_of(environ)]
+        try:
+            writes = self._writes(backend, operation, json.loads(body or b"{}"))
+            before = [_snapshot(backend.get_item(table, key)) for table, key, _ in writes]
+        except Exception:  # a request moto will refuse anyway (unknown table, bad key): nothing written
+            return serve()
+        answer = serve()
+        self.requests[operation] = self.requests.get(operation, 0) + 1
+        for (table_name, key, factor), old in zip(writes, before, strict=True):
+            new = _snapshot(backend.get_item(table_name, key))
+            size = max(old[0], new[0])
+            self.units += factor * max(1, math.ceil(size / 1024))
+            for index in backend.get_table(table_name).global_indexes or []:
+                units = _index_writes(index.schema_key_attrs, old[1], new[1]) * max(1, math.ceil(size / 1024))
+                if units:
+                    self.index_units[index.name] = self.index_units.get(index.name, 0) + units
+        return answer
+
+    @staticmethod
+    def _writes(backend: Any, operation: str, request: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
+        """(table, key, cost factor) of every item the request writes."""
+
+        def key_of(table_name: str, item_or_key: dict[str, Any]) -> dict[str, Any]:
+            table = backend.get_table(table_name)
+            names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+            return {n: item_or_key[n] for n in names}
+
+        if operation == "PutItem":
+            return [(request["TableName"], key_of(request["TableName"], request["Item"]), 1)]
+        if operation in ("UpdateItem", "DeleteItem"):
+            return [(request["TableName"], key_of(request["TableName"], request["Key"]), 1)]
+        if operation == "BatchWriteItem":
+            out = []
+            for table_name, writes in request["RequestItems"].items():
+                for w in writes:
+                    what = w["PutRequest"]["Item"] if "PutRequest" in w else w["DeleteRequest"]["Key"]
+                    out.append((table_name, key_of(table_name, what), 1))
+            return out
+        out = []
+        for entry in request["TransactItems"]:
+            (kind, op), *_ = entry.items()
+            out.append((op["TableName"], key_of(op["TableName"], op["Item"] if kind == "Put" else op["Key"]), 2))
+        return out
+
+
+def _snapshot(item: Any) -> tuple[int, dict[str, Any] | None]:
+    """(size in bytes, attributes) of an item as it is now (moto changes items in place)."""
+    return (int(item.size()), item.to_json()["Attributes"]) if item is not None else (0, None)
+
+
+def _index_writes(key_attrs: list[str], old: dict[str, Any] | None, new: dict[str, Any] | None) -> int:
+    """Index writes caused by one item changing from ``old`` to ``new`` (attributes, or None)."""
+
+    def index_key(item: dict[str, Any] | None) -> tuple[str, ...] | None:
+        if item is None or any(a not in item for a in key_attrs):
+            return None
+        return tuple(json.dumps(item[a], sort_keys=True) for a in key_attrs)
+
+    before, after = index_key(old), index_key(new)
+    if before is None and after is None:
+        return 0
+    if before is None or after is None:
+        return 1
+    if before != after:
+        return 2
+    return 0 if old == new else 1
+
+
 class SerialisedDynamoDB:
-    """WSGI middleware: one DynamoDB request at a time; everything else passes straight through."""
+    """WSGI middleware: one DynamoDB request at a time; everything else passes straight through.
+    With ``count_write_units`` on (benchmarks), DynamoDB writes are also counted in ``write_units``."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
@@ -42,6 +152,8 @@ class SerialisedDynamoDB:
         self.requests_by_service: dict[str, int] = {}
         self.requests_by_operation: dict[str, int] = {}  # by X-Amz-Target (JSON-protocol services)
         self._count_lock = threading.Lock()
+        self.count_write_units = False
+        self.write_units = WriteUnits()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         service = service_of(environ)
@@ -54,6 +166,13 @@ class SerialisedDynamoDB:
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET):
             with self.lock:
                 self.dynamodb_requests += 1
+                if self.count_write_units:
+                    length = int(environ.get("CONTENT_LENGTH") or 0)
+                    body = environ["wsgi.input"].read(length) if length else b""
+                    environ["wsgi.input"] = io.BytesIO(body)
+                    return self.write_units.measure(  # type: ignore[no-any-return]
+                        environ, body, lambda: [b"".join(self.app(environ, start_response))]
+                    )
                 return [b"".join(self.app(environ, start_response))]
         return self.app(environ, start_response)
 

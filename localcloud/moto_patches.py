@@ -6,9 +6,17 @@ against: re-check both when upgrading it).
    (about 125 ms each at 400 items, measured). This version checks every condition against the state
    before the transaction, writes nothing when one fails, and backs up only the items it is about
    to write (to put them back if a write fails half-way). DynamoDB's semantics, at a cost that does
-   not grow with the table. It relies on the local cloud serialising DynamoDB requests.
+   not grow with the table. It relies on the local cloud serialising DynamoDB requests. A condition
+   expression is parsed once per distinct (expression, names, values) in a transaction, not once per
+   item: a chunk of usage events repeats one claim condition a hundred times (parsing is pure).
 
-2. ``LambdaSimpleBackend.invoke`` (moto's Lambda without Docker only echoes its input): routed to the
+2. ``moto.dynamodb.responses.create_condition_expression_parser``: moto's request validation parses
+   every condition expression of a request (then the backend parses it again), a hundred identical
+   ones per transaction of usage claims. Parsing is pure, so a condition is parsed once per distinct
+   (expression, names, values) and its parse reused (a bounded cache; a condition that fails to
+   parse is not cached and fails as before).
+
+3. ``LambdaSimpleBackend.invoke`` (moto's Lambda without Docker only echoes its input): routed to the
    local cloud's function router, so an invoke runs the project's handler in this process. A handler's
    exception sets ``x-amz-function-error`` and answers ``{"errorType", "errorMessage"}``, as Lambda does.
 """
@@ -20,8 +28,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import moto.dynamodb.responses as dynamodb_responses
 from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.comparisons import ConditionExpressionParser, get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
     MultipleTransactionsException,
@@ -32,6 +41,7 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 
 _original_transact_write_items = DynamoDBBackend.transact_write_items
+_original_condition_parser = getattr(dynamodb_responses, "create_condition_expression_parser")  # noqa: B009
 _original_invoke = LambdaSimpleBackend.invoke
 Router = Callable[[str, Any], tuple[Any, "str | None"]]
 _router: Router | None = None
@@ -53,6 +63,7 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
     planned: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
     seen: set[tuple[str, str]] = set()
     errors: list[Any] = []
+    checks: dict[str, Any] = {}  # parsed conditions of this transaction
     for item in transact_items:
         if len(item) > 1:
             raise TransactWriteSingleOpException
@@ -67,9 +78,11 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         current = self.get_item(op["TableName"], key)
         condition = op.get("ConditionExpression")
         if condition is not None:
-            check = get_filter_expression(
-                condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
-            )
+            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            parsed = json.dumps([condition, names, values], sort_keys=True)
+            check = checks.get(parsed)
+            if check is None:
+                check = checks[parsed] = get_filter_expression(condition, names, values)
             if not check.expr(current):
                 old = None
                 if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
@@ -116,6 +129,36 @@ def _delete_quietly(backend: DynamoDBBackend, table_name: str, key: dict[str, An
         backend.delete_item(table_name, key)
 
 
+class _ParsedCondition:
+    """What moto's request validation reads of a condition parser, parsed once."""
+
+    def __init__(self, parser: ConditionExpressionParser) -> None:
+        self._op = parser.parse()
+        self.expr_attr_names_found = list(parser.expr_attr_names_found)
+        self.expr_attr_values_found = list(parser.expr_attr_values_found)
+
+    def parse(self) -> Any:
+        return self._op
+
+
+_parsed_conditions: dict[str, _ParsedCondition] = {}
+
+
+def create_condition_expression_parser(expr: Any, names: Any, values: Any) -> Any:
+    key = json.dumps([expr, names, values], sort_keys=True)
+    found = _parsed_conditions.get(key)
+    if found is None:
+        parser = ConditionExpressionParser(expr, names, values)
+        try:
+            found = _ParsedCondition(parser)
+        except Exception:
+            return ConditionExpressionParser(expr, names, values)  # fails again, as moto's would
+        if len(_parsed_conditions) >= 4096:
+            _parsed_conditions.clear()
+        _parsed_conditions[key] = found
+    return found
+
+
 def invoke(
     self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
 ) -> bytes:
@@ -132,6 +175,7 @@ def install(router: Router) -> None:
     global _router
     _router = router
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    setattr(dynamodb_responses, "create_condition_expression_parser", create_condition_expression_parser)  # noqa: B010
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
 
 
@@ -139,4 +183,5 @@ def uninstall() -> None:
     global _router
     _router = None
     DynamoDBBackend.transact_write_items = _original_transact_write_items  # type: ignore[method-assign]
+    setattr(dynamodb_responses, "create_condition_expression_parser", _original_condition_parser)  # noqa: B010
     LambdaSimpleBackend.invoke = _original_invoke  # type: ignore[method-assign]
