@@ -42,6 +42,27 @@ def call(cloud: LocalCloud, method: str, path: str, token: str | None, body: Any
     return requests.request(method, f"{cloud.api_url}{path}", json=body, headers=headers, timeout=60)
 
 
+def platform_cli(cloud: LocalCloud, token: str) -> Any:
+    """``platform`` in the namespace, with ``token``, against the local cloud's API: (code, out, err)."""
+    import io
+
+    from cli.platform_cli.main import main
+
+    environ = {
+        "PLATFORM_API_URL": cloud.api_url,
+        "PLATFORM_TOKEN": token,
+        "MICRO_NAMESPACE": NS,
+        "HOME": "/nonexistent",
+    }
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(list(argv), environ=environ, stdin=io.StringIO(), stdout=out, stderr=err)
+        return code, out.getvalue(), err.getvalue()
+
+    return run
+
+
 def bus_watcher(cloud: LocalCloud) -> str:
     """A rule on the platform's bus sending every billing.* event to a queue of the test's own."""
     sqs, events = cloud.client("sqs"), cloud.client("events")
@@ -138,6 +159,17 @@ def test_usage_is_priced_to_the_cent_and_a_hard_cap_stops_deploys_and_pushes(clo
     assert refused.status_code == 402, refused.text
     err = refused.json()["error"]
     assert err["code"] == "payment_required" and "monthly budget (hard cap)" in err["message"]
+
+    # the CLI, against the real API: the deploy exits 8 saying why; billing, usage and plans read the answers
+    cli = platform_cli(cloud, grace)
+    code, _, err = cli("deploy", "hello", "--source", "https://github.com/acme/hello.git", "--ref", "main")
+    assert code == 8 and "monthly budget (hard cap)" in err and "(payment_required)" in err
+    code, out, _ = platform_cli(cloud, ada)("billing")
+    assert code == 0 and "subtotal:  $40.80" in out and "state:          suspended" in out
+    code, out, _ = cli("usage", "--granularity", "day")
+    assert code == 0 and ["requests", "60000000"] in [line.split() for line in out.splitlines()]
+    code, out, _ = cli("plans")
+    assert code == 0 and "team (Team): $20.00 a month" in out
 
     # a push is not deployed: GitHub shows a failed commit status saying why
     gh = cloud.github
