@@ -141,9 +141,13 @@ class BillingApi(FakeApi):
             if self.sessions.get(token or "") is None:
                 self.fail(401, "unauthorized", "the token is missing, expired or revoked")
             if route == "/v1/plans":
-                return PLANS
+                from chalicelib.api.schemas.usage import PlansOut
+
+                return PlansOut.model_validate(PLANS).model_dump(mode="json")
             if route.endswith("/usage"):
-                return USAGE
+                from chalicelib.api.schemas.usage import UsageOut
+
+                return UsageOut.model_validate(USAGE).model_dump(mode="json", by_alias=True)
             if route.endswith("/billing"):
                 from chalicelib.api.schemas.billing import BillingOut
 
