@@ -2,12 +2,22 @@
 
 from chalice import Chalice
 
-from chalicelib.api import auth, namespaces, repos, security, services, system, tokens, usage, webhooks
+from chalicelib.api import auth, billing, namespaces, repos, security, services, system, tokens, usage, webhooks
 from chalicelib.api.middleware import http_middleware
 from chalicelib.api.registry import registry
 
 app = Chalice(app_name="micro-platform")
 app.register_middleware(http_middleware, "http")
 security.install(registry)
-for blueprint in (system.bp, auth.bp, namespaces.bp, repos.bp, services.bp, tokens.bp, usage.bp, webhooks.bp):
+for blueprint in (
+    system.bp,
+    auth.bp,
+    namespaces.bp,
+    repos.bp,
+    services.bp,
+    tokens.bp,
+    usage.bp,
+    webhooks.bp,
+    billing.bp,
+):
     app.register_blueprint(blueprint)

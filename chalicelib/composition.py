@@ -37,8 +37,10 @@ if TYPE_CHECKING:
         RuntimeUsagePort,
         StatusReporter,
     )
+    from chalicelib.domain.rating import RatingService
     from chalicelib.domain.services.audit import AuditService
     from chalicelib.domain.services.auth import AuthService
+    from chalicelib.domain.services.budgets import BudgetService
     from chalicelib.domain.services.github_webhooks import DeliveryRecovery, GitHubEventProcessor, GitHubWebhookService
     from chalicelib.domain.services.health import HealthService
     from chalicelib.domain.services.ingestion import IngestionService, IngestTokenService
@@ -219,6 +221,7 @@ class Container:
             DeploySettings(
                 poll_seconds=self.settings.deploy_poll_seconds, allow_local_sources=self.settings.stage == "local"
             ),
+            admit=lambda ns: self.budgets.check_deploys(ns),
         )
 
     @cached_property
@@ -250,6 +253,7 @@ class Container:
             lambda text: load_manifest(text, None),
             self.clock,
             DynamoPushClaims(),
+            reporter=self.status_reporter,
         )
 
     @cached_property
@@ -441,6 +445,21 @@ class Container:
         from chalicelib.domain.services.ingestion import IngestTokenService
 
         return IngestTokenService(self.stores.ingest_tokens, self.regions, self.clock)
+
+    @cached_property
+    def rating(self) -> RatingService:
+        from chalicelib.domain.rating import RatingService
+
+        return RatingService(self.usage_ledger, self.catalog)
+
+    @cached_property
+    def budgets(self) -> BudgetService:
+        """Budgets: the deploy check (one read), the billing routes, and ``evaluate`` for the metering run."""
+        self.bind()
+        from chalicelib.adapters.dynamodb.budgets import DynamoBudgetStore
+        from chalicelib.domain.services.budgets import BudgetService
+
+        return BudgetService(DynamoBudgetStore(), self.rating, self.clock, self.catalog.currency)
 
     @cached_property
     def github_webhooks(self) -> GitHubWebhookService:

@@ -8,7 +8,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.api.registry import Auth, Call, registry
 from chalicelib.composition import get_container
-from chalicelib.domain.errors import ConflictError, NotFoundError, PlatformError, ValidationError
+from chalicelib.domain.errors import ConflictError, NotFoundError, PaymentRequiredError, PlatformError, ValidationError
 
 if TYPE_CHECKING:
     from chalicelib.domain.deploys import Deployment, Service
@@ -69,7 +69,7 @@ def service_view(s: Service, instances: list[Any] | None = None) -> dict[str, An
     auth=Auth(scope="deploy", role="member"),
     request=f"{S}:DeployIn",
     response=f"{S}:DeploymentOut",
-    errors=(ValidationError, NotFoundError),
+    errors=(ValidationError, NotFoundError, PaymentRequiredError),
     summary="Deploy a commit (or ref) of a repository; 202, the deploy state machine takes it from there",
 )
 def create_deployment(call: Call) -> dict[str, Any]:
@@ -187,7 +187,7 @@ def get_deployment(call: Call) -> dict[str, Any]:
     auth=Auth(scope="deploy", role="member"),
     request=f"{S}:RollbackIn",
     response=f"{S}:RollbackOut",
-    errors=(NotFoundError, ConflictError),
+    errors=(NotFoundError, ConflictError, PaymentRequiredError),
     summary="Redeploy an earlier good deployment's kept artifact (no rebuild); pauses auto-deploy",
 )
 def rollback(call: Call) -> dict[str, Any]:
@@ -251,7 +251,7 @@ def get_config(call: Call) -> dict[str, Any]:
     auth=Auth(scope="deploy", role="member"),
     request=f"{S}:ConfigIn",
     response=f"{S}:ConfigOut",
-    errors=(NotFoundError, ValidationError),
+    errors=(NotFoundError, ValidationError, PaymentRequiredError),
     summary="Set config vars (secrets encrypted at rest, never shown again); redeploys the current commit",
 )
 def put_config(call: Call) -> dict[str, Any]:
@@ -269,7 +269,7 @@ def put_config(call: Call) -> dict[str, Any]:
     auth=Auth(scope="deploy", role="member"),
     request=f"{S}:ConfigValueIn",
     response=f"{S}:ConfigOut",
-    errors=(NotFoundError, ValidationError),
+    errors=(NotFoundError, ValidationError, PaymentRequiredError),
     summary="Set one config var; redeploys the current commit",
 )
 def put_config_var(call: Call) -> dict[str, Any]:
@@ -288,7 +288,7 @@ def put_config_var(call: Call) -> dict[str, Any]:
     tag="config",
     auth=Auth(scope="deploy", role="member"),
     response=f"{S}:ConfigOut",
-    errors=(NotFoundError,),
+    errors=(NotFoundError, PaymentRequiredError),
     summary="Delete a config var; redeploys",
 )
 def delete_config_var(call: Call) -> dict[str, Any]:

@@ -206,7 +206,11 @@ class DeployService:
         quota_of: Callable[[str], ResourceQuota | None],
         clock: Clock,
         settings: DeploySettings,
+        admit: Callable[[str], None] | None = None,
     ) -> None:
+        # ``admit(ns)`` raises PaymentRequiredError while a budget's hard cap suspends new deploys
+        # (BudgetService.check_deploys): checked before anything is written.
+        self._admit = admit or (lambda ns: None)
         self._store = store
         self._builds = builds
         self._runtime_of = runtime_of
@@ -230,8 +234,11 @@ class DeployService:
         rollback_of: str | None = None,
         artifact: str | None = None,
         commit: str | None = None,
+        admitted: bool = False,
     ) -> Deployment:
         check_service_name(svc)
+        if not admitted:
+            self._admit(ns)
         if not source or not ref:
             raise ValidationError(
                 "a deployment needs a source and a ref or commit",
@@ -283,6 +290,7 @@ class DeployService:
 
     def rollback(self, ns: str, svc: str, deployment_id: str | None, actor: str) -> Deployment:
         service = self.service(ns, svc)
+        self._admit(ns)
         target_id = deployment_id
         if target_id is None:
             good = [
@@ -316,6 +324,7 @@ class DeployService:
             rollback_of=target_id,
             artifact=artifact,
             commit=target.commit,
+            admitted=True,
         )
 
     def set_auto_deploy(self, ns: str, svc: str, enabled: bool) -> Service:
@@ -423,15 +432,22 @@ class DeployService:
 
     def _check_redeploy(self, service: Service, ns: str) -> None:
         """Refuse a config change before anything is written when its redeploy would be refused: a
-        source stored (before credentials were refused) with credentials in it, masked since."""
+        source stored (before credentials were refused) with credentials in it, masked since; or a
+        namespace whose budget's hard cap is spent (402)."""
         if service.current_deployment_id and service.current_commit and service.source:
             check_source_credentials(service.source, ns)
+            self._admit(ns)
 
     def _redeploy_current(self, service: Service, actor: str) -> Deployment | None:
         if not service.current_deployment_id or not service.current_commit or not service.source:
             return None
         return self.request(
-            service.namespace, service.name, service.source, service.current_commit, {"kind": "config", "actor": actor}
+            service.namespace,
+            service.name,
+            service.source,
+            service.current_commit,
+            {"kind": "config", "actor": actor},
+            admitted=True,
         )
 
     def _context(self, ns: str, svc: str, key: str) -> dict[str, str]:

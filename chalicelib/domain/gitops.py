@@ -25,11 +25,11 @@ from typing import Any, Protocol
 
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.deploys import DeployService
-from chalicelib.domain.errors import ForbiddenError, NotFoundError, ValidationError
+from chalicelib.domain.errors import ForbiddenError, NotFoundError, PaymentRequiredError, ValidationError
 from chalicelib.domain.events import Event
 from chalicelib.domain.manifest import ServiceManifest, changed_services
 from chalicelib.domain.model import Namespace, Principal
-from chalicelib.domain.ports import GitHubReposPort, RepoRef
+from chalicelib.domain.ports import GitHubReposPort, RepoRef, StatusReporter
 
 ZERO_SHA = "0" * 40
 # GitHub's docs ("Webhook events and payloads", push): a push's ``commits`` "includes a maximum of 2048
@@ -107,8 +107,10 @@ class GitOpsService:
         parse_manifest: ManifestParser,
         clock: Clock,
         pushes: PushClaims | None = None,
+        reporter: StatusReporter | None = None,
     ) -> None:
         self._pushes = pushes
+        self._reporter = reporter  # says on GitHub why a push was not deployed (a budget's hard cap)
         self._links = links
         self._repos = repos
         self._deploys = deploys
@@ -294,7 +296,8 @@ class GitOpsService:
                 plan = self._services_to_deploy(link, payload, before, after)
             services, source = plan
             pusher = str((payload.get("pusher") or {}).get("name") or (payload.get("sender") or {}).get("login") or "")
-            done = []
+            done: list[str] = []
+            budget_refusal: PaymentRequiredError | None = None
             for svc in sorted(services):
                 try:
                     service = self._deploys.service(link.namespace, svc)
@@ -303,20 +306,23 @@ class GitOpsService:
                         continue
                 except NotFoundError:
                     pass  # a service's first deploy
-                self._deploys.request(
-                    link.namespace,
-                    svc,
-                    source,
-                    after,
-                    {
-                        "kind": "push",
-                        "delivery": delivery,
-                        "actor": f"github:{pusher}",
-                        "branch": branch,
-                        "installation_id": str(link.installation_id),
-                        "repo_id": str(link.repo_id),
-                    },
-                )
+                trigger = {
+                    "kind": "push",
+                    "delivery": delivery,
+                    "actor": f"github:{pusher}",
+                    "branch": branch,
+                    "installation_id": str(link.installation_id),
+                    "repo_id": str(link.repo_id),
+                }
+                try:
+                    if budget_refusal is not None:
+                        raise budget_refusal  # one budget check per namespace and push
+                    self._deploys.request(link.namespace, svc, source, after, trigger, admitted=bool(done))
+                except PaymentRequiredError as e:
+                    budget_refusal = e
+                    skipped[f"{link.namespace}/{svc}"] = e.message
+                    self._report_refused(link.namespace, svc, after, trigger)
+                    continue
                 done.append(svc)
             deployed[link.namespace] = done
         return PushResult(deployed, skipped)
@@ -331,6 +337,14 @@ class GitOpsService:
         if not self._pushes.claim(key, delivery, now, PUSH_WINDOW):
             return "a replay of a push handled already"
         return None
+
+    def _report_refused(self, ns: str, svc: str, commit: str, refs: dict[str, str]) -> None:
+        if self._reporter is None:
+            return
+        try:
+            self._reporter.refused(ns, svc, commit, "not deployed: the namespace's budget (hard cap) is spent", refs)
+        except Exception:  # noqa: S110 (reporting never fails the push's other work)
+            pass
 
     def _services_to_deploy(self, link: Link, payload: dict[str, Any], before: str, after: str) -> tuple[set[str], str]:
         repo = self._repos.repo_by_id(link.installation_id, link.repo_id)
@@ -423,6 +437,21 @@ class GitHubStatusReporter:
             installation, repo, commit, commit_state, f"micro-platform/{namespace}/{service}", description, url
         )
         return answer
+
+    def refused(self, namespace: str, service: str, commit: str, description: str, refs: dict[str, str]) -> None:
+        """A push that was not deployed (a budget's hard cap): a failed commit status saying why, linking
+        to the namespace's billing."""
+        if not refs.get("installation_id") or not refs.get("repo_id"):
+            return
+        self._repos.commit_status(
+            int(refs["installation_id"]),
+            int(refs["repo_id"]),
+            commit,
+            "failure",
+            f"micro-platform/{namespace}/{service}",
+            description[:140],
+            f"{self._public_url}/v1/namespaces/{namespace}/billing",
+        )
 
 
 __all__ = ["GitHubStatusReporter", "GitOpsService", "Link", "LinkStore", "PushClaims", "PushKey", "RepoRef"]

@@ -365,6 +365,10 @@ class StatusReporter(Protocol):
         """``refs`` are what earlier reports answered (kept on the deployment's trigger); answer new ones."""
         ...
 
+    def refused(self, namespace: str, service: str, commit: str, description: str, refs: dict[str, str]) -> None:
+        """A push that was not deployed at all (a budget's hard cap): a failed status saying why."""
+        ...
+
 
 # --------------------------------------------------------------------------- platform plumbing
 

@@ -16,6 +16,7 @@ code  meaning
 5     forbidden (403)
 6     not found (404)
 7     conflict (409)
+8     payment required (402): a budget's hard cap suspends new deploys
 ====  =====================================================================================
 
 Every error is printed as one line on stderr: ``error: <message> (<code>)``.
@@ -33,6 +34,7 @@ EXIT_AUTH = 4
 EXIT_FORBIDDEN = 5
 EXIT_NOT_FOUND = 6
 EXIT_CONFLICT = 7
+EXIT_PAYMENT_REQUIRED = 8
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = """\
@@ -44,11 +46,13 @@ exit codes:
   4  not logged in, or token expired/revoked (no token configured, API 401)
   5  forbidden (API 403)
   6  not found (API 404)
-  7  conflict (API 409)"""
+  7  conflict (API 409)
+  8  payment required (API 402: a budget's hard cap suspends new deploys)"""
 
 _EXIT_BY_STATUS = {
     400: EXIT_USAGE,
     401: EXIT_AUTH,
+    402: EXIT_PAYMENT_REQUIRED,
     403: EXIT_FORBIDDEN,
     404: EXIT_NOT_FOUND,
     409: EXIT_CONFLICT,
@@ -58,6 +62,7 @@ _EXIT_BY_STATUS = {
 _CODE_BY_STATUS = {
     400: "bad_request",
     401: "unauthorized",
+    402: "payment_required",
     403: "forbidden",
     404: "not_found",
     409: "conflict",

@@ -11,7 +11,8 @@ pretty, on stdout; notes and prompts go to stderr.
 Exit codes (see :mod:`cli.platform_cli.errors`): 0 ok; 1 other API error; 2 invalid input or usage (argparse's own,
 a missing answer without a TTY, an API 400/422); 3 the API cannot be reached (the message names the
 URL); 4 not logged in or token expired/revoked (no token configured, an API 401); 5 forbidden (403);
-6 not found (404); 7 conflict (409). Errors are one line on stderr: ``error: <message> (<code>)``.
+6 not found (404); 7 conflict (409); 8 payment required (402: a budget's hard cap). Errors are one line on
+stderr: ``error: <message> (<code>)``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TextIO
 
-from cli.platform_cli import __version__, commands, deploys
+from cli.platform_cli import __version__, billing, commands, deploys
 from cli.platform_cli.client import ClientFactory, default_factory
 from cli.platform_cli.context import Context, _utcnow
 from cli.platform_cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, CliError
@@ -217,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--action", help="only entries of this action")
 
     _add_deploy_commands(command, group, sub)
+    billing.add_commands(command, group, sub)
     return parser
 
 

@@ -92,6 +92,10 @@ class NamespaceItem(BaseItem, discriminator="Namespace"):
     customer_id = UnicodeAttribute(null=True)
     subscription_id = UnicodeAttribute(null=True)
     status_at = UTCDateTimeAttribute(null=True)
+    # budgets (chalicelib/adapters/dynamodb/budgets.py): ok / suspended by a hard cap, for which period
+    billing_state = UnicodeAttribute(null=True)
+    suspended_period = UnicodeAttribute(null=True)
+    suspended_at = UTCDateTimeAttribute(null=True)
 
     @staticmethod
     def key(ns: str) -> tuple[str, str]:

@@ -58,7 +58,8 @@ def write_with_events(
     """Write ``puts`` (item, condition), ``updates`` (item, actions, condition), ``deletes`` (item,
     condition) and ``checks`` (model, PK, SK, condition) together with one outbox item per event, all
     or nothing (at most 100 items: DynamoDB's limit). A lost condition raises ConditionFailedError and writes
-    nothing. ``client_request_token`` makes a retried transaction idempotent for 10 minutes."""
+    nothing (the error's ``details["failed"]`` are positions: checks, deletes, puts, updates, then
+    the outbox items). ``client_request_token`` makes a retried transaction idempotent for 10 minutes."""
     connection = Connection(region=BaseItem.Meta.region, host=BaseItem.Meta.host)
     try:
         with TransactWrite(connection=connection, client_request_token=client_request_token) as tx:
@@ -76,7 +77,8 @@ def write_with_events(
     except TransactWriteError as e:
         reasons = [getattr(r, "code", None) if r is not None else None for r in (e.cancellation_reasons or [])]
         if "ConditionalCheckFailed" in reasons:
-            # ``failed`` holds the positions (puts, then updates, deletes, checks) whose condition failed.
+            # ``failed`` holds the positions whose condition failed, in the order PynamoDB sends the items:
+            # checks, then deletes, puts, updates.
             failed = [i for i, r in enumerate(reasons) if r == "ConditionalCheckFailed"]
             raise ConditionFailedError("the write conflicts with the current state", {"failed": failed}) from e
         raise
