@@ -387,12 +387,6 @@ class Container:
 
         return runtime if isinstance(runtime, LocalRuntime) else None
 
-    def rate_after_close(self, ns_id: str, now: datetime) -> object:
-        """Rating and budgets after each namespace's close: ``BudgetService.evaluate`` of the rating
-        branch (threshold events, suspension, resumption), once that branch is merged."""
-        budgets = getattr(self, "budgets", None)
-        return budgets.evaluate(ns_id, now) if budgets is not None else None
-
     @cached_property
     def metering_run(self) -> MeteringService:
         """The metering run of one namespace: the hourly consumer's, and offboarding's last close."""
@@ -408,7 +402,7 @@ class Container:
             s.members,
             self.runtime_usage_of,
             self.clock,
-            rate=self.rate_after_close,
+            rate=lambda ns_id, now: self.budgets.evaluate(ns_id, now),
         )
 
     @cached_property
