@@ -72,7 +72,7 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
         "chalicelib.domain.deploys:SERVICE_NAME", "a service name: a DNS label (a-z, 0-9, -; at most 63)"
     ),
     "key": PathParameter(
-        "chalicelib.domain.deploys:CONFIG_KEY",
+        "chalicelib.domain.manifest:CONFIG_KEY",
         "a config var name: A-Z, 0-9 and _, not starting with a digit; at most 128",
     ),
 }

@@ -74,6 +74,8 @@ REQUIRED_KEYS = ("name", "command", "port")
 
 DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")  # fullmatch: no NUL, no "=", nothing a shell cannot name
+# A config var's name as a path parameter (``.../config/{key}``): ENV_NAME within MAX_ENV_NAME_CHARS.
+CONFIG_KEY = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 RESERVED_ENV = re.compile(r"PORT|MICRO_.*")  # fullmatch
 PATH_SEGMENT = re.compile(r"^[A-Za-z0-9._@+-]+$")
 HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
