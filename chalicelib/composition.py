@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any

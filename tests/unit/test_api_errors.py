@@ -183,6 +183,10 @@ def test_json_nobody_can_read_is_400_invalid_json_on_every_route_that_takes_a_bo
 
     routes = [s for s in registry.specs if s.request is not None]
     assert len(routes) >= 10
+    if body == HOSTILE_JSON["a-5000-digit-number"]:
+        # A route that reads every number exactly (usage events) takes a long number as a Decimal and
+        # rejects the event that carries it by its index (tests/functional/test_usage_api.py).
+        routes = [s for s in routes if s.parse is None]
     for spec in routes:
         path = spec.path.replace("{ns}", "acme-x").replace("{svc}", "web").replace("{key}", "K")
         path = path.replace("{repo_id}", "1")

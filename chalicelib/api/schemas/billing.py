@@ -8,12 +8,12 @@ from typing import Literal
 
 from pydantic import Field, StrictBool, StrictInt, field_validator
 
-from chalicelib.api.schemas import ApiModel
+from chalicelib.api.schemas import ApiInput, ApiModel
 
 MAX_LIMIT = 10**11
 
 
-class BudgetIn(ApiModel):
+class BudgetIn(ApiInput):
     monthly_limit: StrictInt = Field(
         ge=1, le=MAX_LIMIT, description="cents per calendar month (UTC) of usage charges; the base price is not counted"
     )

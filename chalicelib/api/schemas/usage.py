@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, WithJsonSchema
 
-from chalicelib.api.schemas import ApiModel
+from chalicelib.api.schemas import ApiInput, ApiModel
 
 # A JSON number, read exactly (the route parses the body with Decimal; never a float).
 ExactNumber = Annotated[Decimal, WithJsonSchema({"type": "number", "minimum": 0})]
 
 
-class UsageEventIn(ApiModel):
+class UsageEventIn(ApiInput):
     id: str = Field(min_length=1, max_length=128, description="the idempotency key: counted once, however retried")
     namespace: str = Field(description="a namespace placed in the ingest token's region")
     meter: str = Field(description="a meter that accepts ingestion (GET /v1/plans lists the meters)")
@@ -26,7 +26,7 @@ class UsageEventIn(ApiModel):
     dimensions: dict[str, str] | None = Field(default=None, description="at most 10 strings; not stored")
 
 
-class UsageBatchIn(ApiModel):
+class UsageBatchIn(ApiInput):
     events: list[UsageEventIn] = Field(max_length=1000)
 
 
@@ -50,7 +50,7 @@ class IngestOut(ApiModel):
     rejected: list[RejectionOut]
 
 
-class IngestTokenIn(ApiModel):
+class IngestTokenIn(ApiInput):
     name: str = Field(min_length=1, max_length=64, description="what it is for, e.g. the cluster it is installed on")
 
 
