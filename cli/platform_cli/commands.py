@@ -429,16 +429,16 @@ def _configure_micro(
 # -- env ----------------------------------------------------------------------------------------------
 
 
-def env_exports(values: dict[str, str]) -> list[tuple[str, str | None]]:
+def env_exports(values: dict[str, str], *, micro_env: bool) -> list[tuple[str, str | None]]:
     """The variables ``platform env`` sets (``None``: unset), from the configuration file's ``values``.
 
     ``MICRO_PROXY`` (the proxy micro's CLI dials, host:port) and ``MICRO_ENV`` (so micro takes the
-    namespace and token of the platform's environment in ``config.json``) are micro v3's own
-    (cmd/cmd.go); ``MICRO_PROXY_ADDRESS`` is not exported: micro v3 reads it as the listen address of
-    a ``micro proxy`` server (service/proxy/server/server.go)."""
+    namespace and token of the platform's environment in ``config.json``, set only when ``micro_env``:
+    that file defines it) are micro v3's own (cmd/cmd.go); ``MICRO_PROXY_ADDRESS`` is not exported:
+    micro v3 reads it as the listen address of a ``micro proxy`` server (service/proxy/server/server.go)."""
     proxy = values.get(MICRO_PROXY_ADDRESS)
     return [
-        ("MICRO_ENV", micro_config.ENV_NAME if proxy else None),
+        ("MICRO_ENV", micro_config.ENV_NAME if proxy and micro_env else None),
         ("MICRO_PROXY", micro_config.proxy_host_port(proxy) if proxy else None),
         ("MICRO_NAMESPACE", values.get(MICRO_NAMESPACE) or None),
         (MICRO_AUTH_TOKEN, values.get(MICRO_AUTH_TOKEN) or None),
@@ -449,9 +449,14 @@ def env_exports(values: dict[str, str]) -> list[tuple[str, str | None]]:
 
 def cmd_env(ctx: Context, args: argparse.Namespace) -> int:
     config = ctx.config
-    exports = env_exports(config.file_values)  # the file's: a stale exported value must not be re-exported
+    micro_path = micro_config.config_path(ctx.environ, config.location.home)
+    micro_env = micro_config.has_platform_env(micro_path)
+    exports = env_exports(config.file_values, micro_env=micro_env)  # the file's: not a stale exported value
     if not any(value for _, value in exports):
         ctx.note(f"nothing configured in {config.location.display()}: run `platform init` first")
+    elif config.file_values.get(MICRO_PROXY_ADDRESS) and not micro_env:
+        shown = display_path(micro_path, config.location.home)
+        ctx.note(f"{shown} has no environment {micro_config.ENV_NAME} for micro: run `platform init` to add it")
     text = "".join(
         f"export {key}={shlex.quote(value)}\n" if value is not None else f"unset {key}\n" for key, value in exports
     )

@@ -139,6 +139,14 @@ def _envs(document: Mapping[str, Any], path: Path) -> dict[str, Any]:
     return envs
 
 
+def has_platform_env(path: Path) -> bool:
+    """Whether micro's config file at ``path`` defines the platform's environment (:data:`ENV_NAME`)."""
+    try:
+        return ENV_NAME in _envs(load(path), path)
+    except UsageError:
+        return False
+
+
 def proxy_host_port(address: str) -> str:
     """The gRPC proxy address micro dials (``host:port``): a URL's scheme and path dropped, ``:443`` when
     no port is given (client/cli/util/util.go ``CLIProxyAddress``; ``:80`` for an ``http://`` URL)."""

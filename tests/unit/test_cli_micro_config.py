@@ -271,6 +271,18 @@ def test_platform_env_unsets_what_is_not_configured(cli: Cli, api: FakeApi) -> N
     assert "MICRO_NAMESPACE=[acme-frontend]" in out
 
 
+def test_platform_env_sets_micro_env_only_when_micro_s_config_has_it(cli: Cli) -> None:
+    # A login moved an earlier ~/.micro file in, but init has not written config.json yet: micro
+    # would exit with 'Env "maas" not found' (client/cli/util/util.go GetEnvByName).
+    (cli.home / ".micro").write_text(
+        f"MICRO_PROXY_ADDRESS=proxy.example.com\nPLATFORM_TOKEN={cli.api.session_for('ada')}\n"
+    )
+    assert cli("login", "--local", "--login", "ada").code == 0
+    result = cli("env")
+    assert "unset MICRO_ENV\n" in result.out and "export MICRO_PROXY=proxy.example.com:443\n" in result.out
+    assert "run `platform init` to add it" in result.err
+
+
 def test_platform_env_prints_the_file_not_a_stale_exported_value(cli: Cli) -> None:
     cli.log_in("ada", namespace="acme-backend")
     cli.environ["MICRO_NAMESPACE"] = "from-an-earlier-eval"
