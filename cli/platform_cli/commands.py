@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from cli.platform_cli import micro_config
 from cli.platform_cli.client import ApiClient
 from cli.platform_cli.config import (
     DEFAULT_API_URL,
@@ -20,7 +23,10 @@ from cli.platform_cli.config import (
     OWNED_KEYS,
     PLATFORM_API_URL,
     PLATFORM_TOKEN,
+    display_path,
+    ensure_micro_directory,
     normalise_api_url,
+    write_atomic,
 )
 from cli.platform_cli.context import Context, show_secret_key
 from cli.platform_cli.errors import (
@@ -253,6 +259,8 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
     config = ctx.config
     configured_url = config.get(PLATFORM_API_URL)
     local = bool(args.local or args.login)
+    micro_path = micro_config.config_path(ctx.environ, config.location.home)
+    micro_config.load(micro_path)  # a config.json micro cannot read is refused before anything is written
 
     # 1. Which API.
     if args.api_url:
@@ -306,6 +314,7 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
     namespace = _pick_namespace(ctx, args, _list(me, "namespaces"), interactive)
     ns_id: str | None = None
     status: str | None = None
+    access: micro_config.RuntimeAccess | None = None
     ns_changes: dict[str, str | None] = {}
     if namespace is not None:
         ns_id = str(namespace.get("id"))
@@ -314,10 +323,11 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
             runtime = _dict(
                 ctx.api(base_url=api_url, token=token).request("GET", f"/v1/namespaces/{seg(ns_id)}/runtime")
             )
+            access = _runtime_access(ctx, runtime, ns_id)
             ns_changes = {
-                MICRO_NAMESPACE: str(runtime.get("namespace") or ns_id),
-                MICRO_PROXY_ADDRESS: _required(runtime, "proxy_address"),
-                MICRO_AUTH_TOKEN: _required(runtime, "auth_token"),
+                MICRO_NAMESPACE: access.namespace,
+                MICRO_PROXY_ADDRESS: access.proxy_address,
+                MICRO_AUTH_TOKEN: access.auth_token,
             }
         else:
             ns_changes = {MICRO_NAMESPACE: ns_id, MICRO_PROXY_ADDRESS: None, MICRO_AUTH_TOKEN: None}
@@ -327,8 +337,12 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
             )
         ctx.save(ns_changes)
         changes.update(ns_changes)
+        _configure_micro(ctx, micro_path, api_url, access.namespace if access else ns_id, access)
 
     values = {k: ctx.config.file_values.get(k) for k in OWNED_KEYS}
+    expires_at = (
+        access.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if access and access.expires_at else None
+    )
     result = {
         "config": str(ctx.config.location.path),
         "api_url": api_url,
@@ -336,11 +350,18 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
         "namespace": ns_id,
         "namespace_status": status,
         "proxy_address": values.get(MICRO_PROXY_ADDRESS),
+        "auth_token_expires_at": expires_at,
+        "micro_config": str(micro_path) if ns_id else None,
+        "micro_env": micro_config.ENV_NAME if access else None,
         "written": [k for k, v in changes.items() if v is not None],
     }
-    text = f"Configured {ctx.config.location.display()} for {cellify(me.get('login'))}:\n" + key_values(
-        [(k, show_secret_key(k, values[k])) for k in OWNED_KEYS]
-    )
+    rows: list[tuple[str, Any]] = [(k, show_secret_key(k, values[k])) for k in OWNED_KEYS]
+    if access:
+        rows.append(("micro env", f"{micro_config.ENV_NAME} in {display_path(micro_path, ctx.config.location.home)}"))
+        rows.append(("runtime token expires", expires_at or "-"))
+    text = f"Configured {ctx.config.location.display()} for {cellify(me.get('login'))}:\n" + key_values(rows)
+    if access:
+        text += 'For this shell too: eval "$(platform env)"\n'
     ctx.emit(result, text)
     return EXIT_OK
 
@@ -350,6 +371,97 @@ def _required(answer: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise CliError(f"the API's runtime answer has no {key}", "invalid_response")
     return value
+
+
+def _runtime_access(ctx: Context, runtime: dict[str, Any], ns_id: str) -> micro_config.RuntimeAccess:
+    """``GET /v1/namespaces/{ns}/runtime``'s answer: ``proxy_address`` and ``auth_token`` (required), and,
+    when the API gives them, ``refresh_token`` and ``expires_at`` (ISO 8601, or Unix seconds)."""
+    refresh = runtime.get("refresh_token")
+    raw_expiry = runtime.get("expires_at")
+    expires_at = parse_expiry(raw_expiry)
+    if raw_expiry is not None and expires_at is None:
+        ctx.note("warning: the API's runtime answer has an expires_at that is not a time: micro will refresh at once")
+    return micro_config.RuntimeAccess(
+        namespace=str(runtime.get("namespace") or ns_id),
+        proxy_address=_required(runtime, "proxy_address"),
+        auth_token=_required(runtime, "auth_token"),
+        refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+        expires_at=expires_at,
+    )
+
+
+def parse_expiry(value: Any) -> datetime | None:
+    """An ISO 8601 time (UTC when it has no zone) or Unix seconds as an aware datetime; else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _configure_micro(
+    ctx: Context, path: Path, api_url: str, ns_id: str, access: micro_config.RuntimeAccess | None
+) -> None:
+    """Write micro v3's own ``config.json`` (see :mod:`cli.platform_cli.micro_config`), keeping every other key."""
+    home = ctx.config.location.home
+    moved = ensure_micro_directory(home)  # micro exits fatally unless ~/.micro is a directory
+    if moved:
+        ctx.note(moved)
+    document = micro_config.load(path)
+    micro_config.configure(document, namespace=ns_id, api_url=api_url, access=access, path=path)
+    write_atomic(path, micro_config.dump(document))
+    shown = display_path(path, home)
+    if access:
+        ctx.note(f"wrote micro's environment {micro_config.ENV_NAME} (current) to {shown} (mode 0600)")
+    else:
+        ctx.note(f"wrote the namespace of micro's environment {micro_config.ENV_NAME} to {shown} (mode 0600)")
+
+
+# -- env ----------------------------------------------------------------------------------------------
+
+
+def env_exports(values: dict[str, str], *, micro_env: bool) -> list[tuple[str, str | None]]:
+    """The variables ``platform env`` sets (``None``: unset), from the configuration file's ``values``.
+
+    ``MICRO_PROXY`` (the proxy micro's CLI dials, host:port) and ``MICRO_ENV`` (so micro takes the
+    namespace and token of the platform's environment in ``config.json``, set only when ``micro_env``:
+    that file defines it) are micro v3's own (cmd/cmd.go); ``MICRO_PROXY_ADDRESS`` is not exported:
+    micro v3 reads it as the listen address of a ``micro proxy`` server (service/proxy/server/server.go)."""
+    proxy = values.get(MICRO_PROXY_ADDRESS)
+    return [
+        ("MICRO_ENV", micro_config.ENV_NAME if proxy and micro_env else None),
+        ("MICRO_PROXY", micro_config.proxy_host_port(proxy) if proxy else None),
+        ("MICRO_NAMESPACE", values.get(MICRO_NAMESPACE) or None),
+        (MICRO_AUTH_TOKEN, values.get(MICRO_AUTH_TOKEN) or None),
+        (PLATFORM_API_URL, values.get(PLATFORM_API_URL) or None),
+        (PLATFORM_TOKEN, values.get(PLATFORM_TOKEN) or None),
+    ]
+
+
+def cmd_env(ctx: Context, args: argparse.Namespace) -> int:
+    config = ctx.config
+    micro_path = micro_config.config_path(ctx.environ, config.location.home)
+    micro_env = micro_config.has_platform_env(micro_path)
+    exports = env_exports(config.file_values, micro_env=micro_env)  # the file's: not a stale exported value
+    if not any(value for _, value in exports):
+        ctx.note(f"nothing configured in {config.location.display()}: run `platform init` first")
+    elif config.file_values.get(MICRO_PROXY_ADDRESS) and not micro_env:
+        shown = display_path(micro_path, config.location.home)
+        ctx.note(f"{shown} has no environment {micro_config.ENV_NAME} for micro: run `platform init` to add it")
+    text = "".join(
+        f"export {key}={shlex.quote(value)}\n" if value is not None else f"unset {key}\n" for key, value in exports
+    )
+    ctx.emit(dict(exports), text)
+    return EXIT_OK
 
 
 # -- regions ------------------------------------------------------------------------------------------

@@ -1,24 +1,29 @@
-"""The ``~/.micro`` dotenv file the CLI shares with the micro CLI and every tool of the platform.
+"""The platform's dotenv file, ``~/.micro/platform.env``, that the CLI shares with every tool of the platform.
 
-Where the file is:
+micro v3 needs ``~/.micro`` to be a directory (``util/user/user.go`` in micro v3.19.0 runs
+``os.MkdirAll(~/.micro)`` and exits fatally when it fails); its own configuration is
+``~/.micro/config.json`` (:mod:`cli.platform_cli.micro_config`). Where the platform's file is:
 
 1. ``PLATFORM_CONFIG``, when set, names the file explicitly;
-2. otherwise ``$HOME/.micro`` (``HOME`` from the environment);
-3. unless ``$HOME/.micro`` is a directory (micro v3 keeps its own configuration there): then
-   ``$HOME/.micro/platform.env``, and the CLI says so when it writes there.
+2. otherwise ``$HOME/.micro/platform.env`` (``HOME`` from the environment);
+3. a ``$HOME/.micro`` *file* (what earlier versions of this CLI wrote) is still read, and the first
+   write moves it into the directory form (:func:`ensure_micro_directory`), nothing lost.
 
 Reading: the file's values, overridden by the environment variables of the same names (a non-empty
 environment variable wins). Writing: only the keys the CLI owns (:data:`OWNED_KEYS`) are changed;
 every other line (other keys, comments, blank lines) is kept as it was. The new content goes to a
 temporary file in the same directory, created with mode 0600, is flushed and fsynced, then renamed
 over the old file with :func:`os.replace`, so a reader sees either the old or the new file, whole.
+A ``~/.micro`` directory the CLI creates has mode 0700.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -45,7 +50,8 @@ _BARE = re.compile(r"^[A-Za-z0-9_./:@%+,=~-]+$")
 
 @dataclass(frozen=True)
 class Location:
-    """Where the configuration lives; ``kind`` is ``explicit``, ``file`` or ``directory``."""
+    """Where the configuration lives; ``kind`` is ``explicit`` (``PLATFORM_CONFIG``), ``directory``
+    (``~/.micro/platform.env``) or ``legacy`` (a ``~/.micro`` file, moved into the directory on write)."""
 
     path: Path
     kind: str
@@ -53,14 +59,23 @@ class Location:
 
     def display(self) -> str:
         """The path as shown to the user (``~/...`` under HOME)."""
-        try:
-            return "~/" + self.path.relative_to(self.home).as_posix()
-        except ValueError:
-            return str(self.path)
+        return display_path(self.path, self.home)
 
     @property
     def in_micro_directory(self) -> bool:
         return self.kind == "directory"
+
+    @property
+    def legacy(self) -> bool:
+        return self.kind == "legacy"
+
+
+def display_path(path: Path, home: Path) -> str:
+    """``path`` as shown to the user (``~/...`` under ``home``)."""
+    try:
+        return "~/" + path.relative_to(home).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def home_dir(environ: Mapping[str, str]) -> Path:
@@ -78,9 +93,58 @@ def locate(environ: Mapping[str, str]) -> Location:
             raise UsageError(f"PLATFORM_CONFIG names a directory, not a file: {path}", "invalid_config")
         return Location(path, "explicit", home)
     micro = home / FILE_NAME
+    if os.path.lexists(micro) and not micro.is_dir():
+        return Location(micro, "legacy", home)
+    return Location(micro / DIR_FILE_NAME, "directory", home)
+
+
+def ensure_micro_directory(home: Path) -> str | None:
+    """Make ``~/.micro`` a directory, as micro v3 needs it; returns what was done, for the user, or ``None``.
+
+    A missing ``~/.micro`` is created with mode 0700. A ``~/.micro`` file (or a symlink to one) left by
+    an earlier version of this CLI is moved into the directory, byte for byte, as ``platform.env``; a file
+    holding a JSON object is micro's own pre-v3 configuration and becomes ``config.json``, as micro's
+    ``util/config/config.go`` (``moveConfig``) moves it. The directory is built beside ``~/.micro`` and
+    renamed into place; the file is put back if that fails. A symlink's target is left where it is."""
+    micro = home / FILE_NAME
     if micro.is_dir():
-        return Location(micro / DIR_FILE_NAME, "directory", home)
-    return Location(micro, "file", home)
+        return None
+    if not os.path.lexists(micro):
+        try:
+            micro.mkdir(mode=0o700, parents=True)
+        except FileExistsError:
+            return None  # created meanwhile (by micro itself, or another platform command)
+        os.chmod(micro, 0o700)
+        return None
+    try:
+        data = micro.read_bytes()
+    except FileNotFoundError:
+        data = b""  # a dangling symlink
+    except OSError as exc:
+        raise UsageError(f"cannot read {micro}: {exc.strerror or exc}", "invalid_config") from exc
+    name = "config.json" if _is_json_object(data) else DIR_FILE_NAME
+    staging = Path(tempfile.mkdtemp(prefix=f"{FILE_NAME}.", suffix=".new", dir=home))  # mode 0700
+    backup = staging.with_suffix(".old")
+    try:
+        write_atomic(staging / name, data)
+        os.rename(micro, backup)
+        try:
+            os.rename(staging, micro)
+        except OSError:
+            os.rename(backup, micro)
+            raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    os.unlink(backup)
+    return f"moved the ~/.micro file into ~/.micro/{name} (micro v3 needs ~/.micro to be a directory)"
+
+
+def _is_json_object(data: bytes) -> bool:
+    try:
+        return isinstance(json.loads(data), dict)
+    except ValueError:
+        return False
 
 
 # -- dotenv parsing and rendering ---------------------------------------------------------------------
@@ -219,7 +283,7 @@ class DotEnv:
 
 def read_document(path: Path) -> DotEnv:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")  # bytes that are not UTF-8 kept as they are
     except FileNotFoundError:
         return DotEnv()
     except OSError as exc:
@@ -227,7 +291,7 @@ def read_document(path: Path) -> DotEnv:
     return DotEnv.parse(text)
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
+def write_atomic(path: Path, text: str | bytes, mode: int = 0o600) -> None:
     """Write ``text`` to ``path`` atomically: a temporary file in the same directory (mode ``mode``),
     flushed and fsynced, then :func:`os.replace` over ``path``; the directory is fsynced after."""
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
@@ -236,8 +300,8 @@ def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
@@ -260,6 +324,7 @@ class Config:
     location: Location
     file_values: dict[str, str]
     environ: Mapping[str, str]
+    moved: str | None = None  # what the last write did to a legacy ~/.micro file, for the user
 
     @classmethod
     def load(cls, environ: Mapping[str, str]) -> Config:
@@ -301,6 +366,10 @@ class Config:
         unknown = set(changes) - set(OWNED_KEYS)
         if unknown:
             raise ValueError(f"the CLI does not own {sorted(unknown)}")
+        self.moved = None
+        if self.location.kind != "explicit":
+            self.moved = ensure_micro_directory(self.location.home)
+            self.location = locate(self.environ)
         document = read_document(self.location.path)
         for key in OWNED_KEYS:
             if key in changes:

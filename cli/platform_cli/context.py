@@ -53,13 +53,10 @@ class Context:
         """Write ``changes`` to the configuration file, saying where, and which written keys the
         environment overrides."""
         config = self.config
-        location = config.location
-        if location.in_micro_directory:
-            self.note(
-                f"~/.micro is a directory (micro v3 keeps its own configuration there): "
-                f"writing the platform settings to {location.display()}"
-            )
         config.update(changes)
+        location = config.location
+        if config.moved:
+            self.note(config.moved)
         written = [k for k, v in changes.items() if v is not None]
         self.note(f"wrote {', '.join(written) or 'no keys'} to {location.display()} (mode 0600)")
         for key in config.overridden(k for k in changes):

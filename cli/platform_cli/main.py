@@ -1,9 +1,10 @@
 """``platform``: the command line of Micro as a Service, a thin client of the platform's HTTPS API.
 
-Configuration comes from one dotenv file, ``~/.micro`` (``~/.micro/platform.env`` when ``~/.micro`` is
-micro v3's directory; ``PLATFORM_CONFIG`` names another file), with the keys ``MICRO_PROXY_ADDRESS``,
-``MICRO_AUTH_TOKEN``, ``MICRO_NAMESPACE``, ``PLATFORM_API_URL`` and ``PLATFORM_TOKEN``; environment
-variables of the same names override the file (see :mod:`cli.platform_cli.config`).
+Configuration comes from one dotenv file, ``~/.micro/platform.env`` (``PLATFORM_CONFIG`` names another
+file), with the keys ``MICRO_PROXY_ADDRESS``, ``MICRO_AUTH_TOKEN``, ``MICRO_NAMESPACE``,
+``PLATFORM_API_URL`` and ``PLATFORM_TOKEN``; environment variables of the same names override the file
+(see :mod:`cli.platform_cli.config`). ``init`` also configures micro v3's own CLI in
+``~/.micro/config.json`` (:mod:`cli.platform_cli.micro_config`); ``env`` prints ``export`` lines.
 
 Every command takes ``--output json|table`` (default ``table``): ``json`` prints the API's answer,
 pretty, on stdout; notes and prompts go to stderr.
@@ -34,10 +35,11 @@ Handler = Callable[[Context, argparse.Namespace], int]
 
 EPILOG = f"""\
 configuration:
-  ~/.micro (a dotenv file, mode 0600), or ~/.micro/platform.env when ~/.micro is a
-  directory (micro v3's own); PLATFORM_CONFIG names another file. Keys: MICRO_PROXY_ADDRESS,
-  MICRO_AUTH_TOKEN, MICRO_NAMESPACE, PLATFORM_API_URL (default http://127.0.0.1:8000),
-  PLATFORM_TOKEN. Environment variables override the file.
+  ~/.micro/platform.env (a dotenv file, mode 0600; PLATFORM_CONFIG names another file).
+  Keys: MICRO_PROXY_ADDRESS, MICRO_AUTH_TOKEN, MICRO_NAMESPACE, PLATFORM_API_URL (default
+  http://127.0.0.1:8000), PLATFORM_TOKEN. Environment variables override the file.
+  init also writes micro's own ~/.micro/config.json (environment "maas");
+  eval "$(platform env)" exports MICRO_PROXY, MICRO_NAMESPACE and the rest to a shell.
 
 {EXIT_CODES_HELP}
 """
@@ -151,13 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
         return p.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
 
     # init
-    p = command(sub, "init", commands.cmd_init, "configure ~/.micro: API, login, namespace and runtime credential")
+    p = command(
+        sub,
+        "init",
+        commands.cmd_init,
+        "configure ~/.micro (platform.env and micro's config.json): API, login, namespace, runtime credential",
+    )
     p.add_argument("--api-url", metavar="URL", help="the platform API address (instead of asking)")
     p.add_argument("--local", action="store_true", help="the local cloud at http://127.0.0.1:8000, local login")
     p.add_argument("--login", metavar="LOGIN", help="the seeded login to use on the local cloud (e.g. ada)")
     p.add_argument("--token", metavar="TOKEN", help="use this platform token instead of logging in")
     p.add_argument("--namespace", metavar="ID", help="the namespace to configure (instead of asking)")
     p.add_argument("-y", "--yes", action="store_true", help="never prompt: take defaults, fail (exit 2) without one")
+
+    command(sub, "env", commands.cmd_env, 'print export lines of the configuration for a shell: eval "$(platform env)"')
 
     # login / logout / whoami
     p = command(sub, "login", commands.cmd_login, "log in (device flow, or --local --login LOGIN) and save the token")

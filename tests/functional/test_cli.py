@@ -24,6 +24,7 @@ import pytest
 
 from chalicelib.domain.clock import SystemClock
 from localcloud.cloud import LocalCloud
+from tests import micro_v3
 from tests.fixtures import start_platform
 from tests.helpers import ROOT
 
@@ -99,8 +100,9 @@ def ada(cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("ada")
     r = ok(run(home, "init", "--local", "--api-url", cloud.api_url, "--login", "ada", "--yes"))
     assert "no namespaces yet" in r.err
-    micro = home / ".micro"
+    micro = home / ".micro" / "platform.env"
     assert stat.S_IMODE(micro.stat().st_mode) == 0o600
+    assert stat.S_IMODE(micro.parent.stat().st_mode) == 0o700
     values = dotenv(micro)
     assert values["PLATFORM_API_URL"] == cloud.api_url and values["PLATFORM_TOKEN"]
     assert "MICRO_NAMESPACE" not in values and "MICRO_AUTH_TOKEN" not in values
@@ -120,7 +122,7 @@ def test_init_without_a_namespace_then_whoami(cloud: LocalCloud, ada: Path) -> N
 
 
 def test_init_with_the_namespace_keeps_foreign_keys(cloud: LocalCloud, ada: Path) -> None:
-    micro = ada / ".micro"
+    micro = ada / ".micro" / "platform.env"
     micro.write_text("# mine\nFOREIGN_KEY=keep-me\n" + micro.read_text())
     micro.chmod(0o644)  # init rewrites it 0600 all the same
     r = ok(run(ada, "init", "--local", "--api-url", cloud.api_url, "--login", "ada", "--namespace", NS, "--yes"))
@@ -135,20 +137,42 @@ def test_init_with_the_namespace_keeps_foreign_keys(cloud: LocalCloud, ada: Path
     assert values["PLATFORM_API_URL"] == cloud.api_url and values["PLATFORM_TOKEN"]
 
 
-def test_init_writes_platform_env_when_micro_is_a_directory(cloud: LocalCloud, tmp_path: Path) -> None:
-    (tmp_path / ".micro").mkdir()
-    (tmp_path / ".micro" / "config.json").write_text("{}")
-    r = ok(run(tmp_path, "init", "--local", "--api-url", cloud.api_url, "--login", "ada",
+def test_init_configures_micro_v3_and_platform_env_exports_it(cloud: LocalCloud, ada: Path, tmp_path: Path) -> None:
+    """A ~/.micro file of an earlier version is moved into the directory; micro v3 reads config.json;
+    ``eval "$(platform env)"`` sets micro's variables in a shell."""
+    home = tmp_path / "newcomer"
+    home.mkdir()
+    (home / ".micro").write_text("# from an earlier version\nMY_TOOL=on\n")
+    (home / ".micro").chmod(0o644)
+    r = ok(run(home, "init", "--local", "--api-url", cloud.api_url, "--login", "ada",
                "--namespace", NS, "--yes", timeout=60))  # fmt: skip
-    assert "~/.micro is a directory" in r.err and "~/.micro/platform.env" in r.err
-    path = tmp_path / ".micro" / "platform.env"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert dotenv(path)["MICRO_NAMESPACE"] == NS
-    assert (tmp_path / ".micro" / "config.json").read_text() == "{}"
+    assert "moved the ~/.micro file into ~/.micro/platform.env" in r.err
+    micro = home / ".micro"
+    assert micro.is_dir() and stat.S_IMODE(micro.stat().st_mode) == 0o700
+    assert (micro / "platform.env").read_text().startswith("# from an earlier version\nMY_TOOL=on\n")
+    assert stat.S_IMODE((micro / "platform.env").stat().st_mode) == 0o600
+    assert stat.S_IMODE((micro / "config.json").stat().st_mode) == 0o600
+    values = dotenv(micro / "platform.env")
+    # what micro v3 reads (tests/micro_v3.py follows its source)
+    document = micro_v3.read_config(micro / "config.json")
+    env = micro_v3.get_env(document)
+    token = micro_v3.token_get(document, env, micro / "tokens")
+    assert env.name == "maas"
+    assert micro_v3.cli_proxy_address(env) == re.sub(r"^https?://", "", values["MICRO_PROXY_ADDRESS"])
+    assert micro_v3.namespace_get(document, env.name) == NS
+    assert token.access_token == values["MICRO_AUTH_TOKEN"] and token.refresh_token
+    # platform env, evaluated by a shell
+    exports = ok(run(home, "env")).out
+    show = 'printf "%s|%s|%s|%s\n" "$MICRO_ENV" "$MICRO_PROXY" "$MICRO_NAMESPACE" "$PLATFORM_API_URL"'
+    shell = subprocess.run(
+        ["bash", "-c", f'eval "$1"; {show}', "sh", exports],
+        env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert shell.stdout == f"maas|{micro_v3.cli_proxy_address(env)}|{NS}|{cloud.api_url}\n"
 
 
 def test_the_written_file_drives_the_cli(cloud: LocalCloud, ada: Path) -> None:
-    if dotenv(ada / ".micro").get("MICRO_NAMESPACE") != NS:  # when run on its own
+    if dotenv(ada / ".micro" / "platform.env").get("MICRO_NAMESPACE") != NS:  # when run on its own
         ok(run(ada, "init", "--local", "--api-url", cloud.api_url, "--login", "ada", "--namespace", NS, "--yes"))
     shown = ok(run(ada, "namespaces", "show", NS, "--output", "json")).json()
     assert shown["id"] == NS and shown["status"] == "active" and shown["github_team"] == "backend"
@@ -246,10 +270,10 @@ def test_device_flow_login(cloud: LocalCloud, tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "Logged in to" in out and "as linus" in out
     assert time.monotonic() - started < 20
-    values = dotenv(tmp_path / ".micro")
+    values = dotenv(tmp_path / ".micro" / "platform.env")
     assert values["PLATFORM_API_URL"] == cloud.api_url and values["PLATFORM_TOKEN"]
     assert ok(run(tmp_path, "whoami", "--output", "json")).json()["login"] == "linus"
     # logout revokes the token and forgets it
     ok(run(tmp_path, "logout"))
-    assert "PLATFORM_TOKEN" not in dotenv(tmp_path / ".micro")
+    assert "PLATFORM_TOKEN" not in dotenv(tmp_path / ".micro" / "platform.env")
     assert run(tmp_path, "whoami").code == 4

@@ -52,6 +52,7 @@ class FakeApi:
         self.forced: dict[tuple[str, str], tuple[int, str, str]] = {}
         self.calls: list[tuple[str, str | None, str, str, Any]] = []
         self.minted = 0
+        self.runtime_extra: dict[str, Any] = {}  # more fields of the runtime answer (expires_at, refresh_token)
 
     # set-up helpers
     def add_namespace(self, ns_id: str, *, status: str = "active", members: dict[str, str] | None = None) -> None:
@@ -168,7 +169,12 @@ class FakeApi:
             if rest == "/runtime":
                 if ns["status"] != "active":
                     self.fail(409, "namespace_not_active", f"namespace {ns_id} is {ns['status']}")
-                return {"namespace": ns_id, "proxy_address": "proxy.local.example.com", "auth_token": f"rt_{ns_id}"}
+                return {
+                    "namespace": ns_id,
+                    "proxy_address": "proxy.local.example.com",
+                    "auth_token": f"rt_{ns_id}",
+                    **self.runtime_extra,
+                }
             if rest == "/audit":
                 query = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
                 return {
@@ -256,8 +262,9 @@ class Cli:
 
     @property
     def file(self) -> Path:
+        """The platform's dotenv file: ``~/.micro/platform.env``, or an earlier version's ``~/.micro`` file."""
         micro = self.home / ".micro"
-        return micro / "platform.env" if micro.is_dir() else micro
+        return micro if micro.is_file() else micro / "platform.env"
 
     def values(self) -> dict[str, str]:
         from cli.platform_cli.config import DotEnv
@@ -283,6 +290,7 @@ class Cli:
         lines = [f"PLATFORM_API_URL=http://127.0.0.1:8000\nPLATFORM_TOKEN={token}\n"]
         if namespace:
             lines.append(f"MICRO_NAMESPACE={namespace}\n")
+        self.file.parent.mkdir(mode=0o700, exist_ok=True)
         self.file.write_text("".join(lines))
         return token
 
@@ -443,6 +451,7 @@ def test_init_reuses_the_saved_login_for_the_same_api(cli: Cli, api: FakeApi) ->
 
 def test_init_for_a_namespace_not_active_yet_writes_only_the_namespace(cli: Cli, api: FakeApi) -> None:
     api.add_namespace("acme-frontend", status="provisioning", members={"ada": "owner"})
+    cli.file.parent.mkdir()
     cli.file.write_text("MICRO_PROXY_ADDRESS=stale\nMICRO_AUTH_TOKEN=stale\n")
     result = cli("init", "--local", "--login", "ada", "--namespace", "acme-frontend")
     assert result.code == 0, result.err
@@ -469,17 +478,20 @@ def test_init_for_a_namespace_the_user_cannot_see_exits_6(cli: Cli) -> None:
 def test_init_into_a_micro_directory_writes_platform_env_and_says_so(cli: Cli) -> None:
     micro = cli.home / ".micro"
     micro.mkdir()
-    (micro / "config.json").write_text('{"env": "local"}')
+    (micro / "config.json").write_text('{"env": "local", "git": {"baseurl": "github.com/acme"}}')
     result = cli("init", "--local", "--login", "ada", "--namespace", "acme-backend")
     assert result.code == 0, result.err
-    assert "~/.micro is a directory" in result.err
-    assert "~/.micro/platform.env" in result.err
+    assert "to ~/.micro/platform.env (mode 0600)" in result.err
+    assert "to ~/.micro/config.json (mode 0600)" in result.err
     assert cli.values()["MICRO_NAMESPACE"] == "acme-backend"
     assert stat.S_IMODE((micro / "platform.env").stat().st_mode) == 0o600
-    assert (micro / "config.json").read_text() == '{"env": "local"}'
+    # micro's own file now has the platform's environment, and keeps the rest.
+    micro_config = json.loads((micro / "config.json").read_text())
+    assert micro_config["env"] == "maas" and micro_config["git"] == {"baseurl": "github.com/acme"}
 
 
 def test_init_keeps_other_keys_and_comments(cli: Cli) -> None:
+    cli.file.parent.mkdir()
     cli.file.write_text("# written by hand\nMICRO_PROXY_ADDRESS=old\nMY_TOOL=on\n")
     assert cli("init", "--local", "--login", "ada", "--namespace", "acme-backend").code == 0
     text = cli.file.read_text()

@@ -25,11 +25,20 @@ def mode(path: Path) -> int:
 # -- where ---------------------------------------------------------------------------------------------
 
 
-def test_the_file_is_dot_micro_in_home(tmp_path: Path) -> None:
+def test_the_file_is_platform_env_in_the_micro_directory(tmp_path: Path) -> None:
+    location = locate(env(tmp_path))
+    assert location.path == tmp_path / ".micro" / "platform.env"
+    assert location.kind == "directory"
+    assert location.display() == "~/.micro/platform.env"
+
+
+def test_a_micro_file_of_an_earlier_version_is_read_where_it_is(tmp_path: Path) -> None:
+    (tmp_path / ".micro").write_text("MICRO_NAMESPACE=acme-backend\n")
     location = locate(env(tmp_path))
     assert location.path == tmp_path / ".micro"
-    assert location.kind == "file"
-    assert location.display() == "~/.micro"
+    assert location.legacy
+    assert Config.load(env(tmp_path)).namespace == "acme-backend"
+    assert (tmp_path / ".micro").is_file()  # reading moves nothing
 
 
 def test_a_micro_directory_means_platform_env_inside_it(tmp_path: Path) -> None:
@@ -121,7 +130,8 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
 
 
 def test_update_writes_mode_0600_and_keeps_what_it_does_not_own(tmp_path: Path) -> None:
-    path = tmp_path / ".micro"
+    (tmp_path / ".micro").mkdir()
+    path = tmp_path / ".micro" / "platform.env"
     path.write_text(
         "# my settings\n"
         "EDITOR_THING=keep me\n"
@@ -222,9 +232,91 @@ def test_writing_through_a_symlink_replaces_the_target(tmp_path: Path) -> None:
     real = tmp_path / "dotfiles" / "micro.env"
     real.parent.mkdir()
     real.write_text("A=1\n")
-    link = tmp_path / ".micro"
+    (tmp_path / ".micro").mkdir()
+    link = tmp_path / ".micro" / "platform.env"
     link.symlink_to(real)
     Config.load(env(tmp_path)).update({"MICRO_NAMESPACE": "n"})
     assert link.is_symlink()
     assert real.read_text() == "A=1\nMICRO_NAMESPACE=n\n"
     assert mode(real) == 0o600
+
+
+# -- ~/.micro is micro v3's directory: an earlier version's file is moved into it ----------------------
+
+
+def test_the_first_write_moves_a_micro_file_into_the_directory_nothing_lost(tmp_path: Path) -> None:
+    micro = tmp_path / ".micro"
+    before = "# mine\nFOREIGN=keep me\nexport PLATFORM_TOKEN='old'\nCERT=\"l1\nl2\"\n"
+    micro.write_text(before)
+    config = Config.load(env(tmp_path))
+    config.update({"MICRO_NAMESPACE": "acme-backend"})
+    assert micro.is_dir() and mode(micro) == 0o700
+    assert config.location.path == micro / "platform.env"
+    assert config.moved and "~/.micro/platform.env" in config.moved
+    assert (micro / "platform.env").read_text() == before + "MICRO_NAMESPACE=acme-backend\n"
+    assert mode(micro / "platform.env") == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".micro"]  # no staging or backup left behind
+    assert Config.load(env(tmp_path)).file_values["FOREIGN"] == "keep me"
+
+
+def test_a_micro_file_that_is_not_utf8_is_moved_byte_for_byte(tmp_path: Path) -> None:
+    (tmp_path / ".micro").write_bytes(b"LATIN=caf\xe9\n")
+    Config.load(env(tmp_path)).update({"MICRO_NAMESPACE": "n"})
+    assert (tmp_path / ".micro" / "platform.env").read_bytes().startswith(b"LATIN=caf\xe9\n")
+
+
+def test_a_micro_file_holding_json_is_micro_s_old_config_and_becomes_config_json(tmp_path: Path) -> None:
+    # micro's util/config/config.go (moveConfig) moves a ~/.micro file holding its JSON to config.json.
+    (tmp_path / ".micro").write_text('{"env":"local","git":{"baseurl":"x"}}')
+    Config.load(env(tmp_path)).update({"MICRO_NAMESPACE": "n"})
+    assert (tmp_path / ".micro" / "config.json").read_text() == '{"env":"local","git":{"baseurl":"x"}}'
+    assert (tmp_path / ".micro" / "platform.env").read_text() == "MICRO_NAMESPACE=n\n"
+
+
+def test_a_micro_symlink_to_a_file_becomes_the_directory_and_its_target_is_kept(tmp_path: Path) -> None:
+    real = tmp_path / "dotfiles" / "micro.env"
+    real.parent.mkdir()
+    real.write_text("A=1\n")
+    (tmp_path / ".micro").symlink_to(real)
+    Config.load(env(tmp_path)).update({"MICRO_NAMESPACE": "n"})
+    assert not (tmp_path / ".micro").is_symlink() and (tmp_path / ".micro").is_dir()
+    assert (tmp_path / ".micro" / "platform.env").read_text() == "A=1\nMICRO_NAMESPACE=n\n"
+    assert real.read_text() == "A=1\n"
+
+
+def test_a_failed_move_puts_the_micro_file_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    micro = tmp_path / ".micro"
+    micro.write_text("OLD=1\n")
+    real_rename = os.rename
+    calls: list[str] = []
+
+    def rename(src: Any, dst: Any) -> None:
+        calls.append(Path(dst).name)
+        if Path(dst) == micro and Path(src).is_dir():
+            raise OSError(28, "No space left on device")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(OSError):
+        Config.load(env(tmp_path)).update({"MICRO_NAMESPACE": "n"})
+    assert micro.is_file() and micro.read_text() == "OLD=1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".micro"]
+    assert len(calls) == 3  # aside, the directory in (refused), back
+
+
+def test_a_micro_directory_the_cli_creates_is_0700_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        Config.load(env(tmp_path)).update({"MICRO_NAMESPACE": "n"})
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / ".micro") == 0o700
+    assert mode(tmp_path / ".micro" / "platform.env") == 0o600
+
+
+def test_platform_config_elsewhere_leaves_a_micro_file_alone(tmp_path: Path) -> None:
+    (tmp_path / ".micro").write_text("A=1\n")
+    target = tmp_path / "conf.env"
+    Config.load(env(tmp_path, PLATFORM_CONFIG=str(target))).update({"MICRO_NAMESPACE": "n"})
+    assert (tmp_path / ".micro").read_text() == "A=1\n"
+    assert target.read_text() == "MICRO_NAMESPACE=n\n"
