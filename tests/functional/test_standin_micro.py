@@ -49,7 +49,7 @@ def repos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def micro(repos: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[MicroStandIn]:
-    host = BareReposHost(repos["root"], allowed=lambda path, credential: path != "acme/secret" or credential == "ghs_ok")
+    host = BareReposHost(repos["root"], allowed=lambda path, cred: path != "acme/secret" or cred == "ghs_ok")
     stand_in = MicroStandIn(
         git_hosts={"github.com": host}, workdir=tmp_path_factory.mktemp("micro"), watch_interval=0.2
     ).start()

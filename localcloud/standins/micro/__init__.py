@@ -63,7 +63,7 @@ class MicroStandIn(StandIn):
         self.runtime = RuntimeService(self.auth, git_hosts or {}, workdir, watch_interval=watch_interval)
         self.lock = threading.Lock()
         self._received: list[dict[str, Any]] = []
-        self._failures: list[tuple[int, str | None]] = []
+        self._failures: list[tuple[int, str | None, str | None]] = []
         self._delays: list[float] = []
 
     def start(self) -> MicroStandIn:
@@ -81,10 +81,11 @@ class MicroStandIn(StandIn):
         """A token of the ``micro`` issuer's default admin (``admin``/``micro``): what the platform uses."""
         return self.auth.admin_token(ttl)
 
-    def fail_next(self, n: int = 1, status: int = 503, detail: str | None = None) -> None:
-        """The next ``n`` requests answer ``status`` (a micro error), after being recorded."""
+    def fail_next(self, n: int = 1, status: int = 503, detail: str | None = None, endpoint: str | None = None) -> None:
+        """The next ``n`` requests (to ``endpoint``, e.g. ``"Create"``, if given) answer ``status`` (a micro
+        error), after being recorded."""
         with self.lock:
-            self._failures.extend([(status, detail)] * n)
+            self._failures.extend([(status, detail, endpoint)] * n)
 
     def delay_next(self, seconds: float, n: int = 1) -> None:
         with self.lock:
@@ -154,7 +155,12 @@ class MicroStandIn(StandIn):
                     "body": _masked(body),
                 }
             )
-            failure = self._failures.pop(0) if self._failures else None
+            failure = None
+            for index, (status, detail, endpoint) in enumerate(self._failures):
+                if endpoint is None or path.rsplit("/", 1)[-1] == endpoint:
+                    failure = (status, detail)
+                    del self._failures[index]
+                    break
             delay = self._delays.pop(0) if self._delays else 0.0
         if delay > 0:
             time.sleep(delay)
