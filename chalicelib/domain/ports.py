@@ -85,6 +85,7 @@ class RuntimeToken:
 class RuntimeAccount:
     id: str
     metadata: dict[str, str] = field(default_factory=dict)
+    type: str = "user"
 
 
 class RuntimeAuthPort(Protocol):
@@ -275,6 +276,11 @@ class GitHubReposPort(Protocol):
     def commit_status(
         self, installation_id: int, repo_id: int, sha: str, state: str, context: str, description: str, target_url: str
     ) -> None: ...
+    def fetch_token(self, installation_id: int) -> str:
+        """A short-lived token (an installation token, about an hour) that may read the installation's
+        repositories' contents: what a cluster fetches a private repository with."""
+        ...
+
     def failed_deliveries(self, limit: int) -> list[FailedDelivery]:
         """The App's recent deliveries that failed (redelivery attempts left out), newest first."""
         ...

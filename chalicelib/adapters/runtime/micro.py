@@ -69,7 +69,8 @@ refused, connect timeout) or answered 429. After an attempt whose outcome is unk
 answer), a Delete answered "not found" or a Create answered "already exists" is taken as done.
 
 The token goes only into the ``Authorization`` header: no error message, detail or log line holds it
-(it is registered with the log redaction, as are the tokens and credentials passed through).
+(it is registered with the log redaction, as are the secrets and credentials passed through; micro's
+tokens are JWTs, a shape the redaction masks).
 """
 
 from __future__ import annotations
@@ -583,11 +584,8 @@ class MicroRuntime:
         for item in accounts or []:
             if isinstance(item, dict) and item.get("id"):
                 raw = item.get("metadata") or {}
-                found.append(
-                    RuntimeAccount(
-                        str(item["id"]), {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
-                    )
-                )
+                metadata = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+                found.append(RuntimeAccount(str(item["id"]), metadata, str(item.get("type") or "user")))
         return found
 
     def token(self, namespace: str, account_id: str, secret: str, ttl_seconds: int) -> RuntimeToken:
@@ -605,10 +603,8 @@ class MicroRuntime:
         token = answer.get("token") if isinstance(answer, dict) else None
         if not isinstance(token, dict) or not token.get("access_token"):
             raise self._unreadable("Auth.Token", "no token in the answer")
+        # (micro's access tokens are JWTs, a shape the log redaction masks; neither token is logged)
         access, refresh = str(token["access_token"]), str(token.get("refresh_token") or "")
-        register_secret(access)
-        if refresh:
-            register_secret(refresh)
         expiry = token.get("expiry")
         expires_at = (
             _timestamp(expiry)

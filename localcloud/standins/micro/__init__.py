@@ -35,10 +35,10 @@ from localcloud.standins import RawRequest, RawResponse, StandIn
 from localcloud.standins.micro.auth import AuthService
 from localcloud.standins.micro.gateway import Call, Gateway
 from localcloud.standins.micro.runtime import HUMAN, RuntimeService
-from localcloud.standins.micro.source import BareReposHost, GitHost
+from localcloud.standins.micro.source import BareReposHost, GitHost, ResolvedHost
 from localcloud.standins.micro.wire import MicroError, ok, read
 
-__all__ = ["BareReposHost", "GitHost", "MicroStandIn"]
+__all__ = ["BareReposHost", "GitHost", "MicroStandIn", "NoProxy", "ResolvedHost"]
 
 ADMIN_TOKEN_TTL = 10 * 365 * 24 * 3600
 _SECRET_FIELDS = ("secret", "refresh_token", "token", "new_secret", "old_secret")
@@ -226,3 +226,14 @@ def _masked(body: Any) -> Any:
     if isinstance(options, dict) and isinstance(options.get("secrets"), dict):
         out["options"] = {**options, "secrets": {k: "***" for k in options["secrets"]}}
     return out
+
+
+class NoProxy(StandIn):
+    """Where a cluster's gRPC proxy (``micro proxy``, :8081, the ``micro`` CLI's ``MICRO_PROXY``) would
+    listen: the stand-in has none (it emulates the HTTP gateway only), and says so to whatever calls."""
+
+    name = "micro stand-in (no gRPC proxy)"
+
+    def handle(self, request: RawRequest) -> RawResponse:
+        message = "the micro stand-in has no gRPC proxy: it emulates micro's HTTP API gateway only\n"
+        return RawResponse(501, message.encode(), {"Content-Type": "text/plain; charset=utf-8"})

@@ -110,6 +110,19 @@ class BareReposHost:
         export_bare(bare, ref, dest)
 
 
+class ResolvedHost:
+    """A host that answers with the bare repository a credential may read, or None (unknown, or no access)."""
+
+    def __init__(self, resolve: Callable[[str, str | None], Path | None]) -> None:
+        self.resolve = resolve
+
+    def export(self, path: str, ref: str, credential: str | None, dest: Path) -> None:
+        bare = self.resolve(path, credential)
+        if bare is None:
+            raise FetchError("repository not found")
+        export_bare(bare, ref, dest)
+
+
 def checkout(
     source: ParsedSource, ref: str, secrets: Mapping[str, str], hosts: Mapping[str, GitHost], workdir: Path
 ) -> Path:
