@@ -211,7 +211,7 @@ def test_a_viewer_s_runtime_token_reads_only(remote: dict[str, Any]) -> None:
     assert logs.status_code == 401  # AuthorizeAdmin: no admin scope
 
 
-def test_an_unreachable_runtime_fails_the_deployment_after_retries_and_releases_the_lock(
+def test_a_runtime_that_stops_answering_fails_the_deployment_after_retries_and_releases_the_lock(
     remote: dict[str, Any],
 ) -> None:
     resumed = requests.post(
@@ -221,14 +221,33 @@ def test_an_unreachable_runtime_fails_the_deployment_after_retries_and_releases_
         timeout=10,
     )
     assert resumed.status_code == 200, resumed.text  # the rollback paused it
-    remote["micro"].stop()
-    gh = remote["cloud"].github
-    sha = gh.commit("acme", "hello", {"VERSION": "3"}, "a push the runtime never sees")
-    dep = wait_for(lambda: deployment_of(remote, sha), what="the failed deployment")
+    micro = remote["micro"]
+    micro.fail_next(1000, status=503)
+    try:
+        sha = remote["cloud"].github.commit("acme", "hello", {"VERSION": "3"}, "a push the runtime never takes")
+        dep = wait_for(lambda: deployment_of(remote, sha), what="the failed deployment")
+    finally:
+        micro.clear()
     assert dep["status"] == "failed", dep
     assert "did not answer" in dep["reason"] or "could not be reached" in dep["reason"]
     cloud = remote["cloud"]
-    lock = cloud.client("dynamodb").get_item(
-        TableName=cloud.decl.table_name, Key={"PK": {"S": f"NS#{NS}#SVC#hello"}, "SK": {"S": "LOCK"}}
-    )
-    assert "Item" not in lock, "the lock was not released"
+
+    def released() -> bool:
+        key = {"PK": {"S": f"NS#{NS}#SVC#hello"}, "SK": {"S": "LOCK"}}
+        return "Item" not in cloud.client("dynamodb").get_item(TableName=cloud.decl.table_name, Key=key)
+
+    wait_for(released, timeout=30, what="the lock's release")
+
+
+def test_offboarding_deletes_the_services_the_accounts_and_the_namespace(remote: dict[str, Any]) -> None:
+    """The services are deleted before the namespace: micro's manager keeps a service's record when only
+    its namespace goes, and starts it again (manager.go checkServices)."""
+    micro = remote["micro"]
+    assert micro.runtime.records and any(a.issuer == NS for a in micro.auth.accounts.values())
+    r = requests.delete(f"{remote['api']}/v1/namespaces/{NS}", headers=remote["h"], timeout=10)
+    assert r.status_code == 202, r.text
+    arn = remote["cloud"].resources["state_machines"]["offboarding"].replace(":stateMachine:", ":execution:")
+    assert remote["cloud"].wait_execution(f"{arn}:{NS}-offboard-1", timeout=60)["status"] == "SUCCEEDED"
+    assert NS not in micro.state()
+    assert not [r for r in micro.runtime.records.values() if r.namespace == NS]
+    assert not [a for a in micro.auth.accounts.values() if a.issuer == NS]
