@@ -337,7 +337,7 @@ class RuntimeService:
         with self.lock:
             for record in self._records(namespace, options.get("service") or "", options.get("version") or ""):
                 metadata = dict(record.metadata)
-                status = record.status if record.status != UNKNOWN else UNKNOWN
+                status = record.status
                 if record.error:
                     metadata["error"] = record.error
                 metadata["started"] = _rfc3339(record.updated_at)
@@ -393,9 +393,8 @@ class RuntimeService:
 
     def _create_service(self, caller: Account | None, service: dict[str, Any], options: dict[str, Any]) -> None:
         metadata = dict(service.get("metadata") or {})
-        metadata["status"] = (
-            HUMAN[int(service.get("status") or 0)] if 0 <= int(service.get("status") or 0) < 8 else "unknown"
-        )
+        requested = int(service.get("status") or 0)
+        metadata["status"] = HUMAN[requested] if 0 <= requested < len(HUMAN) else "unknown"  # util.go toService
         if caller is not None:  # handler.go setupServiceMeta
             metadata["owner"] = caller.name or caller.id
             metadata["group"] = caller.issuer
