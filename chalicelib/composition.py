@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.outbox import DynamoOutbox
     from chalicelib.adapters.dynamodb.regions import DynamoRegionRegistry
     from chalicelib.adapters.dynamodb.usage import DynamoUsageLedger
+    from chalicelib.adapters.runtime.micro import MicroRuntime
     from chalicelib.domain.deploys import DeployService
     from chalicelib.domain.gitops import GitOpsService
     from chalicelib.domain.metering import Catalog
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         GitHubOAuthPort,
         GitHubPort,
         GitHubReposPort,
+        RuntimeAuthPort,
         RuntimePort,
         RuntimeUsagePort,
         StatusReporter,
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.services.namespaces import NamespaceService
     from chalicelib.domain.services.outbox_relay import OutboxRelayService
     from chalicelib.domain.services.regions import RegionService
+    from chalicelib.domain.services.runtime_accounts import RuntimeAccountService
     from chalicelib.domain.services.usage import UsageService
 
 
@@ -145,10 +148,10 @@ class Container:
 
         from chalicelib.adapters.dynamodb.accounts import (
             DynamoAccountStore,
-            DynamoCredentialStore,
             DynamoLoginWindowStore,
             DynamoMemberStore,
             DynamoNamespaceStore,
+            DynamoRuntimeAccountStore,
             DynamoTokenStore,
         )
         from chalicelib.adapters.dynamodb.audit import DynamoAuditStore, DynamoDeliveryStore
@@ -164,34 +167,55 @@ class Container:
             audit=DynamoAuditStore(),
             deliveries=DynamoDeliveryStore(),
             placement=DynamoPlacementStore(),
-            credentials=DynamoCredentialStore(),
             ingest_tokens=DynamoIngestTokenStore(),
+            runtime_accounts=DynamoRuntimeAccountStore(),
         )
 
-    def runtime_for(self, proxy_address: str) -> RuntimePort:
-        """The micro runtime of one cluster: in the local stage, the local runtime (real processes on
-        this machine); elsewhere the micro runtime API at the cluster's proxy, with the platform's
-        cluster credential."""
-        if self.settings.stage == "local" and proxy_address == self.settings.local_cluster_address:
-            from chalicelib.adapters.runtime.local import LocalRuntime
+    def _is_local_cluster(self, api_address: str) -> bool:
+        return self.settings.stage == "local" and api_address == self.settings.local_cluster_address
 
-            return LocalRuntime.shared(self.clock, Path(self.settings.runtime_dir))
+    def _micro(self, api_address: str) -> MicroRuntime:
         from chalicelib.adapters.runtime.micro import MicroRuntime
 
         return MicroRuntime(
-            proxy_address,
+            api_address,
             self.secrets.get("MICRO_RUNTIME_TOKEN", ""),
             retries=self.settings.runtime_retries,
             backoff=self.settings.runtime_backoff_seconds,
+            remote_aliases=self.settings.git_remote_aliases,
         )
 
-    def runtime_of_namespace(self, ns_id: str) -> RuntimePort:
+    def runtime_for(self, api_address: str) -> RuntimePort:
+        """The micro runtime of one cluster: in the local stage, the local runtime (real processes on
+        this machine); elsewhere micro's runtime API at the cluster's HTTP API gateway, with the
+        platform's cluster credential."""
+        if self._is_local_cluster(api_address):
+            from chalicelib.adapters.runtime.local import LocalRuntime
+
+            return LocalRuntime.shared(self.clock, Path(self.settings.runtime_dir))
+        return self._micro(api_address)
+
+    def runtime_auth_for(self, api_address: str) -> RuntimeAuthPort:
+        """The accounts of one cluster's runtime: micro's auth service, or the local runtime's registry."""
+        if self._is_local_cluster(api_address):
+            from chalicelib.adapters.runtime.local_accounts import LocalRuntimeAccounts
+
+            return LocalRuntimeAccounts(Path(self.settings.runtime_dir), self.clock)
+        return self._micro(api_address)
+
+    def _api_address_of(self, ns_id: str) -> str:
         ns = self.namespaces.get(ns_id)
         if ns.cluster_id is None:
             from chalicelib.domain.errors import ConflictError
 
             raise ConflictError(f"the namespace {ns_id} has no cluster yet", {"namespace": ns_id})
-        return self.runtime_for(self.stores.placement.proxy_address(ns.region, ns.cluster_id))
+        return str(self.stores.placement.api_address(ns.region, ns.cluster_id))
+
+    def runtime_of_namespace(self, ns_id: str) -> RuntimePort:
+        return self.runtime_for(self._api_address_of(ns_id))
+
+    def runtime_auth_of_namespace(self, ns_id: str) -> RuntimeAuthPort:
+        return self.runtime_auth_for(self._api_address_of(ns_id))
 
     @cached_property
     def deploys(self) -> DeployService:
@@ -221,6 +245,7 @@ class Container:
                 poll_seconds=self.settings.deploy_poll_seconds, allow_local_sources=self.settings.stage == "local"
             ),
             admit=lambda ns: self.budgets.check_deploys(ns),
+            fetch_token=lambda installation_id: self.github_repos.fetch_token(installation_id),
         )
 
     @cached_property
@@ -346,11 +371,19 @@ class Container:
         return AuditService(self.stores.audit, self.clock)
 
     @cached_property
+    def runtime_accounts(self) -> RuntimeAccountService:
+        from chalicelib.domain.services.runtime_accounts import RuntimeAccountService
+
+        return RuntimeAccountService(
+            self.stores.runtime_accounts, self.runtime_auth_of_namespace, self.encryptor, self.clock
+        )
+
+    @cached_property
     def membership(self) -> MembershipService:
         from chalicelib.domain.services.membership import MembershipService
 
         s = self.stores
-        return MembershipService(self.github, s.members, s.namespaces, s.audit, self.clock)
+        return MembershipService(self.github, s.members, s.namespaces, s.audit, self.clock, self.runtime_accounts)
 
     @cached_property
     def namespaces(self) -> NamespaceService:
@@ -361,7 +394,7 @@ class Container:
             s.namespaces,
             s.members,
             s.placement,
-            s.credentials,
+            self.runtime_accounts,
             self.regions,
             self.github,
             self.billing,
@@ -371,6 +404,7 @@ class Container:
             self.membership,
             self.clock,
             plans=self.catalog.quotas(),
+            last_close=lambda ns_id: self.metering_run.close_namespace(ns_id, self.clock.now()),
         )
 
     # ------------------------------------------------------------------ metering

@@ -46,6 +46,13 @@ class Settings:
     runtime_backoff_seconds: float = 0.5
     # Local stage only: the file holding the local clock's offset (python -m localcloud.clock).
     clock_file: str | None = None
+    # Local stage only: the micro stand-in the local cloud runs, seeded as the region micro-local (its
+    # HTTP API gateway, and where its gRPC proxy would be); empty when it runs none.
+    micro_local_api_address: str = ""
+    micro_local_proxy_address: str = ""
+    # Local stage only: git remote prefixes a cluster knows by another name ("PREFIX=REPLACEMENT;..."):
+    # the GitHub stand-in's file:// clone URLs stand for https://github.com/.
+    git_remote_aliases: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -81,7 +88,19 @@ class Settings:
             runtime_retries=int(e.get("PLATFORM_RUNTIME_RETRIES", "3")),
             runtime_backoff_seconds=float(e.get("PLATFORM_RUNTIME_BACKOFF_SECONDS", "0.5")),
             clock_file=clock_file,
+            micro_local_api_address=e.get("PLATFORM_MICRO_LOCAL_API_ADDRESS", ""),
+            micro_local_proxy_address=e.get("PLATFORM_MICRO_LOCAL_PROXY_ADDRESS", ""),
+            git_remote_aliases=_aliases(e.get("PLATFORM_GIT_REMOTE_ALIASES", "")) if stage == "local" else (),
         )
+
+
+def _aliases(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for part in text.split(";"):
+        prefix, sep, replacement = part.strip().partition("=")
+        if sep and prefix:
+            pairs.append((prefix, replacement))
+    return tuple(pairs)
 
 
 # The secrets the platform reads: from the environment locally, from one Secrets Manager secret on AWS.

@@ -63,6 +63,7 @@ Micro as a Service is running on the local cloud (stage {args.stage}), ready in 
   AWS (moto server)   {cloud.moto.endpoint}     table {cloud.decl.table_name}, bus {cloud.decl.bus_name}
   GitHub stand-in     {cloud.github.api_url}   (requests: {cloud.github.url}/_stand-in/requests)
   Slack stand-in      {cloud.slack.url}         (received: {cloud.slack.url}/_stand-in/received)
+  micro stand-in      {cloud.micro.url}         region micro-local (state: {cloud.micro.url}/_stand-in/state)
   Local data          {cloud.snapshot_path}  ({cloud.restored} items restored)
   Clock               {clock.now().isoformat(timespec="seconds")}  (move it: python -m localcloud.clock advance 3h)
   Queues consumed     {", ".join(cloud.consumers) or "none yet"}

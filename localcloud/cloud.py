@@ -36,6 +36,8 @@ class Ports:
     aws: int = 4566
     github: int = 8010
     slack: int = 8011
+    micro: int = 8012  # the micro stand-in's HTTP API gateway (the region micro-local)
+    micro_proxy: int = 8013  # where its gRPC proxy would be
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -45,18 +47,20 @@ class Ports:
             aws=int(e.get("PLATFORM_AWS_PORT", 4566)),
             github=int(e.get("PLATFORM_GITHUB_PORT", 8010)),
             slack=int(e.get("PLATFORM_SLACK_PORT", 8011)),
+            micro=int(e.get("PLATFORM_MICRO_PORT", 8012)),
+            micro_proxy=int(e.get("PLATFORM_MICRO_PROXY_PORT", 8013)),
         )
 
     @classmethod
     def any_free(cls) -> Ports:
         """Free ports picked now (for tests): every address is known before anything starts."""
-        socks = [socket.socket() for _ in range(4)]
+        socks = [socket.socket() for _ in range(6)]
         for s in socks:
             s.bind(("127.0.0.1", 0))
-        api, aws, github, slack = (int(s.getsockname()[1]) for s in socks)
+        api, aws, github, slack, micro, micro_proxy = (int(s.getsockname()[1]) for s in socks)
         for s in socks:
             s.close()
-        return cls(api=api, aws=aws, github=github, slack=slack)
+        return cls(api=api, aws=aws, github=github, slack=slack, micro=micro, micro_proxy=micro_proxy)
 
 
 def check_free(host: str, ports: dict[str, int]) -> None:
@@ -109,6 +113,8 @@ class LocalCloud:
         self.resources: dict[str, Any] = {}
         self.github: Any = None
         self.slack: Any = None
+        self.micro: Any = None
+        self.micro_proxy: Any = None
         self.scheduler: Any = None
         self.snapshotter: Snapshotter | None = None
         self.journal: Journal | None = None
@@ -126,6 +132,8 @@ class LocalCloud:
                 "api": self.ports.api if self.serve_api else 0,
                 "github": self.ports.github if self.standins else 0,
                 "slack": self.ports.slack if self.standins else 0,
+                "micro": self.ports.micro if self.standins else 0,
+                "micro_proxy": self.ports.micro_proxy if self.standins else 0,
             },
         )
         self.moto.start()
@@ -179,7 +187,7 @@ class LocalCloud:
         if self.journal is not None:
             self.moto.app.journal = None
             self.journal.close()
-        for standin in (self.github, self.slack):
+        for standin in (self.micro_proxy, self.micro, self.github, self.slack):
             if standin is not None:
                 standin.stop()
         moto_patches.uninstall()
@@ -305,6 +313,7 @@ class LocalCloud:
         secret = os.environ.get("GITHUB_WEBHOOK_SECRET") or None
         self.github = GitHubStandIn(self.host, self.ports.github, webhook_secret=secret).start()
         self.slack = SlackStandIn(self.host, self.ports.slack).start()
+        self._start_micro()
         app = self.github.app
         os.environ.update(
             {
@@ -316,6 +325,29 @@ class LocalCloud:
                 "GITHUB_WEBHOOK_SECRET": app.webhook_secret,
                 "GITHUB_APP_PRIVATE_KEY": self.github.app_private_key_pem.decode(),
                 "PLATFORM_SLACK_STANDIN_URL": self.slack.url,
+            }
+        )
+
+    def _start_micro(self) -> None:
+        """The micro stand-in (the region micro-local's cluster): github.com is the GitHub stand-in for
+        its source fetches, and the platform calls it with a token of its default admin."""
+        from localcloud.standins.micro import MicroStandIn, NoProxy, ResolvedHost
+
+        github = self.github
+        self.micro = MicroStandIn(
+            self.host,
+            self.ports.micro,
+            git_hosts={"github.com": ResolvedHost(github.readable_repo)},
+        ).start()
+        self.micro_proxy = NoProxy(self.host, self.ports.micro_proxy).start()
+        repos = github.repos_dir.resolve().as_uri().rstrip("/") + "/"
+        os.environ.update(
+            {
+                "PLATFORM_MICRO_LOCAL_API_ADDRESS": self.micro.url,
+                "PLATFORM_MICRO_LOCAL_PROXY_ADDRESS": f"{self.host}:{self.micro_proxy.port}",
+                "MICRO_RUNTIME_TOKEN": self.micro.admin_token(),
+                # the GitHub stand-in's clone URLs (file://) are what https://github.com/ stands for
+                "PLATFORM_GIT_REMOTE_ALIASES": f"{repos}=https://github.com/",
             }
         )
 

@@ -207,14 +207,25 @@ def remove_viewer(call: Call) -> Any:
     "/v1/namespaces/{ns}/runtime",
     "GET",
     tag="namespaces",
-    auth=Auth(scope="deploy", role="member"),
+    auth=Auth(scope="read", role="viewer"),
     response=f"{S}:RuntimeOut",
-    errors=(NotFoundError, ConflictError),
-    summary="The namespace's micro runtime: proxy address and credential (for ~/.micro)",
+    errors=(NotFoundError, ConflictError, ForbiddenError),
+    summary="The namespace's micro runtime for the caller: its addresses and a short-lived token of the caller's "
+    "own runtime account (for ~/.micro); a token that may deploy needs the deploy scope",
 )
 def runtime_access(call: Call) -> dict[str, Any]:
-    r = get_container().namespaces.runtime_access(call.params["ns"])
-    return {"namespace": r.namespace, "proxy_address": r.proxy_address, "auth_token": r.auth_token}
+    r = get_container().namespaces.runtime_access(call.params["ns"], call.principal)
+    return {
+        "namespace": r.namespace,
+        "proxy_address": r.proxy_address,
+        "api_address": r.api_address,
+        "account": r.account,
+        "scopes": list(r.scopes),
+        "auth_token": r.auth_token,
+        "refresh_token": r.refresh_token,
+        "expires_at": r.expires_at,
+        "refresh": r.refresh,
+    }
 
 
 @registry.route(

@@ -312,9 +312,19 @@ def delete_config_var(call: Call) -> dict[str, Any]:
 def service_logs(call: Call) -> dict[str, Any]:
     since = call.time_param("since")
     tail = call.int_param("tail", 100, 1, 1000)
-    records = get_container().deploys.logs(call.params["ns"], call.params["svc"], since, tail)
-    return {
+    from chalicelib.domain.deploys import UNTIMED
+
+    records, note = get_container().deploys.logs_page(call.params["ns"], call.params["svc"], since, tail)
+    answer: dict[str, Any] = {
         "lines": [
-            {"timestamp": r.timestamp, "message": r.message, "version": r.metadata.get("version")} for r in records
+            {
+                "timestamp": None if r.timestamp == UNTIMED else r.timestamp,
+                "message": r.message,
+                "version": r.metadata.get("version"),
+            }
+            for r in records
         ]
     }
+    if note:
+        answer["since_ignored"] = note
+    return answer

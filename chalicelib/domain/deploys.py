@@ -16,7 +16,7 @@ import builtins
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from chalicelib.domain.clock import Clock
@@ -52,6 +52,16 @@ INTERRUPTED = {
     "Error": "Interrupted",
     "Cause": "the deployment stopped before it finished (its execution no longer runs)",
 }
+
+
+UNTIMED = datetime.fromtimestamp(0, UTC)  # the time of a log record that carries none
+
+
+def _fetch_refs(dep: Deployment) -> dict[str, str]:
+    """The linked repository's installation, carried to a deployment of the same source (a rollback, a
+    config change), so a runtime that fetches the commit itself can be given a credential for it."""
+    installation = dep.trigger.get("installation_id") or dep.trigger.get("source_installation_id")
+    return {"source_installation_id": installation} if installation else {}
 
 
 def check_service_name(name: str) -> str:
@@ -207,6 +217,7 @@ class DeployService:
         clock: Clock,
         settings: DeploySettings,
         admit: Callable[[str], None] | None = None,
+        fetch_token: Callable[[int], str] | None = None,
     ) -> None:
         # ``admit(ns)`` raises PaymentRequiredError while a budget's hard cap suspends new deploys
         # (BudgetService.check_deploys): checked before anything is written.
@@ -220,6 +231,8 @@ class DeployService:
         self._quota_of = quota_of
         self._clock = clock
         self._settings = settings
+        # a short-lived credential to fetch a linked repository with (a GitHub App installation token)
+        self._fetch_token = fetch_token
 
     # ================================================================== API
 
@@ -320,7 +333,7 @@ class DeployService:
             svc,
             target.source,
             target.commit,
-            {"kind": "rollback", "actor": actor},
+            {"kind": "rollback", "actor": actor, **_fetch_refs(target)},
             rollback_of=target_id,
             artifact=artifact,
             commit=target.commit,
@@ -371,6 +384,17 @@ class DeployService:
     def logs(self, ns: str, svc: str, since: datetime | None, tail: int) -> list[Any]:
         self.service(ns, svc)
         return list(self._runtime_of(ns).logs(ns, svc, since=since, tail=tail))
+
+    def logs_page(self, ns: str, svc: str, since: datetime | None, tail: int) -> tuple[list[Any], str | None]:
+        """The records, and why ``since`` was not applied when it could not be: a runtime whose records
+        carry no time (micro v3 never sets ``LogRecord.timestamp``) answers its last ``tail`` records."""
+        records = self.logs(ns, svc, since, tail)
+        if since is not None and records and all(r.timestamp == UNTIMED for r in records):
+            return records, (
+                f"since was not applied: the runtime's log records carry no time (micro v3 never sets it), "
+                f"so these are its last {tail} lines"
+            )
+        return records, None
 
     def runtime_view(self, ns: str, svc: str) -> list[Any]:
         return self._runtime_of(ns).read_services(ns, svc)
@@ -441,12 +465,14 @@ class DeployService:
     def _redeploy_current(self, service: Service, actor: str) -> Deployment | None:
         if not service.current_deployment_id or not service.current_commit or not service.source:
             return None
+        current = self._store.get_deployment(service.namespace, service.name, service.current_deployment_id)
+        refs = _fetch_refs(current) if current is not None else {}
         return self.request(
             service.namespace,
             service.name,
             service.source,
             service.current_commit,
-            {"kind": "config", "actor": actor},
+            {"kind": "config", "actor": actor, **refs},
             admitted=True,
         )
 
@@ -458,10 +484,20 @@ class DeployService:
         assert dep.spec is not None
         spec = dep.spec
         plain, secrets = self._environment(dep.namespace, dep.service)
+        installation = dep.trigger.get("installation_id") or dep.trigger.get("source_installation_id")
+        fetch = None
+        if installation and installation.isdigit() and self._fetch_token is not None:
+            fetch_token, installation_id = self._fetch_token, int(installation)
+
+            def fetch() -> str:
+                return fetch_token(installation_id)
+
         return ServiceSpec(
             name=dep.service,
             version=dep.id,
             source=artifact,
+            remote=dep.source,
+            fetch_credential=fetch,
             metadata={
                 "port": str(spec["port"]),
                 "health_path": spec["health"],

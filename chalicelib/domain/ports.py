@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -25,12 +25,16 @@ class ResourceQuota:
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
-    version: str
-    source: str
+    version: str  # the deployment's id
+    source: str  # the artifact (a local checkout) for a runtime that runs it as it is
     metadata: dict[str, str] = field(default_factory=dict)
     command: Sequence[str] = ()
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    # For a runtime that fetches the commit itself (micro): the deployment's git remote, and a
+    # short-lived credential to fetch it with (asked for only when needed; never stored).
+    remote: str = ""
+    fetch_credential: Callable[[], str | None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,40 @@ class RuntimeUsagePort(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RuntimeToken:
+    """An access token of a runtime account (short-lived), the refresh token that renews it while the
+    account exists, and when the access token expires."""
+
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class RuntimeAccount:
+    id: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    type: str = "user"
+
+
+class RuntimeAuthPort(Protocol):
+    """Accounts in a namespace's issuer on the runtime of one cluster (micro's auth service)."""
+
+    def create_account(
+        self, namespace: str, account_id: str, secret: str, scopes: Sequence[str], metadata: dict[str, str]
+    ) -> None:
+        """ConflictError when the id is taken."""
+        ...
+
+    def delete_account(self, namespace: str, account_id: str) -> None:
+        """Delete it and refuse its outstanding tokens; one that is gone already is done."""
+        ...
+
+    def list_accounts(self, namespace: str) -> list[RuntimeAccount]: ...
+    def token(self, namespace: str, account_id: str, secret: str, ttl_seconds: int) -> RuntimeToken: ...
+
+
 # --------------------------------------------------------------------------- billing (Stripe)
 
 
@@ -156,6 +194,10 @@ RegionStatus = Literal["provisioning", "active", "draining", "failed", "retired"
 
 @dataclass(frozen=True)
 class Cluster:
+    """A runtime cluster: ``api_address`` is micro's HTTP API gateway (the platform calls it),
+    ``proxy_address`` its gRPC proxy (the ``micro`` CLI's ``MICRO_PROXY``). A cluster stored before
+    the two were told apart has only ``proxy_address``, which was the HTTP API's: ``api`` answers it."""
+
     id: str
     region: str
     cloud: str
@@ -163,6 +205,11 @@ class Cluster:
     status: RegionStatus
     capacity: int
     used: int = 0
+    api_address: str = ""
+
+    @property
+    def api(self) -> str:
+        return self.api_address or self.proxy_address
 
 
 @dataclass(frozen=True)
@@ -277,6 +324,11 @@ class GitHubReposPort(Protocol):
     def commit_status(
         self, installation_id: int, repo_id: int, sha: str, state: str, context: str, description: str, target_url: str
     ) -> None: ...
+    def fetch_token(self, installation_id: int) -> str:
+        """A short-lived token (an installation token, about an hour) that may read the installation's
+        repositories' contents: what a cluster fetches a private repository with."""
+        ...
+
     def failed_deliveries(self, limit: int) -> list[FailedDelivery]:
         """The App's recent deliveries that failed (redelivery attempts left out), newest first."""
         ...

@@ -5,9 +5,9 @@ that carry credentials.
 Masked as ``***``: every value passed to ``register_secret`` (webhook secrets, tokens the process
 handles), and whatever is shaped like a credential even if nobody registered it: a bearer token,
 the platform's tokens (``mp_pat_...``, ``mp_usr_...``), GitHub's (``ghp_``, ``gho_``, ``ghu_``,
-``ghs_``, ``ghr_``), Stripe's keys and webhook secrets, the user information of a URL
-(``https://x-access-token:...@github.com/...`` -> ``https://***@github.com/...``) and credential
-query parameters (``?access_token=...``)."""
+``ghs_``, ``ghr_``), JSON Web Tokens (micro's access tokens), Stripe's keys and webhook secrets, the
+user information of a URL (``https://x-access-token:...@github.com/...`` -> ``https://***@github.com/...``)
+and credential query parameters (``?access_token=...``)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ _CREDENTIAL_SHAPES = re.compile(
     r"(?i)(?P<bearer>bearer\s+)[A-Za-z0-9._~+/=-]{8,}"
     r"|\bmp_[a-z]+_[A-Za-z0-9]{16,}"
     r"|\bgh[pousr]_[A-Za-z0-9]{20,}"
+    r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
     r"|\bsk_(?:live|test)_[A-Za-z0-9]{8,}"
     r"|\bwhsec_[A-Za-z0-9]{8,}"
     r"|\b(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s?#]+@"

@@ -167,13 +167,37 @@ class PlacementStore(Protocol):
         ...
 
     def release_capacity(self, region: str, cluster_id: str) -> None: ...
-    def proxy_address(self, region: str, cluster_id: str) -> str: ...
+    def api_address(self, region: str, cluster_id: str) -> str:
+        """micro's HTTP API gateway of the cluster (what the runtime adapter calls)."""
+        ...
+
+    def proxy_address(self, region: str, cluster_id: str) -> str:
+        """The cluster's gRPC proxy (what the ``micro`` CLI uses)."""
+        ...
 
 
-class CredentialStore(Protocol):
-    def put_runtime_credential(self, ns_id: str, cluster_id: str, ciphertext: str, now: datetime) -> bool: ...
-    def get_runtime_credential(self, ns_id: str) -> tuple[str, str] | None: ...
-    def delete_runtime_credential(self, ns_id: str) -> None: ...
+@dataclass(frozen=True)
+class RuntimeAccountRecord:
+    """A member's account in the namespace's issuer on its cluster's runtime: its id there, the scopes
+    it was made with, and its secret encrypted (KMS or the local key): the platform mints the member's
+    short-lived tokens with it and never shows it."""
+
+    namespace: str
+    uid: int
+    login: str
+    account_id: str
+    scopes: tuple[str, ...]
+    ciphertext: str
+    created_at: datetime
+
+
+class RuntimeAccountStore(Protocol):
+    def put(self, record: RuntimeAccountRecord) -> None: ...
+    def get(self, ns_id: str, uid: int) -> RuntimeAccountRecord | None: ...
+    def list(self, ns_id: str) -> builtins.list[RuntimeAccountRecord]: ...
+    def delete(self, ns_id: str, uid: int) -> None: ...
+    def delete_legacy_credential(self, ns_id: str) -> bool:
+        """Delete the namespace's shared runtime credential of older versions, if any; answer whether."""
 
 
 class IngestTokenStore(Protocol):

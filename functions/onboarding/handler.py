@@ -25,11 +25,6 @@ def runtime(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return event
 
 
-def credential(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    get_container().namespaces.step_credential(event["namespace"])
-    return event
-
-
 def members(event: dict[str, Any], context: Any) -> dict[str, Any]:
     get_container().namespaces.step_members(event["namespace"])
     return event

@@ -1,4 +1,5 @@
-"""Local stage only, at every start of the local cloud: seeds the region ``local`` (idempotent)."""
+"""Local stage only, at every start of the local cloud: seeds the region ``local`` and, when the local
+cloud runs the micro stand-in, ``micro-local`` (idempotent)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from chalicelib.composition import get_container
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     container = get_container()
-    if container.settings.stage != "local":
+    settings = container.settings
+    if settings.stage != "local":
         raise RuntimeError("seed_local runs in the local stage only")
-    created = container.region_service.seed_local(container.settings.local_cluster_address)
-    return {"region": "local", "created": created}
+    micro = None
+    if settings.micro_local_api_address:
+        micro = (settings.micro_local_api_address, settings.micro_local_proxy_address)
+    created = container.region_service.seed_local(settings.local_cluster_address, micro)
+    return {"region": "local", "created": created["local"], "regions": created}

@@ -1042,6 +1042,32 @@ class GitHubStandIn(StandIn):
         """The bare repository: ``repos_dir/<owner>/<name>.git``."""
         return self.repos_dir / repo.owner.lower() / f"{repo.name.lower()}.git"
 
+    def readable_repo(self, full_name: str, credential: str | None) -> Path | None:
+        """The bare repository of ``full_name`` when GitHub would give its contents to ``credential`` (as
+        ``https://github.com/<full_name>/archive/<ref>.zip`` with ``Authorization: token <credential>``, the
+        way micro's runtime fetches a source): to anyone when it is public; when private, to an unexpired
+        installation token whose installation covers it with ``contents`` read, or to a user token with
+        access to it. Else None (GitHub answers 404)."""
+        with self.lock:
+            repo = next((r for r in self.state.repos.values() if r.full_name.lower() == full_name.lower()), None)
+            if repo is None:
+                return None
+            allowed = not repo.private
+            if not allowed and credential:
+                token = self.state.installation_tokens.get(credential)
+                installation = self.state.installations.get(token.installation_id) if token is not None else None
+                if token is not None and installation is not None:
+                    allowed = (
+                        token.expires_at > self.clock.now()
+                        and installation.suspended_at is None
+                        and self._covers(installation, repo)
+                        and PERMISSION_LEVELS.get(token.permissions.get("contents", ""), 0) >= PERMISSION_LEVELS["read"]
+                    )
+                login = self.state.tokens.get(credential)
+                if login is not None:
+                    allowed = self.repo_role(repo, login) is not None
+        return self.bare(repo).path if allowed else None
+
     def bare(self, repo: Repo) -> BareRepo:
         """The repository's git data (made now if the seeded repository was not used yet)."""
         with self.lock:

@@ -110,8 +110,13 @@ def test_onboarding_a_team_end_to_end(cloud: LocalCloud, backend: dict[str, Any]
     me = api("GET", "/v1/me").json()
     assert me["login"] == "ada" and [n["id"] for n in me["namespaces"]] == ["acme-backend"]
     assert me["namespaces"][0]["role"] == "owner"
+    # every member has an account of their own on the runtime (the local runtime's registry here)
+    accounts = json.loads((cloud.data_dir / "runtime" / "accounts.json").read_text())["accounts"]["acme-backend"]
+    assert sorted(a["metadata"]["login"] for a in accounts.values()) == ["ada", "grace", "linus"]
     access = api("GET", "/v1/namespaces/acme-backend/runtime").json()
-    assert access["proxy_address"] == cloud.api_url and access["auth_token"].startswith("mrt_")
+    assert access["proxy_address"] == cloud.api_url and access["api_address"] == cloud.api_url
+    assert access["auth_token"].startswith("mp_lrt_") and access["scopes"] == ["admin"]
+    assert accounts[access["account"]]["metadata"]["login"] == "ada"
 
 
 def test_the_same_team_cannot_be_onboarded_twice(cloud: LocalCloud, backend: dict[str, Any]) -> None:

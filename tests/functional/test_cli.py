@@ -126,14 +126,14 @@ def test_init_with_the_namespace_keeps_foreign_keys(cloud: LocalCloud, ada: Path
     micro.write_text("# mine\nFOREIGN_KEY=keep-me\n" + micro.read_text())
     micro.chmod(0o644)  # init rewrites it 0600 all the same
     r = ok(run(ada, "init", "--local", "--api-url", cloud.api_url, "--login", "ada", "--namespace", NS, "--yes"))
-    assert "(set, hidden)" in r.out and "mrt_" not in r.out  # secrets are not printed
+    assert "(set, hidden)" in r.out and "mp_lrt_" not in r.out  # secrets are not printed
     assert stat.S_IMODE(micro.stat().st_mode) == 0o600
     text = micro.read_text()
     assert text.startswith("# mine\nFOREIGN_KEY=keep-me\n")
     values = dotenv(micro)
     assert values["MICRO_NAMESPACE"] == NS
     assert values["MICRO_PROXY_ADDRESS"] == cloud.api_url  # the local cluster's proxy address
-    assert values["MICRO_AUTH_TOKEN"].startswith("mrt_")
+    assert values["MICRO_AUTH_TOKEN"].startswith("mp_lrt_")  # the member's own runtime token
     assert values["PLATFORM_API_URL"] == cloud.api_url and values["PLATFORM_TOKEN"]
 
 

@@ -38,6 +38,8 @@ def start(data_dir: Path, ports: list[int], out: IO[str] | None = None) -> subpr
             "PLATFORM_AWS_PORT": str(ports[1]),
             "PLATFORM_GITHUB_PORT": str(ports[2]),
             "PLATFORM_SLACK_PORT": str(ports[3]),
+            "PLATFORM_MICRO_PORT": str(ports[4]),
+            "PLATFORM_MICRO_PROXY_PORT": str(ports[5]),
         }
     )
     return subprocess.Popen(
@@ -71,7 +73,7 @@ def interrupt(proc: subprocess.Popen[str]) -> str:
 
 
 def test_run_serves_keeps_data_across_ctrl_c_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    ports = free_ports(4)
+    ports = free_ports(6)
     api = f"http://127.0.0.1:{ports[0]}"
     first = start(tmp_path, ports)
     wait_healthy(api, first)
@@ -89,11 +91,11 @@ def test_run_serves_keeps_data_across_ctrl_c_and_leaves_nothing_behind(tmp_path:
         wait_healthy(api, second)
     finally:
         out = interrupt(second)
-    assert "(2 items restored)" in out  # the seeded region, kept across the restart
+    assert "(4 items restored)" in out  # the seeded regions (local, micro-local) and their clusters, kept
 
 
 def test_a_port_in_use_is_named_with_the_variable_to_change(tmp_path: Path) -> None:
-    ports = free_ports(4)
+    ports = free_ports(6)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", ports[1]))
         taken.listen()
@@ -122,7 +124,7 @@ def service_processes(artifacts: Path) -> list[int]:
 def test_kill_9_of_run_leaves_no_orphan_after_the_next_start(tmp_path: Path) -> None:
     """A deployed service outlives a kill -9 of `make run`; the next `make run` stops it, records the
     stop, and runs exactly one copy of it again."""
-    ports = free_ports(4)
+    ports = free_ports(6)
     artifacts = (tmp_path / "data" / "artifacts").resolve()
     repo = tmp_path / "hello"
     subprocess.run(

@@ -146,3 +146,42 @@ def test_the_scan_guard_catches_a_scan(container: Any, _no_scans: ScanGuard) -> 
     with pytest.raises(AssertionError, match="Scan"):
         _no_scans.check()
     _no_scans.scans.clear()  # this test's Scan was on purpose
+
+
+def test_a_cluster_stored_with_one_address_is_read_with_it_as_both(container: Any) -> None:
+    """Before the HTTP API and the gRPC proxy were told apart, a cluster had one address, which the
+    runtime adapter called as the HTTP API: it still is."""
+    from chalicelib.adapters.dynamodb.regions import ClusterItem
+
+    container.regions.put(Region("old-1", "aws", "Old", "active"))
+    ClusterItem(
+        PK="REGION#old-1",
+        SK="CLUSTER#c1",
+        GSI1PK="REGIONS",
+        GSI1SK="old-1#CLUSTER#c1",
+        cluster_id="c1",
+        region="old-1",
+        cloud="aws",
+        proxy_address="https://api.old.example",
+        status="active",
+        capacity=5,
+        used=0,
+    ).save()
+    [cluster] = container.regions.get("old-1").clusters
+    assert cluster.api_address == cluster.proxy_address == "https://api.old.example"
+    placement = container.stores.placement
+    assert placement.api_address("old-1", "c1") == placement.proxy_address("old-1", "c1") == "https://api.old.example"
+
+
+def test_the_local_regions_are_seeded_with_both_addresses_which_follow_the_configuration(container: Any) -> None:
+    service, placement = container.region_service, container.stores.placement
+    made = service.seed_local("http://127.0.0.1:8000", ("http://127.0.0.1:8012", "127.0.0.1:8013"))
+    assert made == {"local": True, "micro-local": True}
+    [micro] = container.regions.get("micro-local").clusters
+    assert (micro.api_address, micro.proxy_address) == ("http://127.0.0.1:8012", "127.0.0.1:8013")
+    assert placement.take_capacity("micro-local") == "micro-local-1"
+    again = service.seed_local("http://127.0.0.1:9000", ("http://127.0.0.1:9012", "127.0.0.1:9013"))
+    assert again == {"local": False, "micro-local": False}
+    [micro] = container.regions.get("micro-local").clusters
+    assert (micro.api_address, micro.proxy_address, micro.used) == ("http://127.0.0.1:9012", "127.0.0.1:9013", 1)
+    assert placement.api_address("local", "local-1") == "http://127.0.0.1:9000"

@@ -1,5 +1,5 @@
-"""Accounts, namespaces (with their team claims), members, API tokens, login windows and runtime
-credentials on the single table. Keys: docs/data-model.md."""
+"""Accounts, namespaces (with their team claims), members, API tokens, login windows and members'
+runtime accounts on the single table. Keys: docs/data-model.md."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, UpdateError
 
 from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
 from chalicelib.adapters.dynamodb.outbox import write_with_events
@@ -26,7 +26,7 @@ from chalicelib.domain.model import (
     Role,
     Scope,
 )
-from chalicelib.domain.stores import DeviceLogin
+from chalicelib.domain.stores import DeviceLogin, RuntimeAccountRecord
 
 ACTIVE_NAMESPACES = "NAMESPACES#ACTIVE"
 # Namespaces whose onboarding or offboarding runs, by the time they took that status: the sweeper's.
@@ -625,10 +625,13 @@ class DynamoLoginWindowStore:
         SessionItem(*SessionItem.key(session_hash)).delete()
 
 
-# ============================================================================ runtime credentials
+# ============================================================================ runtime accounts
 
 
 class RuntimeCredentialItem(BaseItem, discriminator="RuntimeCredential"):
+    """The one runtime credential older versions minted per namespace and handed to every member: no
+    longer made or read; deleted when its namespace is offboarded or its accounts are reconciled."""
+
     ciphertext = UnicodeAttribute()
     cluster_id = UnicodeAttribute()
 
@@ -637,25 +640,66 @@ class RuntimeCredentialItem(BaseItem, discriminator="RuntimeCredential"):
         return f"NS#{ns}", "RUNTIMECRED"
 
 
-class DynamoCredentialStore:
-    def put_runtime_credential(self, ns_id: str, cluster_id: str, ciphertext: str, now: datetime) -> bool:
-        pk, sk = RuntimeCredentialItem.key(ns_id)
+class RuntimeAccountItem(BaseItem, discriminator="RuntimeAccount"):
+    ns = UnicodeAttribute()
+    uid = NumberAttribute()
+    login = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    scopes = UnicodeAttribute()  # space-separated
+    ciphertext = UnicodeAttribute()
+
+    @staticmethod
+    def key(ns: str, uid: int) -> tuple[str, str]:
+        return f"NS#{ns}", f"RUNTIMEACCT#{uid}"
+
+    def to_domain(self) -> RuntimeAccountRecord:
+        assert self.created_at is not None
+        return RuntimeAccountRecord(
+            namespace=self.ns,
+            uid=int(self.uid),
+            login=self.login,
+            account_id=self.account_id,
+            scopes=tuple(s for s in self.scopes.split(" ") if s),
+            ciphertext=self.ciphertext,
+            created_at=self.created_at,
+        )
+
+
+class DynamoRuntimeAccountStore:
+    """Members' runtime accounts: one item per member in the namespace's partition."""
+
+    def put(self, record: RuntimeAccountRecord) -> None:
+        pk, sk = RuntimeAccountItem.key(record.namespace, record.uid)
+        RuntimeAccountItem(
+            PK=pk,
+            SK=sk,
+            ns=record.namespace,
+            uid=record.uid,
+            login=record.login,
+            account_id=record.account_id,
+            scopes=" ".join(record.scopes),
+            ciphertext=record.ciphertext,
+            created_at=record.created_at,
+        ).save()
+
+    def get(self, ns_id: str, uid: int) -> RuntimeAccountRecord | None:
         try:
-            RuntimeCredentialItem(PK=pk, SK=sk, ciphertext=ciphertext, cluster_id=cluster_id, created_at=now).save(
-                condition=RuntimeCredentialItem.PK.does_not_exist()
-            )
-        except PutError as e:
+            return RuntimeAccountItem.get(*RuntimeAccountItem.key(ns_id, uid), consistent_read=True).to_domain()
+        except RuntimeAccountItem.DoesNotExist:
+            return None
+
+    def list(self, ns_id: str) -> builtins.list[RuntimeAccountRecord]:
+        items = BaseItem.query(f"NS#{ns_id}", BaseItem.SK.startswith("RUNTIMEACCT#"), consistent_read=True)
+        return sorted((i.to_domain() for i in items if isinstance(i, RuntimeAccountItem)), key=lambda r: r.uid)
+
+    def delete(self, ns_id: str, uid: int) -> None:
+        RuntimeAccountItem(*RuntimeAccountItem.key(ns_id, uid)).delete()
+
+    def delete_legacy_credential(self, ns_id: str) -> bool:
+        try:
+            RuntimeCredentialItem(*RuntimeCredentialItem.key(ns_id)).delete(condition=RuntimeCredentialItem.PK.exists())
+        except DeleteError as e:
             if condition_failed(e):
-                return False  # minted by an earlier run of the same step
+                return False
             raise
         return True
-
-    def get_runtime_credential(self, ns_id: str) -> tuple[str, str] | None:
-        try:
-            item = RuntimeCredentialItem.get(*RuntimeCredentialItem.key(ns_id), consistent_read=True)
-        except RuntimeCredentialItem.DoesNotExist:
-            return None
-        return item.cluster_id, item.ciphertext
-
-    def delete_runtime_credential(self, ns_id: str) -> None:
-        RuntimeCredentialItem(*RuntimeCredentialItem.key(ns_id)).delete()

@@ -42,10 +42,15 @@ class RegionItem(BaseItem, discriminator="Region"):
 
 
 class ClusterItem(BaseItem, discriminator="Cluster"):
+    """A cluster and its two addresses: ``api_address`` (micro's HTTP API gateway, which the platform
+    calls) and ``proxy_address`` (its gRPC proxy, for the ``micro`` CLI). An item stored before the two
+    were told apart has only ``proxy_address``, and it was the HTTP API's: it is read as both."""
+
     cluster_id = UnicodeAttribute()
     region = UnicodeAttribute()
     cloud = UnicodeAttribute()
     proxy_address = UnicodeAttribute()
+    api_address = UnicodeAttribute(null=True)
     status = UnicodeAttribute()
     capacity = NumberAttribute()
     used = NumberAttribute(default=0)
@@ -66,6 +71,7 @@ class ClusterItem(BaseItem, discriminator="Cluster"):
             region=c.region,
             cloud=c.cloud,
             proxy_address=c.proxy_address,
+            api_address=c.api,
             status=c.status,
             capacity=c.capacity,
             used=c.used,
@@ -80,6 +86,7 @@ class ClusterItem(BaseItem, discriminator="Cluster"):
             status=cast(RegionStatus, self.status),
             capacity=int(self.capacity),
             used=int(self.used),  # type: ignore[arg-type]
+            api_address=self.api_address or self.proxy_address,  # migration on read
         )
 
 
@@ -144,18 +151,37 @@ class DynamoRegionRegistry:
             raise
 
     def seed(self, region: Region) -> bool:
-        """Create the region and its clusters unless the region exists; answer whether it did."""
+        """Create the region and its clusters unless the region exists; answer whether it did. When it
+        exists, the addresses of its clusters are brought up to date (a seeded cluster's addresses follow
+        the configuration: the local cloud's ports), and nothing else (not their room, not their status)."""
         item = RegionItem.of(region)
         item.created_at = self._clock.now()
         try:
             item.save(condition=RegionItem.PK.does_not_exist())
         except PutError as e:
             if condition_failed(e):
+                for cluster in region.clusters:
+                    self._set_addresses(cluster)
                 return False
             raise
         for cluster in region.clusters:
             self.add_cluster(cluster)
         return True
+
+    def _set_addresses(self, cluster: Cluster) -> None:
+        pk, sk = ClusterItem.key(cluster.region, cluster.id)
+        try:
+            ClusterItem(PK=pk, SK=sk).update(
+                actions=[
+                    ClusterItem.proxy_address.set(cluster.proxy_address),
+                    ClusterItem.api_address.set(cluster.api),
+                ],
+                condition=ClusterItem.PK.exists(),
+            )
+        except UpdateError as e:
+            if not condition_failed(e):
+                raise
+            self.add_cluster(cluster)  # a cluster the region did not have yet
 
 
 class DynamoPlacementStore:
@@ -191,8 +217,16 @@ class DynamoPlacementStore:
             if not condition_failed(e):
                 raise
 
-    def proxy_address(self, region: str, cluster_id: str) -> str:
+    def cluster(self, region: str, cluster_id: str) -> Cluster:
         try:
-            return ClusterItem.get(*ClusterItem.key(region, cluster_id)).proxy_address
+            return ClusterItem.get(*ClusterItem.key(region, cluster_id)).to_domain()
         except ClusterItem.DoesNotExist:
             raise NotFoundError(f"cluster {cluster_id} of {region} does not exist", {"cluster": cluster_id}) from None
+
+    def api_address(self, region: str, cluster_id: str) -> str:
+        """micro's HTTP API gateway of the cluster: what the platform's runtime adapter calls."""
+        return self.cluster(region, cluster_id).api
+
+    def proxy_address(self, region: str, cluster_id: str) -> str:
+        """The cluster's gRPC proxy: what the ``micro`` CLI is configured with."""
+        return self.cluster(region, cluster_id).proxy_address

@@ -161,6 +161,18 @@ class PyGithubRepos:
             )
         )
 
+    def fetch_token(self, installation_id: int) -> str:
+        """An installation token restricted to reading contents (GitHub: one hour; never stored)."""
+        from chalicelib.domain.redaction import register_secret
+
+        token = self._call(
+            lambda: self._integration().get_access_token(installation_id, permissions={"contents": "read"}).token
+        )
+        if not token:
+            raise DependencyUnavailableError("GitHub gave no installation token", {"installation_id": installation_id})
+        register_secret(str(token))
+        return str(token)
+
     def failed_deliveries(self, limit: int) -> list[FailedDelivery]:
         integration = self._integration()
         # PyGithub 2.10 has no typed deliveries API: the REST endpoint through its requester (app JWT).

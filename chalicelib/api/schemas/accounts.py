@@ -103,8 +103,14 @@ class ViewerIn(ApiInput):
 
 class RuntimeOut(ApiModel):
     namespace: str
-    proxy_address: str
-    auth_token: str = Field(description="the namespace's runtime credential (MICRO_AUTH_TOKEN)")
+    proxy_address: str = Field(description="the cluster's gRPC proxy: what the micro CLI uses (MICRO_PROXY)")
+    api_address: str = Field(description="the cluster's HTTP API gateway")
+    account: str = Field(description="the caller's own account in the namespace's issuer on the runtime")
+    scopes: list[str] = Field(description="its scopes: admin (deploy, logs) for members and up; none for viewers")
+    auth_token: str = Field(description="a short-lived token of that account (MICRO_AUTH_TOKEN)")
+    refresh_token: str = Field(description="renews it through micro's Auth.Token while the caller is a member")
+    expires_at: datetime = Field(description="when auth_token expires")
+    refresh: str = Field(description="how to get a new token before expires_at")
 
 
 class TokenIn(ApiInput):

@@ -107,10 +107,13 @@ class ConfigOut(ApiModel):
 
 
 class LogLineOut(ApiModel):
-    timestamp: datetime
+    timestamp: datetime | None = Field(None, description="null when the runtime gives none (micro v3)")
     message: str
     version: str | None = None
 
 
 class LogsOut(ApiModel):
     lines: list[LogLineOut]
+    since_ignored: str | None = Field(
+        None, description="why `since` was not applied: the runtime's records carry no time (micro v3)"
+    )

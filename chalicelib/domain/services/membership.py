@@ -1,7 +1,9 @@
 """Who may act in a namespace, synced from GitHub: organization owners are ``owner``, team maintainers
 ``admin``, team members ``member``; outside people an owner adds as ``viewer`` are kept. Synced at
 onboarding, on ``membership``/``team``/``organization`` webhooks, and by the daily reconcile. A
-removal also revokes the person's API tokens of that namespace, in the same transaction."""
+removal also revokes the person's API tokens of that namespace, in the same transaction, and then, in
+the same flow, their account on the namespace's runtime is deleted (``RuntimeAccountService``: every
+sync brings the runtime's accounts in step with the members)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from chalicelib.domain.events import Event
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.model import AuditEntry, Member, Namespace, Role
 from chalicelib.domain.ports import GitHubPort
+from chalicelib.domain.services.runtime_accounts import RuntimeAccountService
 from chalicelib.domain.stores import AuditStore, MemberStore, NamespaceStore
 
 
@@ -26,13 +29,27 @@ class SyncResult:
 
 class MembershipService:
     def __init__(
-        self, github: GitHubPort, members: MemberStore, namespaces: NamespaceStore, audit: AuditStore, clock: Clock
+        self,
+        github: GitHubPort,
+        members: MemberStore,
+        namespaces: NamespaceStore,
+        audit: AuditStore,
+        clock: Clock,
+        accounts: RuntimeAccountService | None = None,
     ) -> None:
         self._github = github
         self._members = members
         self._namespaces = namespaces
         self._audit = audit
         self._clock = clock
+        self._accounts = accounts
+
+    def _sync_runtime_accounts(self, ns: Namespace | None) -> None:
+        """The runtime's accounts in step with the members, after the platform's own records changed (a
+        removed member has no platform access even while the runtime is unreachable; the sync raises
+        and is retried)."""
+        if self._accounts is not None and ns is not None and ns.cluster_id and ns.status in ("provisioning", "active"):
+            self._accounts.reconcile(ns.id, self._members.list(ns.id))
 
     def desired(self, ns: Namespace) -> dict[int, Member]:
         want: dict[int, Member] = {}
@@ -90,6 +107,7 @@ class MembershipService:
             ):
                 for login in people:
                     self._audit.append(AuditEntry(ns_id, new_id(now), now, actor, what, f"member:{login}", "ok"))
+        self._sync_runtime_accounts(ns)
         return SyncResult(ns_id, [m.login for m in put if m.login not in changed], [m.login for m in remove], changed)
 
     def sync_team(self, org_id: int, team_id: int, *, actor: str) -> list[SyncResult]:
@@ -110,6 +128,7 @@ class MembershipService:
             "member.added", ns_id, self._clock.now(), {"login": login, "role": "viewer", "actor": actor}
         )
         self._members.apply(ns_id, [member], [], [event])
+        self._sync_runtime_accounts(self._namespaces.get(ns_id))
         return member
 
     def remove_viewer(self, ns_id: str, login: str, *, actor: str) -> None:
@@ -120,3 +139,4 @@ class MembershipService:
             raise ConflictError(f"{login} is a member through GitHub; change it there", {"login": login})
         event = Event.create("member.removed", ns_id, self._clock.now(), {"login": login, "actor": actor})
         self._members.apply(ns_id, [], found, [event], revoke_tokens_of=[found[0].uid], now=self._clock.now())
+        self._sync_runtime_accounts(self._namespaces.get(ns_id))

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.clock import Clock
@@ -39,7 +38,8 @@ from chalicelib.domain.ports import (
     WorkflowPort,
 )
 from chalicelib.domain.services.membership import MembershipService
-from chalicelib.domain.stores import CredentialStore, MemberStore, NamespaceStore, PlacementStore
+from chalicelib.domain.services.runtime_accounts import SCOPES, RuntimeAccountService
+from chalicelib.domain.stores import MemberStore, NamespaceStore, PlacementStore
 
 QUOTA_NAME = "platform-quota"
 POLICY_NAME = "platform-isolation"
@@ -52,14 +52,27 @@ INTERRUPTED = {
     "Cause": "the onboarding stopped before it finished (its execution no longer runs); onboard the team again",
 }
 
-RuntimeFactory = Callable[[str], RuntimePort]  # proxy address -> the runtime of that cluster
+RuntimeFactory = Callable[[str], RuntimePort]  # API address -> the runtime of that cluster
+REFRESH_HOW = (
+    "ask again before expires_at: GET /v1/namespaces/{ns}/runtime (or `platform init`); while you are a member, "
+    "micro's own refresh (Auth.Token with the refresh_token) renews it too. Both stop when you leave the namespace."
+)
 
 
 @dataclass(frozen=True)
 class RuntimeAccess:
+    """What a member needs to use the namespace's runtime with micro's own tools: the cluster's gRPC
+    proxy (``MICRO_PROXY``) and HTTP API, and a short-lived token of the member's own account."""
+
     namespace: str
     proxy_address: str
+    api_address: str
+    account: str
     auth_token: str
+    refresh_token: str
+    expires_at: datetime
+    scopes: tuple[str, ...]
+    refresh: str
 
 
 class NamespaceService:
@@ -68,7 +81,7 @@ class NamespaceService:
         namespaces: NamespaceStore,
         members: MemberStore,
         placement: PlacementStore,
-        credentials: CredentialStore,
+        accounts: RuntimeAccountService,
         regions: RegionRegistry,
         github: GitHubPort,
         billing: BillingPort,
@@ -78,13 +91,16 @@ class NamespaceService:
         membership: MembershipService,
         clock: Clock,
         plans: Mapping[str, ResourceQuota],
+        last_close: Callable[[str], object] | None = None,
     ) -> None:
         """``plans``: plan name -> the runtime quota onboarding applies (the catalog's plans,
-        chalicelib/catalog.json, given by the composition root: plans are defined once)."""
+        chalicelib/catalog.json, given by the composition root: plans are defined once).
+        ``last_close(ns)``: the metering run's last close of a namespace being offboarded (the
+        offboarding state machine's Usage step), for an offboarding the sweeper finishes itself."""
         self._namespaces = namespaces
         self._members = members
         self._placement = placement
-        self._credentials = credentials
+        self._accounts = accounts
         self._regions = regions
         self._github = github
         self._billing = billing
@@ -94,6 +110,7 @@ class NamespaceService:
         self._membership = membership
         self._clock = clock
         self._plans = plans
+        self._last_close = last_close
 
     # ------------------------------------------------------------------ API
 
@@ -230,21 +247,41 @@ class NamespaceService:
             self.compensate(ns.id, INTERRUPTED)
             return "compensated"
         self.offboard_runtime(ns.id)
+        if self._last_close is not None:  # the state machine's Usage step: metered up to now, once stopped
+            self._last_close(ns.id)
         self.offboard_billing(ns.id)
         self.offboard_finish(ns.id, actor)
         return "offboarded"
 
-    def runtime_access(self, ns_id: str) -> RuntimeAccess:
+    def runtime_access(self, ns_id: str, principal: Principal) -> RuntimeAccess:
+        """The namespace's runtime for the caller: addresses, and a short-lived token of the caller's own
+        runtime account (scopes by role: viewers read only)."""
         ns = self.get(ns_id)
-        cred = self._credentials.get_runtime_credential(ns_id)
-        if ns.status != "active" or cred is None or ns.cluster_id is None:
+        if ns.status != "active" or ns.cluster_id is None:
             raise ConflictError(
                 f"the namespace {ns_id} is {ns.status}; its runtime is not ready",
                 {"namespace": ns_id, "status": ns.status},
             )
-        cluster_id, ciphertext = cred
-        token = self._encryptor.decrypt(ciphertext, {"namespace": ns_id})
-        return RuntimeAccess(ns_id, self._placement.proxy_address(ns.region, cluster_id), token)
+        member = self._members.get(ns_id, principal.uid)
+        if member is None:
+            raise NotFoundError(f"namespace {ns_id!r} not found", {"namespace": ns_id})
+        if SCOPES[member.role] and "deploy" not in principal.scopes:
+            raise ForbiddenError(
+                "a runtime token of your role may deploy: ask with a token that has the deploy scope (or a login)",
+                {"needed_scope": "deploy"},
+            )
+        record, token = self._accounts.token(ns_id, member)
+        return RuntimeAccess(
+            namespace=ns_id,
+            proxy_address=self._placement.proxy_address(ns.region, ns.cluster_id),
+            api_address=self._placement.api_address(ns.region, ns.cluster_id),
+            account=record.account_id,
+            auth_token=token.access_token,
+            refresh_token=token.refresh_token,
+            expires_at=token.expires_at,
+            scopes=record.scopes,
+            refresh=REFRESH_HOW.replace("{ns}", ns_id),
+        )
 
     # ------------------------------------------------------------------ onboarding steps
 
@@ -282,14 +319,8 @@ class NamespaceService:
         runtime.set_quota(ns_id, QUOTA_NAME, quota, quota)
         runtime.set_network_policy(ns_id, POLICY_NAME, {"owner": ns_id})
 
-    def step_credential(self, ns_id: str) -> None:
-        ns = self._provisioning(ns_id)
-        assert ns.cluster_id is not None
-        secret = f"mrt_{secrets.token_urlsafe(32)}"
-        ciphertext = self._encryptor.encrypt(secret, {"namespace": ns_id})
-        self._credentials.put_runtime_credential(ns_id, ns.cluster_id, ciphertext, self._clock.now())
-
     def step_members(self, ns_id: str) -> None:
+        """Members synced from GitHub, each with their own account on the namespace's runtime."""
         self._provisioning(ns_id)
         self._membership.sync(ns_id, actor="system:onboarding")
 
@@ -321,9 +352,11 @@ class NamespaceService:
         if ns.status != "provisioning":
             return {"namespace": ns_id, "undone": [], "reason": None, "status": ns.status}
         undone: list[str] = []
-        if self._credentials.get_runtime_credential(ns_id) is not None:
-            self._credentials.delete_runtime_credential(ns_id)
-            undone.append("runtime_credential")
+        if ns.cluster_id:
+            if self._accounts.remove_all(ns_id):
+                undone.append("runtime_accounts")
+        else:
+            self._accounts.forget_all(ns_id)
         # Everyone the members step added loses access; the creator keeps it, to read the reason.
         members = [m for m in self._members.list(ns_id) if m.login != ns.created_by]
         if members:
@@ -370,10 +403,18 @@ class NamespaceService:
     # ------------------------------------------------------------------ offboarding steps
 
     def offboard_runtime(self, ns_id: str) -> None:
+        """The namespace's services, members' accounts and runtime namespace deleted. The services go
+        first: micro's manager keeps their records when only the namespace is deleted, and starts them
+        again (service/runtime/manager/manager.go checkServices)."""
         ns = self.get(ns_id)
         if ns.cluster_id:
+            runtime = self._runtime_of(ns)
+            for service in runtime.read_services(ns_id):
+                with contextlib.suppress(NotFoundError):
+                    runtime.delete_service(ns_id, service.name, service.version)
+            self._accounts.remove_all(ns_id)
             with contextlib.suppress(NotFoundError):
-                self._runtime_of(ns).delete_namespace(ns_id)
+                runtime.delete_namespace(ns_id)
 
     def offboard_billing(self, ns_id: str) -> None:
         ns = self.get(ns_id)
@@ -387,8 +428,7 @@ class NamespaceService:
             return
         if ns.cluster_id:
             self._placement.release_capacity(ns.region, ns.cluster_id)
-        if self._credentials.get_runtime_credential(ns_id) is not None:
-            self._credentials.delete_runtime_credential(ns_id)
+        self._accounts.forget_all(ns_id)
         members = self._members.list(ns_id)
         if members:
             self._members.apply(
@@ -410,7 +450,7 @@ class NamespaceService:
 
     def _runtime_of(self, ns: Namespace) -> RuntimePort:
         assert ns.cluster_id is not None
-        return self._runtimes(self._placement.proxy_address(ns.region, ns.cluster_id))
+        return self._runtimes(self._placement.api_address(ns.region, ns.cluster_id))
 
 
 RESUMED = "-resume"  # the suffix of the execution that resumes a stuck one
