@@ -38,7 +38,14 @@ class Run:
 
     def start(self) -> Run:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PLATFORM_"))}
-        names = ("PLATFORM_API_PORT", "PLATFORM_AWS_PORT", "PLATFORM_GITHUB_PORT", "PLATFORM_SLACK_PORT")
+        names = (
+            "PLATFORM_API_PORT",
+            "PLATFORM_AWS_PORT",
+            "PLATFORM_GITHUB_PORT",
+            "PLATFORM_SLACK_PORT",
+            "PLATFORM_MICRO_PORT",
+            "PLATFORM_MICRO_PROXY_PORT",
+        )
         env.update({name: str(port) for name, port in zip(names, self.ports, strict=True)})
         env["PLATFORM_DATA_DIR"] = str(self.data)
         self.data.mkdir(parents=True, exist_ok=True)
@@ -119,7 +126,7 @@ def leftover_processes(data: Path) -> list[int]:
 
 @pytest.fixture
 def run(tmp_path: Path) -> Iterator[Run]:
-    r = Run(tmp_path / "local", free_ports(4))
+    r = Run(tmp_path / "local", free_ports(6))
     yield r
     if r.proc is not None:
         r.proc.kill()
