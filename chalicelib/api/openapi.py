@@ -56,9 +56,17 @@ DESCRIPTIONS = {
 def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, sub in schema.pop("$defs", {}).items():
-        components[name] = sub
-    components[model.__name__] = schema
+        _component(components, name, sub)
+    _component(components, model.__name__, schema)
     return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _component(components: dict[str, Any], name: str, schema: dict[str, Any]) -> None:
+    """Components are named by their model's class name: two different models of one name would make
+    one route's answers be checked against the other's schema."""
+    if components.get(name, schema) != schema:
+        raise ValueError(f"two different models are named {name}: rename one")
+    components[name] = schema
 
 
 def _error_statuses(spec: RouteSpec) -> set[int]:

@@ -183,3 +183,19 @@ def test_an_empty_number_parameter_is_taken_as_absent() -> None:
     assert call({"limit": "900"}).int_param("limit", 100, 1, 500) == 500
     with pytest.raises(ValidationError):
         call({"limit": "ten"}).int_param("limit", 100, 1, 500)
+
+
+def test_two_different_models_of_one_name_cannot_share_a_component() -> None:
+    """Components are named by class: a second, different `TierOut` would have made the billing route's
+    answers be checked against the plans' schema (schemathesis found it)."""
+    from pydantic import BaseModel
+
+    from chalicelib.api.openapi import _schema_ref
+
+    first = type("TierOut", (BaseModel,), {"__annotations__": {"up_to": str}})
+    second = type("TierOut", (BaseModel,), {"__annotations__": {"amount": int}})
+    components: dict[str, Any] = {}
+    _schema_ref(first, components)
+    _schema_ref(first, components)  # the same model again is fine
+    with pytest.raises(ValueError, match="TierOut"):
+        _schema_ref(second, components)

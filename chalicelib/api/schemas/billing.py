@@ -47,7 +47,7 @@ class BudgetOut(ApiModel):
     state: Literal["ok", "suspended"]
 
 
-class TierOut(ApiModel):
+class LineItemTierOut(ApiModel):
     up_to: str | None
     unit_amount_decimal: str
     flat_amount: int
@@ -63,7 +63,7 @@ class LineItemOut(ApiModel):
     quantity: str
     amount: int = Field(description="cents: the exact amount rounded once, half up")
     amount_exact: str
-    tiers: list[TierOut]
+    tiers: list[LineItemTierOut]
 
 
 class PeriodOut(ApiModel):
