@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.outbox import DynamoOutbox
     from chalicelib.adapters.dynamodb.regions import DynamoRegionRegistry
     from chalicelib.adapters.dynamodb.usage import DynamoUsageLedger
+    from chalicelib.adapters.runtime.credentials import ClusterCredentials
     from chalicelib.adapters.runtime.micro import MicroRuntime
     from chalicelib.domain.deploys import DeployService
     from chalicelib.domain.gitops import GitOpsService
@@ -29,14 +30,19 @@ if TYPE_CHECKING:
     from chalicelib.domain.model import Namespace
     from chalicelib.domain.ports import (
         BillingPort,
+        Cluster,
+        ClusterProbe,
         EncryptorPort,
         GitHubOAuthPort,
         GitHubPort,
         GitHubReposPort,
+        Region,
         RuntimeAuthPort,
         RuntimePort,
         RuntimeUsagePort,
         StatusReporter,
+        TaskTokenPort,
+        TerraformPort,
     )
     from chalicelib.domain.rating import RatingService
     from chalicelib.domain.services.audit import AuditService
@@ -174,16 +180,53 @@ class Container:
     def _is_local_cluster(self, api_address: str) -> bool:
         return self.settings.stage == "local" and api_address == self.settings.local_cluster_address
 
-    def _micro(self, api_address: str) -> MicroRuntime:
+    def _micro(self, api_address: str, *, probe: bool = False) -> MicroRuntime:
+        """micro's runtime at ``api_address``, as the platform's admin there: the cluster's own credential
+        when its registration names one, else ``MICRO_RUNTIME_TOKEN``. A probe neither retries nor waits long."""
         from chalicelib.adapters.runtime.micro import MicroRuntime
 
+        cluster = self._cluster_at(api_address)
+        token = self.cluster_credentials.token(api_address, cluster.credentials_secret if cluster else "")
         return MicroRuntime(
             api_address,
-            self.secrets.get("MICRO_RUNTIME_TOKEN", ""),
-            retries=self.settings.runtime_retries,
+            token,
+            timeout=5 if probe else 10,
+            retries=0 if probe else self.settings.runtime_retries,
             backoff=self.settings.runtime_backoff_seconds,
             remote_aliases=self.settings.git_remote_aliases,
         )
+
+    def _cluster_at(self, api_address: str) -> Cluster | None:
+        """The registered cluster whose HTTP API is ``api_address`` (one Query of the regions' index)."""
+        for region in self.regions.list():
+            for cluster in region.clusters:
+                if cluster.api == api_address:
+                    return cluster
+        return None
+
+    @cached_property
+    def cluster_credentials(self) -> ClusterCredentials:
+        from chalicelib.adapters.runtime.credentials import ClusterCredentials
+        from chalicelib.adapters.runtime.micro import MicroRuntime
+
+        def mint(api_address: str, account: str, secret: str) -> tuple[str, float]:
+            token = MicroRuntime(api_address, "", retries=1, timeout=5).token("micro", account, secret, 3600)
+            return token.access_token, token.expires_at.timestamp()
+
+        def secrets_client() -> Any:
+            import boto3
+
+            return boto3.client("secretsmanager", **self._boto())
+
+        return ClusterCredentials(
+            self.secrets.get("MICRO_RUNTIME_TOKEN", ""),
+            mint,
+            allow_files=self.settings.stage == "local",
+            secrets_client=secrets_client,
+        )
+
+    def _boto(self) -> dict[str, Any]:
+        return {"region_name": self.settings.region, "endpoint_url": self.settings.aws_endpoint_url}
 
     def runtime_for(self, api_address: str) -> RuntimePort:
         """The micro runtime of one cluster: in the local stage, the local runtime (real processes on
@@ -331,9 +374,65 @@ class Container:
 
     @cached_property
     def region_service(self) -> RegionService:
-        from chalicelib.domain.services.regions import RegionService
+        from datetime import timedelta
 
-        return RegionService(self.regions)
+        from chalicelib.domain.services.regions import HealthSettings, RegionService
+
+        s = self.settings
+        return RegionService(
+            self.regions,
+            self.clock,
+            namespaces=self.stores.namespaces,
+            workflows=self.workflows,
+            tokens=self.task_tokens,
+            probe=self.cluster_probe,
+            offboard=lambda ns_id, actor: self.namespaces.delete_as(ns_id, actor),
+            variables=self._terraform_variables,
+            health=HealthSettings(s.region_health_failures, timedelta(seconds=s.region_health_interval_seconds)),
+            poll_seconds=s.region_poll_seconds,
+        )
+
+    def _terraform_variables(self, region: Region) -> dict[str, Any]:
+        """What a cloud's configuration needs from this machine besides the region's name, region, size."""
+        if region.cloud != "local":
+            return {}
+        import sys
+
+        return {
+            "state_dir": str((Path(self.settings.terraform_dir) / region.name / "cluster").resolve()),
+            "python": sys.executable,
+            "project_root": str(Path(__file__).resolve().parent.parent),
+            "github_url": self.settings.github_web_url,
+        }
+
+    @cached_property
+    def terraform(self) -> TerraformPort:
+        from chalicelib.adapters.terraform import TerraformRunner
+
+        return TerraformRunner(
+            Path(__file__).resolve().parent.parent / "infra",
+            Path(self.settings.terraform_dir),
+            binary=self.settings.terraform_bin,
+            state_bucket=self.settings.terraform_state_bucket or None,
+            state_region=self.settings.region,
+        )
+
+    @cached_property
+    def task_tokens(self) -> TaskTokenPort:
+        from chalicelib.adapters.aws.workflows import StepFunctionsTaskTokens
+
+        return StepFunctionsTaskTokens(**self._aws())
+
+    @cached_property
+    def cluster_probe(self) -> ClusterProbe:
+        from chalicelib.adapters.runtime.probe import RuntimeProbe
+
+        def runtime_for(cluster: Cluster) -> RuntimePort | None:
+            if self._is_local_cluster(cluster.api):
+                return None  # the local runtime runs in this process
+            return self._micro(cluster.api, probe=True)
+
+        return RuntimeProbe(runtime_for)
 
     @cached_property
     def outbox_relay(self) -> OutboxRelayService:

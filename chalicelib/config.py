@@ -53,6 +53,16 @@ class Settings:
     # Local stage only: git remote prefixes a cluster knows by another name ("PREFIX=REPLACEMENT;..."):
     # the GitHub stand-in's file:// clone URLs stand for https://github.com/.
     git_remote_aliases: tuple[tuple[str, str], ...] = ()
+    # Regions: where the Terraform runner keeps each region's working directory (and, locally, its
+    # state); the S3 bucket of the regions' state on AWS (empty: the local backend); the binary.
+    terraform_dir: str = ".local/regions"
+    terraform_state_bucket: str = ""
+    terraform_bin: str = "terraform"
+    # The cluster health check: unhealthy after this many consecutive failed checks, run every interval.
+    region_health_failures: int = 3
+    region_health_interval_seconds: int = 60
+    # The region state machine's wait between two looks at a draining region's namespaces.
+    region_poll_seconds: int = 5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -91,6 +101,12 @@ class Settings:
             micro_local_api_address=e.get("PLATFORM_MICRO_LOCAL_API_ADDRESS", ""),
             micro_local_proxy_address=e.get("PLATFORM_MICRO_LOCAL_PROXY_ADDRESS", ""),
             git_remote_aliases=_aliases(e.get("PLATFORM_GIT_REMOTE_ALIASES", "")) if stage == "local" else (),
+            terraform_dir=e.get("PLATFORM_TERRAFORM_DIR", ".local/regions"),
+            terraform_state_bucket=e.get("PLATFORM_TERRAFORM_STATE_BUCKET", ""),
+            terraform_bin=e.get("PLATFORM_TERRAFORM_BIN", "terraform"),
+            region_health_failures=int(e.get("PLATFORM_REGION_HEALTH_FAILURES", "3")),
+            region_health_interval_seconds=int(e.get("PLATFORM_REGION_HEALTH_INTERVAL_SECONDS", "60")),
+            region_poll_seconds=int(e.get("PLATFORM_REGION_POLL_SECONDS", "5")),
         )
 
 

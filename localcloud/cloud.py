@@ -110,6 +110,7 @@ class LocalCloud:
         self.moto = MotoServer(self.host, self.ports.aws)
         self.router = lambdas.FunctionRouter(self.decl)
         self.consumers: dict[str, QueueConsumer] = {}
+        self.task_workers: dict[str, Any] = {}
         self.resources: dict[str, Any] = {}
         self.github: Any = None
         self.slack: Any = None
@@ -258,6 +259,9 @@ class LocalCloud:
                 "PLATFORM_RUNTIME_DIR": str((self.data_dir or Path(".local/data")) / "runtime"),
                 "PLATFORM_ARTIFACTS_DIR": str((self.data_dir or Path(".local/data")) / "artifacts"),
                 "PLATFORM_DEPLOY_POLL_SECONDS": os.environ.get("PLATFORM_DEPLOY_POLL_SECONDS", "1"),
+                # the regions' Terraform working directories and state (the local backend), kept with the data
+                "PLATFORM_TERRAFORM_DIR": str((self.data_dir or Path(".local/data")) / "regions"),
+                "PLATFORM_REGION_POLL_SECONDS": os.environ.get("PLATFORM_REGION_POLL_SECONDS", "1"),
             }
         )
         if self.data_dir is not None and self.stage == "local":
@@ -353,10 +357,19 @@ class LocalCloud:
 
     def _start_consumers(self) -> None:
         sqs = self.client("sqs")
+        tasks = {t["name"]: t for t in self.decl.list("tasks")}
         for q in self.decl.list("queues"):
             if not q.get("consumer"):
                 continue
             made = self.resources["queues"][q["name"]]
+            if "task" in q["consumer"]:  # a container task per message (localcloud/tasks.py)
+                from localcloud.tasks import TaskWorker
+
+                log_path = (self.data_dir or Path(".local/data")) / "tasks.log"
+                worker = TaskWorker(self.client("sqs"), q, made["url"], tasks[q["consumer"]["task"]], log_path)
+                self.task_workers[q["name"]] = worker
+                self._thread(f"tasks-{q['name']}", worker.run, self.stop_event)
+                continue
             consumer = QueueConsumer(sqs, self.router, self.decl, q, made["url"], made["arn"])
             self.consumers[q["name"]] = consumer
             self._thread(f"queue-{q['name']}", consumer.run, self.stop_event)

@@ -47,10 +47,12 @@ EVENT_TYPES: dict[str, int] = {
     "alert.fired": 1,
     "alert.delivery_failed": 1,
     "report.sent": 1,
-    "region.provisioned": 1,
+    "region.created": 1,
     "region.failed": 1,
     "region.status_changed": 1,
-    "cluster.unhealthy": 1,
+    "region.unhealthy": 1,
+    "region.recovered": 1,
+    "region.deleted": 1,
 }
 
 

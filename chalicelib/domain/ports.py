@@ -189,14 +189,40 @@ class BillingPort(Protocol):
 
 # --------------------------------------------------------------------------- regions and clusters
 
-RegionStatus = Literal["provisioning", "active", "draining", "failed", "retired"]
+RegionStatus = Literal[
+    "provisioning",  # seeded or legacy: being made outside the region state machine
+    "planning",
+    "awaiting_approval",
+    "applying",
+    "registering",
+    "active",
+    "unhealthy",  # a cluster's only: its runtime failed consecutive health checks
+    "draining",
+    "destroying",
+    "failed",
+    "retired",
+    "deleted",
+]
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What placement counts on a cluster: the sum of the resource quotas (requests) of the namespaces
+    placed there, against what the cluster accepts (its nodes' allocatable CPU and memory, times the
+    overcommit the module declares)."""
+
+    cpu_millicores: int
+    memory_mib: int
 
 
 @dataclass(frozen=True)
 class Cluster:
     """A runtime cluster: ``api_address`` is micro's HTTP API gateway (the platform calls it),
     ``proxy_address`` its gRPC proxy (the ``micro`` CLI's ``MICRO_PROXY``). A cluster stored before
-    the two were told apart has only ``proxy_address``, which was the HTTP API's: ``api`` answers it."""
+    the two were told apart has only ``proxy_address``, which was the HTTP API's: ``api`` answers it.
+    ``capacity``/``used`` count namespaces (shown); ``room``/``taken`` are the quotas placement counts.
+    ``credentials_secret`` names where the platform's admin credential for this cluster is kept (empty:
+    the platform's one ``MICRO_RUNTIME_TOKEN``)."""
 
     id: str
     region: str
@@ -206,10 +232,39 @@ class Cluster:
     capacity: int
     used: int = 0
     api_address: str = ""
+    room: Capacity | None = None
+    taken: Capacity = Capacity(0, 0)
+    credentials_secret: str = ""
+    health_failures: int = 0
+    unhealthy_since: datetime | None = None
+    last_check_at: datetime | None = None
+    last_check_error: str | None = None
 
     @property
     def api(self) -> str:
         return self.api_address or self.proxy_address
+
+    @property
+    def total(self) -> Capacity:
+        """What the cluster accepts: ``room``, or for a cluster registered by namespace count, that many
+        namespaces of 1 CPU and 1 GiB (the smallest plan's quota)."""
+        return self.room or Capacity(self.capacity * 1000, self.capacity * 1024)
+
+    @property
+    def free(self) -> Capacity:
+        t = self.total
+        return Capacity(
+            max(0, t.cpu_millicores - self.taken.cpu_millicores), max(0, t.memory_mib - self.taken.memory_mib)
+        )
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """What a Terraform plan would do (``terraform show -json``'s resource changes, counted)."""
+
+    add: int
+    change: int
+    destroy: int
 
 
 @dataclass(frozen=True)
@@ -219,6 +274,19 @@ class Region:
     display_name: str
     status: RegionStatus
     clusters: tuple[Cluster, ...] = ()
+    # A region the platform provisions (``POST /v1/regions``); seeded ones have none of these.
+    cloud_region: str = ""
+    size: str = ""
+    require_approval: bool = False
+    managed: bool = False
+    attempt: int = 0
+    action: str = ""  # what the last execution did: create or delete
+    plan_summary: PlanSummary | None = None
+    failure_reason: str | None = None
+    failure_step: str | None = None
+    log_excerpt: str | None = None
+    created_by: str | None = None
+    status_at: datetime | None = None
 
 
 class RegionRegistry(Protocol):
@@ -228,6 +296,103 @@ class RegionRegistry(Protocol):
     def add_cluster(self, cluster: Cluster) -> None: ...
     def set_status(self, name: str, status: RegionStatus) -> None: ...
     def seed(self, region: Region) -> bool: ...
+    def create(self, region: Region) -> None:
+        """Write a new region; ConflictError when one of that name exists (unless it is ``deleted``)."""
+        ...
+
+    def update(
+        self,
+        name: str,
+        changes: dict[str, Any],
+        *,
+        expect_status: Sequence[RegionStatus] | None = None,
+        events: Sequence[Event] = (),
+    ) -> Region:
+        """Change the region's fields (with its events, in one transaction); ConflictError when its status
+        is not one of ``expect_status``; answer the region as it is now."""
+        ...
+
+    def put_cluster(self, cluster: Cluster, events: Sequence[Event] = ()) -> None:
+        """Register (or re-register) a cluster: addresses, room, credentials reference, status."""
+        ...
+
+    def set_cluster_status(
+        self,
+        region: str,
+        cluster_id: str,
+        status: RegionStatus,
+        *,
+        expect_status: Sequence[RegionStatus] | None = None,
+        events: Sequence[Event] = (),
+    ) -> None: ...
+
+    def record_check(
+        self,
+        cluster: Cluster,
+        *,
+        now: datetime,
+        error: str | None,
+        status: RegionStatus | None = None,
+        events: Sequence[Event] = (),
+    ) -> bool:
+        """Record one health check of ``cluster`` as it was read: the failure count goes up by one on an
+        error and back to 0 otherwise, ``status`` (when given) changes with ``events``. Answers False and
+        writes nothing when the cluster changed since it was read (another check ran meanwhile)."""
+        ...
+
+    def delete_cluster(self, region: str, cluster_id: str) -> None: ...
+    def approval_token(self, name: str) -> str | None:
+        """The token of the execution waiting for this region's plan to be approved, if one waits."""
+        ...
+
+
+class TerraformPort(Protocol):
+    """Terraform over one region's working directory and state (python-terraform, the real binary)."""
+
+    def plan(self, run: TerraformRun) -> TerraformResult: ...
+    def apply(self, run: TerraformRun) -> TerraformResult: ...
+    def destroy(self, run: TerraformRun) -> TerraformResult: ...
+
+
+@dataclass(frozen=True)
+class TerraformRun:
+    """One run for a region: the configuration of its cloud (``infra/examples/<cloud>``), its
+    variables, and the attempt (the saved plan of an attempt is what that attempt applies)."""
+
+    region: str
+    cloud: str
+    attempt: int
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TerraformResult:
+    """``ok`` or not; the plan's summary (plan, apply), the outputs (apply), the reason it failed and
+    the end of its log (secrets masked); ``log`` is where the whole log is kept."""
+
+    ok: bool
+    summary: PlanSummary | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    log_excerpt: str = ""
+    log: str = ""
+
+
+class TaskTokenPort(Protocol):
+    """Step Functions' task tokens: whoever finished the work of a ``.waitForTaskToken`` step answers."""
+
+    def succeed(self, token: str, output: dict[str, Any]) -> None: ...
+    def fail(self, token: str, error: str, cause: str) -> None:
+        """``cause`` at most 32,768 characters (Step Functions' limit)."""
+        ...
+
+
+class ClusterProbe(Protocol):
+    """A health check of a cluster's runtime through its API (micro's runtime service)."""
+
+    def probe(self, cluster: Cluster) -> None:
+        """Return when the runtime answers; raise DependencyUnavailableError saying why not."""
+        ...
 
 
 # --------------------------------------------------------------------------- GitHub

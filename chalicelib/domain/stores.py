@@ -21,6 +21,7 @@ from chalicelib.domain.model import (
     NamespaceStatus,
     Role,
 )
+from chalicelib.domain.ports import ResourceQuota
 
 
 class AccountStore(Protocol):
@@ -42,6 +43,10 @@ class NamespaceStore(Protocol):
     def active(self, limit: int, start: str | None = None) -> tuple[list[str], str | None]: ...
     def unsettled(self, before: datetime, limit: int) -> list[Namespace]:
         """Namespaces ``provisioning`` or ``deleting`` since before ``before`` (their ``status_at``)."""
+        ...
+
+    def on_cluster(self, cluster_id: str) -> list[str]:
+        """The ids of the namespaces placed on the cluster (those whose ``cluster_id`` is it)."""
         ...
 
     def update(
@@ -161,12 +166,12 @@ class DeliveryStore(Protocol):
 
 
 class PlacementStore(Protocol):
-    def take_capacity(self, region: str) -> str:
-        """Take one namespace's room on the active cluster of the region with the most free capacity,
-        atomically; answer its id. NoCapacityError when none has room."""
+    def take_capacity(self, region: str, quota: ResourceQuota) -> str:
+        """Take ``quota`` (the namespace's plan's) on the active cluster of the region with the most free
+        capacity, atomically; answer its id. NoCapacityError when none has room for it."""
         ...
 
-    def release_capacity(self, region: str, cluster_id: str) -> None: ...
+    def release_capacity(self, region: str, cluster_id: str, quota: ResourceQuota) -> None: ...
     def api_address(self, region: str, cluster_id: str) -> str:
         """micro's HTTP API gateway of the cluster (what the runtime adapter calls)."""
         ...

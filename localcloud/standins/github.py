@@ -99,11 +99,13 @@ import hashlib
 import html
 import json
 import logging
+import os
 import queue
 import re
 import secrets
 import shutil
 import string
+import subprocess
 import tempfile
 import threading
 import time
@@ -128,6 +130,8 @@ from localcloud.standins.github_git import ZERO_SHA, BareRepo, CommitSpec, GitEr
 
 SEED_FILE = Path(__file__).with_name("seed.json")
 API_PREFIX = "/api/v3"
+# github.com/{owner}/{repo}/archive/{ref}.zip (micro's runtime fetches GitHub sources so)
+ARCHIVE_PATH = re.compile(r"/([A-Za-z0-9][A-Za-z0-9-]*)/([A-Za-z0-9._-]+)/archive/([A-Za-z0-9._/-]+)\.zip")
 DOCS_URL = "https://docs.github.com/rest"
 HTML_BASE = "https://github.com"
 CREATED_AT = "2024-01-01T00:00:00Z"
@@ -1042,6 +1046,34 @@ class GitHubStandIn(StandIn):
         """The bare repository: ``repos_dir/<owner>/<name>.git``."""
         return self.repos_dir / repo.owner.lower() / f"{repo.name.lower()}.git"
 
+    def _archive(self, request: RawRequest, owner: str, name: str, ref: str) -> RawResponse:
+        """``GET https://github.com/{owner}/{repo}/archive/{ref}.zip``, with ``Authorization: token ...``
+        for a private repository: the tree at ``ref`` as a zip whose one top directory is
+        ``{repo}-{ref}/`` (what micro's runtime fetches: service/runtime/source/git/git.go
+        ``checkoutGithub``). GitHub answers 302 to codeload.github.com; the stand-in answers the zip itself.
+        Unknown, unreadable or no such ref: 404 ``Not Found``, as GitHub."""
+        header = request.headers.get("authorization", "")
+        credential = header.split(" ", 1)[1].strip() if " " in header else None
+        bare = self.readable_repo(f"{owner}/{name}", credential or None)
+        not_found = RawResponse(404, b"Not Found", {"Content-Type": "text/plain; charset=utf-8"})
+        if bare is None:
+            return not_found
+        env = {
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        }
+        made = subprocess.run(  # noqa: S603 - a fixed executable, arguments as a list
+            ["git", "-C", str(bare), "archive", "--format=zip", f"--prefix={name}-{ref}/", f"{ref}^{{tree}}"],  # noqa: S607
+            capture_output=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        if made.returncode != 0:
+            return not_found
+        return RawResponse(200, made.stdout, {"Content-Type": "application/zip"})
+
     def readable_repo(self, full_name: str, credential: str | None) -> Path | None:
         """The bare repository of ``full_name`` when GitHub would give its contents to ``credential`` (as
         ``https://github.com/<full_name>/archive/<ref>.zip`` with ``Authorization: token <credential>``, the
@@ -1804,6 +1836,11 @@ class GitHubStandIn(StandIn):
             with self.lock:
                 answer = self._handle_login(request, path.rstrip("/"), query)
                 self._log(request.method, path, query, answer.status, None)
+            return answer
+        archive = ARCHIVE_PATH.fullmatch(path)
+        if archive is not None and request.method in ("GET", "HEAD"):
+            answer = self._archive(request, *archive.groups())
+            self._log(request.method, path, query, answer.status, None)
             return answer
         with self.lock:
             caller: User | None = None

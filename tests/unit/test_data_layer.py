@@ -15,7 +15,7 @@ from chalicelib.adapters.dynamodb.outbox import OutboxItem, write_with_events
 from chalicelib.domain.clock import epoch_seconds
 from chalicelib.domain.errors import ConditionFailedError, NotFoundError
 from chalicelib.domain.events import Event
-from chalicelib.domain.ports import Cluster, Region
+from chalicelib.domain.ports import Cluster, Region, ResourceQuota
 from tests.helpers import ScanGuard
 
 
@@ -179,7 +179,7 @@ def test_the_local_regions_are_seeded_with_both_addresses_which_follow_the_confi
     assert made == {"local": True, "micro-local": True}
     [micro] = container.regions.get("micro-local").clusters
     assert (micro.api_address, micro.proxy_address) == ("http://127.0.0.1:8012", "127.0.0.1:8013")
-    assert placement.take_capacity("micro-local") == "micro-local-1"
+    assert placement.take_capacity("micro-local", ResourceQuota(1024, 1000, 2048)) == "micro-local-1"
     again = service.seed_local("http://127.0.0.1:9000", ("http://127.0.0.1:9012", "127.0.0.1:9013"))
     assert again == {"local": False, "micro-local": False}
     [micro] = container.regions.get("micro-local").clusters

@@ -91,6 +91,38 @@ def message_size(body: str, attributes: dict[str, dict[str, str]]) -> int:
     return size
 
 
+class StepFunctionsTaskTokens(_Configured):
+    """The ``TaskTokenPort``: ``SendTaskSuccess``/``SendTaskFailure``. A token whose task is over (timed
+    out, its execution ended, an unknown token) is NotFoundError."""
+
+    SERVICE, ENV_KEY, WHAT = "stepfunctions", "PLATFORM_SFN_{}_ARN", "state machine"
+    CAUSE_LIMIT = 32768  # SendTaskFailure's cause
+
+    def succeed(self, token: str, output: dict[str, Any]) -> None:
+        try:
+            self.client.send_task_success(taskToken=token, output=json.dumps(output))
+        except (self.client.exceptions.TaskTimedOut, self.client.exceptions.TaskDoesNotExist) as e:
+            raise _gone() from e
+        except self.client.exceptions.InvalidToken as e:
+            raise _gone() from e
+
+    def fail(self, token: str, error: str, cause: str) -> None:
+        try:
+            self.client.send_task_failure(taskToken=token, error=error[:256], cause=cause[: self.CAUSE_LIMIT])
+        except (
+            self.client.exceptions.TaskTimedOut,
+            self.client.exceptions.TaskDoesNotExist,
+            self.client.exceptions.InvalidToken,
+        ) as e:
+            raise _gone() from e
+
+
+def _gone() -> Exception:
+    from chalicelib.domain.errors import NotFoundError
+
+    return NotFoundError("the task this token belongs to is over (timed out, or its execution ended)", {})
+
+
 class SqsQueues(_Configured):
     SERVICE, ENV_KEY, WHAT = "sqs", "PLATFORM_QUEUE_{}_URL", "queue"
 

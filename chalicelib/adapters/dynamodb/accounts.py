@@ -241,6 +241,14 @@ class DynamoNamespaceStore:
         )
         return [i.to_domain() for i in result if isinstance(i, NamespaceItem)]
 
+    def on_cluster(self, cluster_id: str) -> list[str]:
+        """GSI2 ``CLUSTER#<cluster id>``: set with the namespace's ``cluster_id`` (and removed with it)."""
+        return [
+            i.ns
+            for i in NamespaceItem.gsi2.query(f"CLUSTER#{cluster_id}", NamespaceItem.GSI2SK.startswith("NS#"))
+            if isinstance(i, NamespaceItem)
+        ]
+
     def update(
         self,
         ns_id: str,

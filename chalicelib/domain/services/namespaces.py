@@ -190,6 +190,10 @@ class NamespaceService:
     def delete(self, ns_id: str, principal: Principal) -> Namespace:
         """Offboard. A namespace stuck provisioning is compensated first; one stuck deleting has its
         offboarding resumed. While its onboarding or offboarding still runs, ConflictError."""
+        return self.delete_as(ns_id, principal.actor)
+
+    def delete_as(self, ns_id: str, actor: str) -> Namespace:
+        """``delete`` on behalf of ``actor`` (a person, or ``system:<component>``: a region drained by force)."""
         ns = self.get(ns_id)
         if ns.status in ("provisioning", "deleting"):
             if not self._stuck(ns, SWEEP_GRACE):
@@ -198,13 +202,13 @@ class NamespaceService:
                     {"namespace": ns_id, "status": ns.status},
                 )
             if ns.status == "deleting":
-                self._settle(ns, principal.actor)
+                self._settle(ns, actor)
                 return self.get(ns_id)
             self.compensate(ns_id, INTERRUPTED)
         self._namespaces.update(
             ns_id, {"status": "deleting", "status_at": self._clock.now()}, expect_status=["active", "failed"]
         )
-        self._workflows.start("offboarding", offboarding_execution(ns), {"namespace": ns_id, "actor": principal.actor})
+        self._workflows.start("offboarding", offboarding_execution(ns), {"namespace": ns_id, "actor": actor})
         return self.get(ns_id)
 
     def sweep(self, grace: timedelta = SWEEP_GRACE) -> dict[str, list[str]]:
@@ -300,11 +304,11 @@ class NamespaceService:
         ns = self._provisioning(ns_id)
         if ns.cluster_id:
             return ns.cluster_id
-        cluster = self._placement.take_capacity(ns.region)
+        cluster = self._placement.take_capacity(ns.region, self._plans[ns.plan])
         try:
             self._namespaces.update(ns_id, {"cluster_id": cluster}, expect_status=["provisioning"])
         except ConflictError:
-            self._placement.release_capacity(ns.region, cluster)
+            self._placement.release_capacity(ns.region, cluster, self._plans[ns.plan])
             raise
         return cluster
 
@@ -370,7 +374,7 @@ class NamespaceService:
                 undone.append("runtime_namespace")
             except NotFoundError:
                 pass
-            self._placement.release_capacity(ns.region, ns.cluster_id)
+            self._placement.release_capacity(ns.region, ns.cluster_id, self._plans[ns.plan])
             undone.append("placement")
         if ns.subscription_id:
             with contextlib.suppress(NotFoundError, ConflictError):
@@ -427,7 +431,7 @@ class NamespaceService:
         if ns.status == "deleted":
             return
         if ns.cluster_id:
-            self._placement.release_capacity(ns.region, ns.cluster_id)
+            self._placement.release_capacity(ns.region, ns.cluster_id, self._plans[ns.plan])
         self._accounts.forget_all(ns_id)
         members = self._members.list(ns_id)
         if members:
