@@ -365,23 +365,25 @@ class RegionService:
         summary = _summary(plan.get("summary"))
         region = self._registry.get(name)
         approval = region.require_approval
-        self._registry.update(
-            name,
-            {
-                "plan_summary": summary,
-                "status": "awaiting_approval" if approval else "applying",
-                "status_at": self._clock.now(),
-                "failure_reason": None,
-                "failure_step": None,
-                "log_excerpt": None,
-            },
-            expect_status=["planning"],
-        )
+        changes: dict[str, Any] = {
+            "plan_summary": summary,
+            "failure_reason": None,
+            "failure_step": None,
+            "log_excerpt": None,
+        }
+        if not approval:  # else it stays planning until its approval token is kept (step_await_approval)
+            changes.update({"status": "applying", "status_at": self._clock.now()})
+        self._registry.update(name, changes, expect_status=["planning"])
         return {"approval": approval}
 
     def step_await_approval(self, name: str, token: str) -> None:
-        """The AwaitApproval step's token kept for ``POST /v1/regions/{name}/approve``."""
-        self._registry.update(name, {"approval_token": token}, expect_status=["awaiting_approval"])
+        """The AwaitApproval step's token kept for ``POST /v1/regions/{name}/approve``, and the region
+        ``awaiting_approval`` with it (so a region awaiting approval always has its token)."""
+        self._registry.update(
+            name,
+            {"status": "awaiting_approval", "status_at": self._clock.now(), "approval_token": token},
+            expect_status=["planning"],
+        )
 
     def step_register(self, name: str, outputs: Mapping[str, Any]) -> dict[str, Any]:
         """The cluster the apply made, registered with its addresses, room and credentials reference."""
