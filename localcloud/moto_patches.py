@@ -19,6 +19,11 @@ against: re-check both when upgrading it).
 3. ``LambdaSimpleBackend.invoke`` (moto's Lambda without Docker only echoes its input): routed to the
    local cloud's function router, so an invoke runs the project's handler in this process. A handler's
    exception sets ``x-amz-function-error`` and answers ``{"errorType", "errorMessage"}``, as Lambda does.
+
+4. ``StepFunctionResponse.send_task_failure``: moto 5.2.5 reads ``taskToken`` and ``error`` and drops
+   ``cause``, so a Catch sees ``"Cause": null``. Step Functions passes the cause on to the Catch's
+   ``{"Error", "Cause"}`` (SendTaskFailure, AWS Step Functions API Reference); the interpreter's backend
+   takes it (``parser/models.py`` ``send_task_failure(task_token, error, cause)``): it is handed on.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 import moto.dynamodb.responses as dynamodb_responses
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.responses import EmptyResult
 from moto.dynamodb.comparisons import ConditionExpressionParser, get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -39,10 +45,12 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.stepfunctions.responses import StepFunctionResponse
 
 _original_transact_write_items = DynamoDBBackend.transact_write_items
 _original_condition_parser = getattr(dynamodb_responses, "create_condition_expression_parser")  # noqa: B009
 _original_invoke = LambdaSimpleBackend.invoke
+_original_send_task_failure = StepFunctionResponse.send_task_failure
 Router = Callable[[str, Any], tuple[Any, "str | None"]]
 _router: Router | None = None
 
@@ -170,6 +178,14 @@ def invoke(
     return json.dumps(result).encode()
 
 
+def send_task_failure(self: StepFunctionResponse) -> Any:
+    backend: Any = self.stepfunction_backend
+    backend.send_task_failure(
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+    )
+    return EmptyResult()
+
+
 def install(router: Router) -> None:
     """Patch moto for the local cloud; ``router(function name or ARN, event)`` runs a function."""
     global _router
@@ -177,6 +193,7 @@ def install(router: Router) -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     setattr(dynamodb_responses, "create_condition_expression_parser", create_condition_expression_parser)  # noqa: B010
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -185,3 +202,4 @@ def uninstall() -> None:
     DynamoDBBackend.transact_write_items = _original_transact_write_items  # type: ignore[method-assign]
     setattr(dynamodb_responses, "create_condition_expression_parser", _original_condition_parser)  # noqa: B010
     LambdaSimpleBackend.invoke = _original_invoke  # type: ignore[method-assign]
+    StepFunctionResponse.send_task_failure = _original_send_task_failure  # type: ignore[method-assign]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import time
 from collections.abc import Mapping
@@ -238,6 +239,9 @@ def _reason(err: str, out: str, command: str, code: int) -> str:
         lines = [line.strip("│ ").strip() for line in text.splitlines()]
         for i, line in enumerate(lines):
             if line.startswith("Error:"):
-                detail = next((x for x in lines[i + 1 : i + 4] if x and not x.startswith("on ")), "")
+                detail = next(
+                    (x for x in lines[i + 1 : i + 8] if x and not x.startswith("on ") and not re.match(r"^\d+:", x)),
+                    "",
+                )
                 return f"terraform {command}: {line}" + (f" ({detail})" if detail else "")
     return f"terraform {command} exited {code}"

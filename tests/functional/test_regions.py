@@ -258,3 +258,28 @@ def test_once_the_namespace_is_gone_the_delete_drains_and_destroys(platform: dic
     assert "Destroy complete! Resources: 1 destroyed." in log
     listed = requests.get(f"{p['api']}/v1/regions", headers=p["ada"], timeout=10).json()["regions"]
     assert next(x for x in listed if x["name"] == REGION)["status"] == "deleted"
+
+
+def test_a_failed_plan_leaves_failed_with_the_reason_and_the_log_excerpt_and_a_retry_runs_again(
+    platform: dict[str, Any],
+) -> None:
+    """A cloud region on a machine without the regions' state bucket: Terraform's init refuses, the runner
+    answers the task token with the failure, and the Fail step keeps Terraform's own words."""
+    p = platform
+    r = requests.post(
+        f"{p['api']}/v1/regions",
+        headers=p["ops"],
+        json={"name": "gcp-1", "cloud": "gcp", "region": "europe-west1", "size": "small"},
+        timeout=10,
+    )
+    assert r.status_code == 202, r.text
+    failed = wait_for(lambda: in_status(p, "failed", name="gcp-1"), what="the failure")
+    assert failed["failure_step"] == "Plan"
+    assert failed["failure_reason"].startswith("TerraformFailedError: terraform init: Error: Missing Required Value")
+    assert 'The attribute "bucket" is required by the backend.' in failed["log_excerpt"]
+    assert failed["clusters"] == [] and failed["attempt"] == 1
+    retried = requests.post(f"{p['api']}/v1/regions/gcp-1/retry", headers=p["ops"], timeout=10)
+    assert retried.status_code == 202 and retried.json()["status"] == "planning"
+    again = wait_for(lambda: in_status(p, "failed", name="gcp-1"), what="the second failure")
+    assert again["attempt"] == 2 and again["failure_step"] == "Plan"
+    assert (Path(p["data"]) / "regions" / "gcp-1" / "logs" / "2-plan.log").is_file()
