@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TextIO
 
 from cli.platform_cli import __version__, billing, commands, deploys
+from cli.platform_cli import regions as regions_cli
 from cli.platform_cli.client import ClientFactory, default_factory
 from cli.platform_cli.context import Context, _utcnow
 from cli.platform_cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, CliError
@@ -178,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     command(sub, "whoami", commands.cmd_whoami, "the logged-in user and their namespaces")
 
     # regions
-    regions = group("regions", "regions a namespace can be placed in")
+    regions = group("regions", "regions a namespace can be placed in; provisioned with Terraform (platform admins)")
     command(regions, "list", commands.cmd_regions_list, "list the regions")
+    regions_cli.add_commands(command, regions)
 
     # namespaces
     ns = group("namespaces", "create, inspect and delete namespaces")

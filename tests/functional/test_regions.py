@@ -86,6 +86,19 @@ def in_status(p: dict[str, Any], *statuses: str, name: str = REGION) -> dict[str
     return body if body["status"] in statuses else None
 
 
+def cli(p: dict[str, Any], *args: str, who: str = "ops") -> subprocess.CompletedProcess[str]:
+    """The ``platform`` CLI as a real subprocess, with the caller's token in the environment."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM_", "MICRO_"))}
+    token = p[who]["Authorization"].removeprefix("Bearer ")
+    env.update(HOME=str(p["data"].parent / "home"), PLATFORM_API_URL=p["api"], PLATFORM_TOKEN=token)
+    platform = Path(sys.executable).parent / "platform"
+    return subprocess.run(
+        [str(platform), *args], env=env, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180
+    )
+
+
 def cluster_state_dir(p: dict[str, Any]) -> Path:
     return Path(p["data"]) / "regions" / REGION / "cluster"
 
@@ -123,20 +136,20 @@ def test_only_a_platform_admin_may_create_a_region(platform: dict[str, Any]) -> 
 
 def test_a_local_region_is_planned_approved_applied_registered_and_active(platform: dict[str, Any]) -> None:
     p = platform
-    r = requests.post(
-        f"{p['api']}/v1/regions",
-        headers=p["ops"],
-        json={"name": REGION, "cloud": "local", "region": "local", "size": "small", "require_approval": True},
-        timeout=10,
-    )
-    assert r.status_code == 202, r.text
-    assert r.json()["status"] == "planning"
-    waiting = wait_for(lambda: in_status(p, "awaiting_approval"), what="the plan")
+    created = cli(p, "regions", "create", REGION, "--cloud", "local", "--require-approval", "--wait", "-o", "json")
+    assert created.returncode == 0, created.stderr
+    waiting = json.loads(created.stdout)  # --wait stops where someone is needed
+    assert waiting["status"] == "awaiting_approval"
     assert waiting["plan"] == {"add": 1, "change": 0, "destroy": 0}  # the summary shown before approving
+    shown = cli(p, "regions", "show", REGION)
+    assert shown.returncode == 0 and "1 to add, 0 to change, 0 to destroy" in shown.stdout
+    assert f"platform regions approve {REGION}" in shown.stdout
     assert requests.post(f"{p['api']}/v1/regions/{REGION}/approve", headers=p["ada"], timeout=10).status_code == 403
-    approved = requests.post(f"{p['api']}/v1/regions/{REGION}/approve", headers=p["ops"], timeout=10)
-    assert approved.status_code == 202, approved.text
-    assert approved.json()["status"] == "applying"
+    refused = cli(p, "regions", "approve", REGION)  # no TTY and no --yes: nothing approved
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    approved = cli(p, "regions", "approve", REGION, "--yes", "--wait", "-o", "json")
+    assert approved.returncode == 0, approved.stderr
+    assert "region local-2: applying" in approved.stderr or "region local-2: active" in approved.stderr
     again = requests.post(f"{p['api']}/v1/regions/{REGION}/approve", headers=p["ops"], timeout=10)
     assert again.status_code == 409  # nothing waits any more
 
@@ -196,6 +209,8 @@ def test_the_delete_is_refused_while_a_namespace_lives_there(platform: dict[str,
     r = requests.delete(f"{platform['api']}/v1/regions/{REGION}", headers=platform["ops"], timeout=10)
     assert r.status_code == 409, r.text
     assert r.json()["error"]["details"]["namespaces"] == [NS]
+    refused = cli(platform, "regions", "delete", REGION, "--yes")
+    assert refused.returncode == 7 and "1 namespace(s) live in local-2" in refused.stderr  # 7: conflict
     assert region(platform)["status"] == "active"
     seeded = requests.delete(f"{platform['api']}/v1/regions/local", headers=platform["ops"], timeout=10)
     assert seeded.status_code == 409 and "seeded" in seeded.json()["error"]["message"]
@@ -241,10 +256,11 @@ def test_once_the_namespace_is_gone_the_delete_drains_and_destroys(platform: dic
 
     wait_for(offboarded, what="the offboarding")
     assert region(p)["used"] == {"cpu_millicores": 0, "memory_mib": 0}
-    r = requests.delete(f"{p['api']}/v1/regions/{REGION}", headers=p["ops"], timeout=10)
-    assert r.status_code == 202, r.text
-    assert r.json()["status"] == "draining"
-    done = wait_for(lambda: in_status(p, "deleted"), what="the destroy")
+    deleted = cli(p, "regions", "delete", REGION, "--yes", "--wait", "-o", "json")
+    assert deleted.returncode == 0, deleted.stderr
+    assert "region local-2: draining" in deleted.stderr
+    done = json.loads(deleted.stdout)
+    assert done["status"] == "deleted"
     assert done["clusters"] == [] and done["plan"] is None
     status = subprocess.run(
         [sys.executable, "-m", "localcloud.standins.micro.cluster", "status", "--state-dir", str(cluster_state_dir(p))],
