@@ -9,11 +9,12 @@ from typing import Any
 
 from cli.platform_cli.commands import _confirm_destructive, _dict, cellify, seg
 from cli.platform_cli.context import Context
-from cli.platform_cli.errors import EXIT_API, EXIT_OK, CliError
+from cli.platform_cli.errors import EXIT_API, EXIT_OK, CliError, UsageError
 from cli.platform_cli.output import clean, key_values, table
 
 # Where a wait stops: the region needs someone (approval), or it is done either way.
 SETTLED = ("active", "awaiting_approval", "failed", "deleted")
+EXAMPLE_REGIONS = {"aws": "us-east-1", "gcp": "europe-west1", "azure": "westeurope", "digitalocean": "fra1"}
 
 
 def _capacity(c: Any) -> str:
@@ -103,10 +104,14 @@ def _finish(ctx: Context, args: argparse.Namespace, answer: dict[str, Any], done
 
 
 def cmd_regions_create(ctx: Context, args: argparse.Namespace) -> int:
+    if args.region is None and args.cloud != "local":
+        raise UsageError(
+            f"in which {args.cloud} region? pass --region (e.g. {EXAMPLE_REGIONS[args.cloud]})", "missing_answer"
+        )
     body = {
         "name": args.name,
         "cloud": args.cloud,
-        "region": args.region,
+        "region": args.region or "local",
         "size": args.size,
         "require_approval": args.require_approval,
     }
@@ -157,7 +162,7 @@ def add_commands(command: Callable[..., argparse.ArgumentParser], regions: Any) 
     p = command(regions, "create", cmd_regions_create, "provision a region: a cluster running micro, with Terraform")
     p.add_argument("name", metavar="NAME", help="the region's name on the platform (a DNS label)")
     p.add_argument("--cloud", required=True, choices=("aws", "gcp", "azure", "digitalocean", "local"))
-    p.add_argument("--region", default="local", help="the cloud's region (us-east-1, europe-west1, ...; local)")
+    p.add_argument("--region", help="the cloud's region (us-east-1, europe-west1, westeurope, fra1); local: not needed")
     p.add_argument("--size", default="small", choices=("small", "medium", "large"))
     p.add_argument(
         "--require-approval", action="store_true", help="wait for `platform regions approve` before the apply"

@@ -264,6 +264,14 @@ def test_create_validates_and_starts_the_state_machine(world: dict[str, Any]) ->
     with pytest.raises(ValidationError) as bad:
         world["service"].create(OPS, "Bad_Name", "mars", "Eu West", "huge", False)
     assert {f["field"] for f in bad.value.details["fields"]} == {"name", "cloud", "region", "size"}
+    with pytest.raises(ValidationError) as nowhere:  # the API's default region is the local cloud's
+        world["service"].create(OPS, "eu-west", "aws", "local", "small", False)
+    assert nowhere.value.details["fields"] == [
+        {"field": "region", "message": "the aws region to create the cluster in (not local)"}
+    ]
+    with pytest.raises(ValidationError):
+        world["service"].create(OPS, "eu-west", "local", "eu-west-1", "small", False)
+    assert world["workflows"].started == []  # nothing half-written: no execution
     region = created(world)
     assert (region.status, region.attempt, region.action, region.managed) == ("planning", 1, "create", True)
     assert world["workflows"].started == [

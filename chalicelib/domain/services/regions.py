@@ -214,6 +214,13 @@ class RegionService:
             fields.append({"field": "cloud", "message": f"one of {', '.join(CLOUDS)}"})
         if not CLOUD_REGION.fullmatch(cloud_region):
             fields.append({"field": "region", "message": "the cloud's region name (a-z, 0-9 and -)"})
+        elif cloud in CLOUDS and (cloud == "local") != (cloud_region == "local"):
+            # "local" (the default) is no AWS, GCP, Azure or DigitalOcean region: Terraform would fail late
+            fields.append(
+                {"field": "region", "message": "local for the local cloud only"}
+                if cloud == "local"
+                else {"field": "region", "message": f"the {cloud} region to create the cluster in (not local)"}
+            )
         if size not in SIZES:
             fields.append({"field": "size", "message": f"one of {', '.join(SIZES)}"})
         if fields:
