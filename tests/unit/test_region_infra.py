@@ -80,6 +80,30 @@ def test_every_cluster_module_outputs_its_capacity_and_scales_between_bounds(clo
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)
+def test_docs_regions_capacity_table_is_what_the_modules_output(cloud: str) -> None:
+    """docs/regions.md's capacity figures and namespaces per plan, recomputed from each module's sizes,
+    reserve, zones and overcommit, and the plans' quotas (chalicelib/catalog.json)."""
+    module = INFRA / "modules" / "runtime-cluster" / cloud
+    found: dict[str, Any] = {}
+    for block in load_dir(module)["locals"]:
+        found.update(block)
+    variables = {name: body for block in load_dir(module)["variable"] for name, body in block.items()}
+    overcommit = variables["overcommit"]["default"]
+    zones = found.get("zones", 1)
+    plans = json.loads((REPO / "chalicelib" / "catalog.json").read_text())["plans"]
+    doc = (REPO / "docs" / "regions.md").read_text()
+    for size, s in found["sizes"].items():
+        cpu = int((zones * s["max"] * s["allocatable_cpu"] - found["reserved_cpu"]) * overcommit)
+        mib = int((zones * s["max"] * s["allocatable_mib"] - found["reserved_mib"]) * overcommit)
+        held = [min(cpu // p["quota"]["cpu_millicores"], mib // p["quota"]["memory_mib"]) for p in plans]
+        node_type = next(v for k, v in s.items() if k in ("instance_type", "machine_type", "vm_size", "droplet"))
+        row = next((line for line in doc.splitlines() if line.startswith(f"| {cloud} | {size} |")), None)
+        assert row is not None, f"docs/regions.md has no capacity row for {cloud} {size}"
+        assert f"| {node_type}, {zones * s['min']}-{zones * s['max']}" in row, row
+        assert f"| {cpu:,} m, {mib:,} MiB | " + " | ".join(map(str, held)) + " |" in row, row
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
 def test_every_cloud_composition_keeps_the_credential_in_the_platform_s_secrets_manager(cloud: str) -> None:
     config = load_dir(INFRA / "examples" / cloud)
     modules = {name: body for block in config["module"] for name, body in block.items()}

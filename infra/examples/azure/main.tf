@@ -18,13 +18,16 @@ module "cluster" {
   size     = var.size
 }
 
+# The runner has no Azure CLI login: kubelogin's service principal mode reads AZURE_CLIENT_ID,
+# AZURE_CLIENT_SECRET and AZURE_TENANT_ID from the runner's environment (azure.github.io/kubelogin,
+# "Service Principal" login mode; "get-token"); the server id is AKS's Entra ID application.
 provider "kubernetes" {
   host                   = module.cluster.endpoint
   cluster_ca_certificate = module.cluster.cluster_ca_certificate
   exec {
     api_version = "client.authentication.k8s.io/v1beta1"
     command     = "kubelogin"
-    args        = ["get-token", "--login", "azurecli", "--server-id", "6dae42f8-4368-4678-94ff-3960e28e3630"]
+    args        = ["get-token", "--login", "spn", "--server-id", "6dae42f8-4368-4678-94ff-3960e28e3630"]
   }
 }
 
@@ -35,7 +38,7 @@ provider "helm" {
     exec {
       api_version = "client.authentication.k8s.io/v1beta1"
       command     = "kubelogin"
-      args        = ["get-token", "--login", "azurecli", "--server-id", "6dae42f8-4368-4678-94ff-3960e28e3630"]
+      args        = ["get-token", "--login", "spn", "--server-id", "6dae42f8-4368-4678-94ff-3960e28e3630"]
     }
   }
 }

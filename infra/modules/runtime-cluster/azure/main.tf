@@ -3,11 +3,13 @@
 # the API reachable from the authorised ranges only, logs in a Log Analytics workspace, and the default
 # node pool autoscaling between the size's bounds.
 
+# Ddsv5 sizes, not Dsv5: the nodes' OS disks are ephemeral, which needs the local temporary disk that
+# Dsv5 VMs do not have (learn.microsoft.com, "Ephemeral OS disks", size requirements; "Dv5 and Dsv5-series").
 locals {
   sizes = {
-    small  = { vm_size = "Standard_D2s_v5", allocatable_cpu = 1900, allocatable_mib = 5500, min = 2, max = 3 }
-    medium = { vm_size = "Standard_D4s_v5", allocatable_cpu = 3860, allocatable_mib = 12700, min = 3, max = 6 }
-    large  = { vm_size = "Standard_D8s_v5", allocatable_cpu = 7820, allocatable_mib = 27600, min = 3, max = 12 }
+    small  = { vm_size = "Standard_D2ds_v5", allocatable_cpu = 1900, allocatable_mib = 5500, min = 2, max = 3 }
+    medium = { vm_size = "Standard_D4ds_v5", allocatable_cpu = 3860, allocatable_mib = 12700, min = 3, max = 6 }
+    large  = { vm_size = "Standard_D8ds_v5", allocatable_cpu = 7820, allocatable_mib = 27600, min = 3, max = 12 }
   }
   size         = local.sizes[var.size]
   reserved_cpu = 1500
@@ -76,7 +78,7 @@ resource "azurerm_kubernetes_cluster" "this" {
   # System pods only (kube-system, CoreDNS, the agents); micro and the tenants run on the pool below.
   default_node_pool {
     name                         = "system"
-    vm_size                      = "Standard_D2s_v5"
+    vm_size                      = "Standard_D2ds_v5"
     vnet_subnet_id               = azurerm_subnet.nodes.id
     only_critical_addons_enabled = true
     host_encryption_enabled      = true
@@ -140,4 +142,16 @@ resource "azurerm_kubernetes_cluster_node_pool" "workloads" {
   upgrade_settings {
     max_surge = "33%"
   }
+}
+
+# With Azure RBAC for Kubernetes and local accounts off, whoever makes the cluster has no access to its
+# API until a role says so: the runner's principal (the one Terraform runs as) gets the cluster-admin
+# role, so the Kubernetes and Helm providers can install micro (learn.microsoft.com, "Use Azure RBAC for
+# Kubernetes Authorization"; the assignment can take a few minutes to apply).
+data "azurerm_client_config" "current" {}
+
+resource "azurerm_role_assignment" "runner" {
+  scope                = azurerm_kubernetes_cluster.this.id
+  role_definition_name = "Azure Kubernetes Service RBAC Cluster Admin"
+  principal_id         = data.azurerm_client_config.current.object_id
 }
