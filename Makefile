@@ -49,8 +49,12 @@ stop:
 	  echo "stopped"; \
 	else echo "nothing running"; rm -f "$${PLATFORM_DATA_DIR:-.local}/run.pid"; fi
 
-# Wipes the local data on purpose (stops a running local cloud first).
+# Wipes the local data on purpose (stops a running local cloud first, and the clusters of the local
+# "cloud"'s regions, which outlive it as a cloud's clusters do: their state is in the data).
 reset: stop
+	@for d in "$${PLATFORM_DATA_DIR:-.local}"/data/regions/*/cluster; do \
+	  if [ -d "$$d" ] && [ -x $(BIN)/python ]; then $(BIN)/python -m localcloud.standins.micro.cluster stop --state-dir "$$d"; fi; \
+	done
 	rm -rf "$${PLATFORM_DATA_DIR:-.local}/data"
 	@echo "local data wiped"
 

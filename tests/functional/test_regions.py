@@ -8,7 +8,10 @@ starting it again recovers it; the delete then drains and destroys (the cluster 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -30,8 +33,6 @@ REGION = "local-2"
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory, env_restored: None) -> Iterator[dict[str, Any]]:
-    import os
-
     from chalicelib.composition import set_container
 
     tmp = tmp_path_factory.mktemp("regions")
@@ -88,8 +89,6 @@ def in_status(p: dict[str, Any], *statuses: str, name: str = REGION) -> dict[str
 
 def cli(p: dict[str, Any], *args: str, who: str = "ops") -> subprocess.CompletedProcess[str]:
     """The ``platform`` CLI as a real subprocess, with the caller's token in the environment."""
-    import os
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM_", "MICRO_"))}
     token = p[who]["Authorization"].removeprefix("Bearer ")
     env.update(HOME=str(p["data"].parent / "home"), PLATFORM_API_URL=p["api"], PLATFORM_TOKEN=token)
@@ -299,3 +298,45 @@ def test_a_failed_plan_leaves_failed_with_the_reason_and_the_log_excerpt_and_a_r
     again = wait_for(lambda: in_status(p, "failed", name="gcp-1"), what="the second failure")
     assert again["attempt"] == 2 and again["failure_step"] == "Plan"
     assert (Path(p["data"]) / "regions" / "gcp-1" / "logs" / "2-plan.log").is_file()
+
+
+def running(pid: int) -> bool:
+    """Alive, not a zombie left for a parent that does not reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_make_reset_stops_the_local_regions_clusters_before_wiping_their_state(tmp_path: Path) -> None:
+    """A local region's cluster outlives the local cloud (a cloud's cluster outlives the platform), so the
+    reset that wipes its state stops it first: else nothing could stop it any more."""
+    state = tmp_path / "data" / "regions" / "local-9" / "cluster"
+    run = [sys.executable, "-m", "localcloud.standins.micro.cluster"]
+    started = subprocess.run(
+        [*run, "start", "--state-dir", str(state), "--github-url", "http://127.0.0.1:9"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode == 0, started.stderr
+    pid = json.loads(started.stdout)["pid"]
+    try:
+        reset = subprocess.run(
+            ["make", "-s", "reset"],
+            cwd=ROOT,
+            env={**os.environ, "PLATFORM_DATA_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert reset.returncode == 0, reset.stderr
+        assert not (tmp_path / "data").exists()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and running(pid):
+            time.sleep(0.1)
+        assert not running(pid), "the cluster process still runs, its state wiped"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
