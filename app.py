@@ -5,6 +5,7 @@ from chalice import Chalice
 from chalicelib.api import auth, billing, namespaces, repos, security, services, system, tokens, usage, webhooks
 from chalicelib.api.middleware import http_middleware
 from chalicelib.api.registry import registry
+from chalicelib.pages import routes as pages
 
 app = Chalice(app_name="micro-platform")
 app.register_middleware(http_middleware, "http")
@@ -21,3 +22,5 @@ for blueprint in (
     billing.bp,
 ):
     app.register_blueprint(blueprint)
+# The dashboard's pages: outside the API's registry and /v1 (chalicelib/pages).
+app.register_blueprint(pages.bp)

@@ -1,0 +1,73 @@
+// A namespace's services: status, current commit, instances; deploy one; the exact commands when
+// there is none yet.
+import { $, api, badge, ctx, el, empty, enc, facts, nsPath, onSubmit, poll, replace, short, table, when } from "./dashboard.js";
+
+function instances(list) {
+  if (!list.length) return "none";
+  return el("ul", {}, list.map((i) => el("li", {}, short(i.version), " ", badge(i.status))));
+}
+
+function newcomer(ns) {
+  const origin = location.origin;
+  return empty(
+    "No service yet",
+    el("p", {}, "Deploy one from a git repository holding a micro.yaml. With the platform CLI:"),
+    el("pre", {}, `platform init --login <you> --namespace ${ns} --yes\nplatform deploy hello --source https://github.com/<org>/<repo> --ref HEAD --wait`),
+    el("p", {}, "Or link a repository under ", el("a", { href: `/namespaces/${enc(ns)}/repos` }, "Repositories"), " and push: every push deploys."),
+    ctx.stage === "local"
+      ? el(
+          "p",
+          { class: "muted" },
+          "On the local cloud, the example service is one command away: ",
+          el("code", {}, "examples/make-example-repo.sh /tmp/hello"),
+          ", then deploy the service hello with the source /tmp/hello below. API: ",
+          el("code", {}, origin),
+          ".",
+        )
+      : null,
+  );
+}
+
+async function load() {
+  const [ns, services] = await Promise.all([api("GET", nsPath()), api("GET", nsPath("/services"))]);
+  replace(
+    "#ns-facts",
+    facts([
+      ["Status", badge(ns.status)],
+      ["GitHub team", `${ns.github_org}/${ns.github_team}`],
+      ["Region", ns.region],
+      ["Plan", ns.plan],
+      ["Your role", ctx.role],
+      ["Created", when(ns.created_at)],
+      ns.failure_reason ? ["Failure", ns.failure_reason] : null,
+    ]),
+  );
+  if (!services.services.length) {
+    replace("#services", newcomer(ctx.ns));
+    return 5;
+  }
+  replace(
+    "#services",
+    table(
+      `Services in ${ctx.ns}`,
+      ["Service", "Status", "Current commit", "Instances", "Address"],
+      services.services.map((s) => [
+        el("a", { href: `/namespaces/${enc(ctx.ns)}/services/${enc(s.name)}` }, s.name),
+        badge(s.status),
+        el("span", { class: "mono", title: s.current_commit || "" }, short(s.current_commit)),
+        instances(s.instances || []),
+        s.address ? el("span", { class: "mono" }, s.address) : "—",
+      ]),
+    ),
+  );
+  return services.services.some((s) => !["running", "stopped", "failed", "error"].includes(s.status)) ? 2 : 5;
+}
+
+poll(load, 3);
+
+onSubmit($("#deploy-form"), async (values) => {
+  const { service, ...body } = values;
+  if (!service) throw new Error("name the service (as in its micro.yaml)");
+  const dep = await api("POST", nsPath(`/services/${enc(service || "")}/deployments`), body);
+  location.assign(`/namespaces/${enc(ctx.ns)}/services/${enc(dep.service)}/deployments/${enc(dep.id)}`);
+});
