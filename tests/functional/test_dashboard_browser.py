@@ -269,6 +269,7 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
 
     # Roll back by hand, with a confirmation.
     wait_text(page, "#svc-facts", "running")
+    assert not page.get_by_role("button", name="Resume auto-deploy").is_visible()
     page.get_by_role("button", name="Roll back").click()
     assert page.locator("#confirm").is_visible()
     page.locator("#confirm-ok").click()
