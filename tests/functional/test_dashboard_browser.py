@@ -19,6 +19,7 @@ import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +175,31 @@ def platform(tmp_path_factory: pytest.TempPathFactory, env_restored: None) -> It
             set_container(None)
 
 
+def post_usage(api: str) -> None:
+    """Usage of the service hello an hour ago, posted with the region's ingest token (minted by ops,
+    the local stage's platform admin)."""
+    ops = requests.post(f"{api}/v1/auth/local-login", json={"login": "ops"}, timeout=10).json()["token"]
+    minted = requests.post(
+        f"{api}/v1/regions/local/ingest-tokens",
+        json={"name": "browser test"},
+        headers={"Authorization": f"Bearer {ops}"},
+        timeout=10,
+    )
+    assert minted.status_code == 201, minted.text
+    when = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    events = [
+        {"id": f"b-{meter}", "namespace": NS, "meter": meter, "value": value, "timestamp": when, "service": "hello"}
+        for meter, value in (("requests", 1200), ("service_hours", 1))
+    ]
+    r = requests.post(
+        f"{api}/v1/usage/events",
+        json={"events": events},
+        headers={"Authorization": f"Bearer {minted.json()['token']}"},
+        timeout=10,
+    )
+    assert r.json()["accepted"] == 2, r.text
+
+
 def wait_text(page: Any, selector: str, text: str, timeout: float = 90) -> None:
     page.locator(selector).filter(has_text=text).first.wait_for(timeout=timeout * 1000)
 
@@ -302,8 +328,18 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
     wait_text(page, "#budget-state", "$50.00")
     b.check("billing")
 
+    # Usage, as a region's runtime side reports it: a chart per meter, the numbers in a table.
+    post_usage(cloud.api_url)
+    page.goto(f"/namespaces/{NS}/usage")
+    page.get_by_label("By", exact=True).select_option("hour")
+    page.get_by_label("Period", exact=True).select_option("24h")
+    page.get_by_role("button", name="Show").click()
+    wait_text(page, "#usage", "Requests: 1200 request")
+    assert page.locator("#usage svg.chart rect").count() >= 1
+    assert "hello" in page.locator("#usage table").first.inner_text()
+    b.check("usage")
+
     for name, path, ready in (
-        ("usage", f"/namespaces/{NS}/usage", "#usage h2, #usage .empty"),
         ("members", f"/namespaces/{NS}/members", "#members table"),
         ("audit", f"/namespaces/{NS}/audit", "#audit table"),
         ("plans", "/plans", "#plans section"),

@@ -111,11 +111,16 @@ async function load() {
       return [svc || "(no service)", String(+(meter.aggregation === "max" ? Math.max(...qs) : qs.reduce((a, b) => a + b, 0)).toFixed(6))];
     });
     const id = `meter-${total.meter}`;
+    const heading = el("h2", { id }, `${meter.display_name}: ${total.quantity} ${meter.unit}${meter.aggregation === "max" ? " (maximum)" : ""}`);
+    if (!points.length) {
+      sections.push(el("section", { class: "panel", "aria-labelledby": id }, heading, el("p", { class: "muted" }, "Nothing in this period.")));
+      continue;
+    }
     sections.push(
       el(
         "section",
         { class: "panel", "aria-labelledby": id },
-        el("h2", { id }, `${meter.display_name}: ${total.quantity} ${meter.unit}${meter.aggregation === "max" ? " (maximum)" : ""}`),
+        heading,
         chart(meter.display_name, meter.unit, points, times, services, usage.granularity),
         el("ul", { class: "legend", "aria-label": "Services" }, services.map((svc, i) => el("li", {}, svg("svg", { class: "swatch", width: 12, height: 12, "aria-hidden": "true" }, svg("rect", { width: 12, height: 12, fill: COLOURS[i % COLOURS.length] })), svc || "(no service)"))),
         table(`${meter.display_name} by service`, ["Service", `Quantity (${meter.unit})`], perService, { numeric: [1] }),
