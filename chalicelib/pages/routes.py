@@ -7,23 +7,20 @@ Navigation is data: a page of a new part of the platform (alerts, reports, regio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from chalice.app import Blueprint, Response
 
 bp = Blueprint(__name__)
 
 
-@dataclass(frozen=True)
 class Section:
     """A link of the navigation. ``role``: the namespace role its link is shown to (the API still
-    decides what the page shows); ``platform_admin``: shown to platform admins only."""
+    decides what the page shows); ``platform_admin``: shown to platform admins only. (Plain classes,
+    not dataclasses: this module is imported with the app, and a dataclass costs its cold start.)"""
 
-    key: str
-    title: str
-    path: str
-    role: str | None = None
-    platform_admin: bool = False
+    __slots__ = ("key", "path", "platform_admin", "role", "title")
+
+    def __init__(self, key: str, title: str, path: str, role: str | None = None, platform_admin: bool = False) -> None:
+        self.key, self.title, self.path, self.role, self.platform_admin = key, title, path, role, platform_admin
 
 
 # The namespace's sections, in the order of the navigation.
@@ -44,13 +41,14 @@ ACCOUNT_SECTIONS: tuple[Section, ...] = (
 )
 
 
-@dataclass(frozen=True)
 class Page:
-    key: str  # the template (<key>.html) and the script (page-<key>.js)
-    path: str
-    title: str
-    section: str  # the navigation entry it belongs to
-    public: bool = False
+    """A page: ``key`` names its template (<key>.html) and script (page-<key>.js); ``section`` the
+    navigation entry it belongs to; a ``public`` page needs no session."""
+
+    __slots__ = ("key", "path", "public", "section", "title")
+
+    def __init__(self, key: str, path: str, title: str, section: str, public: bool = False) -> None:
+        self.key, self.path, self.title, self.section, self.public = key, path, title, section, public
 
 
 # Every page route (the app's other routes are the API registry's): tests check the two sets together
