@@ -8,23 +8,17 @@ function instances(list) {
 }
 
 function newcomer(ns) {
-  const origin = location.origin;
+  const local = ctx.stage === "local";
+  const init = `platform init${local ? " --local" : ""} --login ${ctx.login} --namespace ${ns} --yes`;
+  const deploy = local
+    ? "examples/make-example-repo.sh /tmp/hello      # the example service, as a git repository\nplatform deploy hello --source /tmp/hello --ref HEAD --wait"
+    : "platform deploy <service> --source https://github.com/<org>/<repo> --ref HEAD --wait";
   return empty(
     "No service yet",
-    el("p", {}, "Deploy one from a git repository holding a micro.yaml. With the platform CLI:"),
-    el("pre", {}, `platform init --login <you> --namespace ${ns} --yes\nplatform deploy hello --source https://github.com/<org>/<repo> --ref HEAD --wait`),
-    el("p", {}, "Or link a repository under ", el("a", { href: `/namespaces/${enc(ns)}/repos` }, "Repositories"), " and push: every push deploys."),
-    ctx.stage === "local"
-      ? el(
-          "p",
-          { class: "muted" },
-          "On the local cloud, the example service is one command away: ",
-          el("code", {}, "examples/make-example-repo.sh /tmp/hello"),
-          ", then deploy the service hello with the source /tmp/hello below. API: ",
-          el("code", {}, origin),
-          ".",
-        )
-      : null,
+    el("p", {}, "Deploy one from a git repository holding a micro.yaml: with the form below, or with the platform CLI:"),
+    el("pre", {}, `${init}\n${deploy}`),
+    el("p", {}, "Or link a repository under ", el("a", { href: `/namespaces/${enc(ns)}/repos` }, "Repositories"), " and push: every push deploys the services it changed."),
+    local ? el("p", { class: "muted" }, "On the local cloud: run the first command of the example above from the platform's checkout, then deploy the service hello with the source /tmp/hello below.") : null,
   );
 }
 
