@@ -352,6 +352,12 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
     assert audit is not None and audit.ok
     wait_text(page, "#audit", "user:ada")
 
+    # The namespace switcher lists the caller's namespaces with their role.
+    page.locator("#switcher summary").click()
+    page.locator("#switcher-list a").filter(has_text=f"{NS} (owner)").click()
+    page.wait_for_url(f"{b.base}/namespaces/{NS}")
+    wait_text(page, "#services", "hello")
+
     # Keyboard: the skip link is the first stop and leads to the content.
     page.goto("/")
     page.keyboard.press("Tab")
