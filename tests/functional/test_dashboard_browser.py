@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -168,7 +169,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory, env_restored: None) -> It
     with sync_playwright() as playwright:
         browser = Browser(playwright, executable, cloud.api_url)
         try:
-            yield {"cloud": cloud, "browser": browser, "repo": repo}
+            yield {"cloud": cloud, "browser": browser, "repo": repo, "home": tmp_path_factory.mktemp("home")}
         finally:
             browser.close()
             cloud.stop()
@@ -205,6 +206,9 @@ def wait_text(page: Any, selector: str, text: str, timeout: float = 90) -> None:
 
 
 def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: dict[str, Any]) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)  # as the browser's own: a loaded CI machine is slow
     b: Browser = platform["browser"]
     page = b.page
     cloud = platform["cloud"]
@@ -236,6 +240,16 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
     page.wait_for_url(f"{b.base}/namespaces/{NS}")
     wait_text(page, "#services", "No service yet")
     b.check("services-empty")
+    # The empty state's commands work as shown, from the checkout, against this very address.
+    commands = page.locator("#services pre").inner_text().splitlines()
+    assert commands[0] == f".venv/bin/platform init --local --api-url {b.base} --login ada --namespace {NS} --yes"
+    assert commands[1].startswith("examples/make-example-repo.sh /tmp/hello")
+    home = platform["home"]
+    init = subprocess.run(
+        shlex.split(commands[0]), cwd=ROOT, env={**os.environ, "HOME": str(home)}, capture_output=True
+    )
+    assert init.returncode == 0, init.stderr
+    assert f"PLATFORM_API_URL={b.base}" in (home / ".micro" / "platform.env").read_text()
 
     # Deploy the example from its repository; the deployment's page follows it to success.
     page.get_by_label("Service name", exact=True).fill("hello")
@@ -297,11 +311,11 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
     wait_text(page, "#svc-facts", "running")
     assert not page.get_by_role("button", name="Resume auto-deploy").is_visible()
     page.get_by_role("button", name="Roll back").click()
-    assert page.locator("#confirm").is_visible()
+    expect(page.locator("#confirm")).to_be_visible()
     page.locator("#confirm-ok").click()
     wait_text(page, "#deployments tbody tr", "rollback by user:ada")
     wait_text(page, "#deployments-live", "No deployment is running")
-    assert page.get_by_role("button", name="Resume auto-deploy").is_visible()
+    expect(page.get_by_role("button", name="Resume auto-deploy")).to_be_visible()
 
     # A token, shown once.
     page.goto("/tokens")
@@ -357,6 +371,9 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
     page.locator("#switcher-list a").filter(has_text=f"{NS} (owner)").click()
     page.wait_for_url(f"{b.base}/namespaces/{NS}")
     wait_text(page, "#services", "hello")
+    # The list shows each service's instances (the version running), as its own page does.
+    instances = page.locator("#services tbody tr").filter(has_text="hello").locator("td").nth(3)
+    expect(instances).to_contain_text("running")
 
     # Keyboard: the skip link is the first stop and leads to the content.
     page.goto("/")
