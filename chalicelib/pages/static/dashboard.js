@@ -121,6 +121,19 @@ export function dollars(cents, currency = "usd") {
   return new Intl.NumberFormat(undefined, { style: "currency", currency: currency.toUpperCase() }).format(cents / 100);
 }
 
+// A quantity as people read it: at most two decimals, two significant digits below 0.01 (the API
+// keeps the exact figure), no grouping.
+export function num(quantity, decimals = 2) {
+  const x = Number(quantity);
+  return String(x !== 0 && Math.abs(x) < 0.01 ? +x.toPrecision(2) : +x.toFixed(decimals));
+}
+
+// A quantity with its unit, plural when it is not one: "6 requests", "1.69 hours", "1 seat".
+export function amount(quantity, unit) {
+  const n = num(quantity);
+  return unit ? `${n} ${unit}${n === "1" || unit.endsWith("s") ? "" : "s"}` : n;
+}
+
 export function table(caption, headers, rows, { numeric = [] } = {}) {
   return el(
     "div",

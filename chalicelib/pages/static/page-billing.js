@@ -1,5 +1,5 @@
 // Billing: the plan, this period's invoice preview and forecast, and the budget form.
-import { $, api, badge, ctx, dollars, el, facts, nsPath, onSubmit, replace, say, table } from "./dashboard.js";
+import { $, amount, api, badge, ctx, dollars, el, facts, nsPath, num, onSubmit, replace, say, table } from "./dashboard.js";
 
 function budgetState(budget, currency) {
   if (!budget) return el("p", {}, "No budget is set: usage charges are not capped.");
@@ -35,7 +35,7 @@ async function load() {
         "Line items so far",
         ["Item", "Quantity", "Amount"],
         [
-          ...bill.line_items.map((li) => [li.description, li.kind === "base" ? "" : `${li.quantity} ${li.unit || ""}`, dollars(li.amount, c)]),
+          ...bill.line_items.map((li) => [li.description, li.kind === "base" ? "" : amount(li.quantity, li.unit), dollars(li.amount, c)]),
           [el("strong", {}, "Subtotal"), "", el("strong", {}, dollars(bill.subtotal, c))],
         ],
         { numeric: [1, 2] },
@@ -45,9 +45,9 @@ async function load() {
       "section",
       { class: "panel", "aria-labelledby": "forecast-title" },
       el("h2", { id: "forecast-title" }, `Forecast for the whole month: ${dollars(bill.forecast.subtotal, c)}`),
-      el("p", { class: "muted" }, `At the run rate of the last ${bill.forecast.elapsed_hours} hours; usage charges ${dollars(bill.forecast.usage, c)}.`),
+      el("p", { class: "muted" }, `At the run rate of the last ${num(bill.forecast.elapsed_hours, 1)} hours; usage charges ${dollars(bill.forecast.usage, c)}.`),
       bill.forecast.line_items.length
-        ? table("Forecast by meter", ["Meter", "Quantity", "Amount"], bill.forecast.line_items.map((f) => [f.meter, f.quantity, dollars(f.amount, c)]), { numeric: [1, 2] })
+        ? table("Forecast by meter", ["Meter", "Quantity", "Amount"], bill.forecast.line_items.map((f) => [f.meter, num(f.quantity), dollars(f.amount, c)]), { numeric: [1, 2] })
         : null,
     ),
   );

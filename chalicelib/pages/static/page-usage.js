@@ -1,6 +1,6 @@
 // Usage by meter and service over a chosen period: a bar chart per meter (stacked by service, each
 // bar titled with its numbers) and the same numbers as tables.
-import { $, api, el, empty, formValues, nsPath, replace, sayError, table } from "./dashboard.js";
+import { $, amount, api, el, empty, formValues, nsPath, num, replace, sayError, table } from "./dashboard.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const COLOURS = ["#1f3a8a", "#b45309", "#047857", "#9d174d", "#4338ca", "#0f766e", "#7c2d12", "#374151"];
@@ -108,10 +108,10 @@ async function load() {
     const services = [...new Set(points.map((p) => p.service ?? ""))].sort();
     const perService = services.map((svc) => {
       const qs = points.filter((p) => (p.service ?? "") === svc).map((p) => Number(p.quantity));
-      return [svc || "(no service)", String(+(meter.aggregation === "max" ? Math.max(...qs) : qs.reduce((a, b) => a + b, 0)).toFixed(6))];
+      return [svc || "(no service)", num(meter.aggregation === "max" ? Math.max(...qs) : qs.reduce((a, b) => a + b, 0))];
     });
     const id = `meter-${total.meter}`;
-    const heading = el("h2", { id }, `${meter.display_name}: ${total.quantity} ${meter.unit}${meter.aggregation === "max" ? " (maximum)" : ""}`);
+    const heading = el("h2", { id }, `${meter.display_name}: ${amount(total.quantity, meter.unit)}${meter.aggregation === "max" ? " (maximum)" : ""}`);
     if (!points.length) {
       sections.push(el("section", { class: "panel", "aria-labelledby": id }, heading, el("p", { class: "muted" }, "Nothing in this period.")));
       continue;
