@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalice.app import Blueprint, Response
 
@@ -118,7 +119,8 @@ def web_callback(call: Call) -> Response:
         body="",
         status_code=302,
         headers={
-            "Location": "/",
+            # The dashboard, under the base path of the public URL (API Gateway's address names its stage).
+            "Location": urlsplit(c.settings.public_url).path.rstrip("/") + "/",
             "Set-Cookie": session_cookie(session, c.settings),
             "Content-Type": "text/plain",
         },

@@ -14,7 +14,7 @@ import re
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from chalice.app import Response
 
@@ -63,8 +63,23 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals["static"] = lambda name: f"/static/{name}?v={static_files()[name][1][:12]}"
+    env.globals["static"] = lambda name: f"{base_path()}/static/{name}?v={static_files()[name][1][:12]}"
     return env
+
+
+def base_path() -> str:
+    """Where the app is served, as a path prefix: ``/api`` on API Gateway's own address (its stage),
+    empty at the root of a custom domain or on the local cloud. Every link a page makes starts with
+    it (the templates' ``base``, the scripts' ``ctx.base``); the paths in ``?next=`` do not."""
+    return urlsplit(get_container().settings.public_url).path.rstrip("/")
+
+
+def _own_path(path: str) -> str:
+    """The path asked for without the base path (API Gateway's address names its stage in it)."""
+    base = base_path()
+    if base and (path == base or path.startswith(base + "/")):
+        return path[len(base) :] or "/"
+    return path
 
 
 @cache
@@ -111,7 +126,7 @@ def error_page(status: int, title: str, message: str, request_id: str | None = N
     body = (
         environment()
         .get_template("error.html")
-        .render(title=title, message=message, status=status, request_id=request_id)
+        .render(title=title, message=message, status=status, request_id=request_id, base=base_path())
     )
     return _html(body, status)
 
@@ -137,18 +152,18 @@ def _page(spec: Page, call: Call, params: dict[str, str]) -> Response:
     stage = c.settings.stage
     if spec.public:
         if principal is not None:
-            return redirect(safe_next(call.query.get("next")) or "/")
+            return redirect(base_path() + (safe_next(call.query.get("next")) or "/"))
         body = (
             environment()
             .get_template(f"{spec.key}.html")
-            .render(page=spec, stage=stage, next=safe_next(call.query.get("next")) or "/", login=None)
+            .render(page=spec, stage=stage, next=safe_next(call.query.get("next")) or "/", login=None, base=base_path())
         )
         return _html(body)
     if principal is None:
-        return redirect("/login?next=" + quote(call.path, safe="/"))
+        return redirect(base_path() + "/login?next=" + quote(_own_path(call.path), safe="/"))
     for name, value in params.items():
         if not PARAMETERS[name].fullmatch(value):
-            return error_page(404, "Not found", f"There is no such page: {call.path}.")
+            return error_page(404, "Not found", f"There is no such page: {_own_path(call.path)}.")
     role = None
     ns = params.get("ns")
     if ns is not None:
@@ -160,6 +175,7 @@ def _page(spec: Page, call: Call, params: dict[str, str]) -> Response:
     context = {
         "page": spec,
         "stage": stage,
+        "base": base_path(),
         "login": principal.login,
         "platform_admin": principal.platform_admin,
         "ns": ns,

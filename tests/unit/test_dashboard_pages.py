@@ -159,3 +159,41 @@ def test_importing_the_app_imports_no_jinja2() -> None:
     code = "import sys, app; print('jinja2' in sys.modules, 'chalicelib.pages.render' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+API_GATEWAY = "https://abc123.execute-api.us-east-1.amazonaws.com/api"
+
+
+def test_on_api_gateways_own_address_every_link_and_redirect_keeps_its_stage(
+    web: Any, container: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Served at https://<id>.execute-api.<region>.amazonaws.com/api (no custom domain), a link to
+    /login would leave the stage and answer API Gateway's 403: every link starts with /api."""
+    monkeypatch.setattr(container, "settings", dataclasses.replace(container.settings, public_url=API_GATEWAY))
+    assert web.get("/tokens").headers["Location"] == "/api/login?next=/tokens"
+    login = web.get("/login?next=/tokens").body.decode()
+    assert 'data-base="/api"' in login
+    assert web.get("/login?next=/tokens", who="ada").headers["Location"] == "/api/tokens"
+    for path in [*pages(), "/namespaces/Not_A_Label"]:
+        body = web.get(path, who="ada").body.decode() if path != "/login" else login
+        links = re.findall(r'(?:href|src|action)="([^"#][^"]*)"', body)
+        assert links, path
+        assert all(link.startswith("/api/") for link in links), (path, [x for x in links if not x.startswith("/api/")])
+
+
+def test_the_path_asked_for_loses_the_stage_in_next(container: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """API Gateway's requestContext.path names the stage (/api/tokens); ``?next=`` does not (/tokens)."""
+    from chalicelib.pages.render import _own_path
+
+    monkeypatch.setattr(container, "settings", dataclasses.replace(container.settings, public_url=API_GATEWAY))
+    assert (_own_path("/api/tokens"), _own_path("/api"), _own_path("/apix")) == ("/tokens", "/", "/apix")
+
+
+def test_scripts_make_every_link_and_call_under_the_base_path() -> None:
+    """The scripts' links go through ``el`` (which prefixes ``href``) or ``href()``; their calls through ``api``."""
+    from chalicelib.pages.render import STATIC
+
+    for path in STATIC.glob("*.js"):
+        source = path.read_text()
+        assert source.count("location.assign(") == source.count("location.assign(href("), path.name
+        assert "fetch(" not in source or (path.name == "dashboard.js" and source.count("fetch(") == 1), path.name

@@ -4,6 +4,11 @@
 // form handling. Each page's script (page-<name>.js) imports what it needs from here.
 
 export const ctx = document.body.dataset;
+// Where the app is served (``/api`` on API Gateway's own address, else empty): every link and call
+// the scripts make starts with it; paths in ``?next=`` do not.
+const base = ctx.base || "";
+export const href = (path) => (path.startsWith("/") && !path.startsWith("//") ? base + path : path);
+const ownPath = (path) => (base && (path === base || path.startsWith(`${base}/`)) ? path.slice(base.length) || "/" : path);
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -23,7 +28,7 @@ export async function api(method, path, body) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(path, init);
+  const response = await fetch(href(path), init);
   const text = await response.text();
   let data = null;
   try {
@@ -32,7 +37,7 @@ export async function api(method, path, body) {
     data = null;
   }
   if (response.status === 401 && ctx.page !== "login") {
-    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    location.assign(href(`/login?next=${encodeURIComponent(ownPath(location.pathname) + location.search)}`));
   }
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
@@ -49,6 +54,7 @@ export function el(tag, attrs = {}, ...children) {
     if (key === "class") node.className = value;
     else if (key === "text") node.textContent = value;
     else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (key === "href") node.setAttribute(key, href(String(value)));
     else node.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children.flat()) {
@@ -277,7 +283,7 @@ async function header() {
       try {
         await api("POST", "/v1/auth/logout");
       } finally {
-        location.assign("/login");
+        location.assign(href("/login"));
       }
     });
   }

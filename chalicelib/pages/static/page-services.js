@@ -1,6 +1,6 @@
 // A namespace's services: status, current commit, instances; deploy one; the exact commands when
 // there is none yet.
-import { $, api, badge, ctx, el, empty, enc, facts, nsPath, onSubmit, poll, replace, short, table, when } from "./dashboard.js";
+import { $, api, badge, ctx, el, empty, enc, facts, href, nsPath, onSubmit, poll, replace, short, table, when } from "./dashboard.js";
 
 function instances(list) {
   if (!list.length) return "none";
@@ -75,5 +75,5 @@ onSubmit($("#deploy-form"), async (values) => {
   const { service, ...body } = values;
   if (!service) throw new Error("name the service (as in its micro.yaml)");
   const dep = await api("POST", nsPath(`/services/${enc(service || "")}/deployments`), body);
-  location.assign(`/namespaces/${enc(ctx.ns)}/services/${enc(dep.service)}/deployments/${enc(dep.id)}`);
+  location.assign(href(`/namespaces/${enc(ctx.ns)}/services/${enc(dep.service)}/deployments/${enc(dep.id)}`));
 });
