@@ -17,6 +17,7 @@ from chalicelib.api import (
 )
 from chalicelib.api.middleware import http_middleware
 from chalicelib.api.registry import registry
+from chalicelib.pages import routes as pages
 
 app = Chalice(app_name="micro-platform")
 app.register_middleware(http_middleware, "http")
@@ -34,3 +35,5 @@ for blueprint in (
     regions.bp,
 ):
     app.register_blueprint(blueprint)
+# The dashboard's pages: outside the API's registry and /v1 (chalicelib/pages).
+app.register_blueprint(pages.bp)

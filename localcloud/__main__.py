@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         f"""
 Micro as a Service is running on the local cloud (stage {args.stage}), ready in {time.monotonic() - started:.1f}s:
 
-  API and dashboard   {cloud.api_url}            (OpenAPI: {cloud.api_url}/openapi.json)
+  Dashboard           {cloud.api_url}/            (open it and log in locally, e.g. as ada)
+  API                 {cloud.api_url}/v1         (OpenAPI: {cloud.api_url}/openapi.json)
   AWS (moto server)   {cloud.moto.endpoint}     table {cloud.decl.table_name}, bus {cloud.decl.bus_name}
   GitHub stand-in     {cloud.github.api_url}   (requests: {cloud.github.url}/_stand-in/requests)
   Slack stand-in      {cloud.slack.url}         (received: {cloud.slack.url}/_stand-in/received)

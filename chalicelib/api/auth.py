@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalice.app import Blueprint, Response
 
@@ -61,7 +63,13 @@ def poll_device_login(call: Call) -> dict[str, Any]:
 
 
 def _secure(settings: Any) -> str:
-    return "; Secure" if settings.public_url.startswith("https://") else ""
+    """Cookies are Secure outside the local stage (and wherever the platform is served over https)."""
+    return "; Secure" if settings.stage != "local" or settings.public_url.startswith("https://") else ""
+
+
+def session_cookie(value: str, settings: Any) -> str:
+    """The dashboard's session cookie: HttpOnly (no script reads it), SameSite=Lax, the session's 7 days."""
+    return f"{SESSION_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age=604800{_secure(settings)}"
 
 
 @registry.route(
@@ -107,13 +115,13 @@ def web_callback(call: Call) -> Response:
     session, _ = c.login.finish_web(
         q["state"], q["code"], cookie(call, BROWSER_COOKIE), f"{c.settings.public_url}/v1/auth/github/callback"
     )
-    secure = _secure(c.settings)
     return Response(
         body="",
         status_code=302,
         headers={
-            "Location": "/",
-            "Set-Cookie": f"{SESSION_COOKIE}={session}; HttpOnly; SameSite=Lax; Path=/; Max-Age=604800{secure}",
+            # The dashboard, under the base path of the public URL (API Gateway's address names its stage).
+            "Location": urlsplit(c.settings.public_url).path.rstrip("/") + "/",
+            "Set-Cookie": session_cookie(session, c.settings),
             "Content-Type": "text/plain",
         },
     )
@@ -140,7 +148,7 @@ def logout(call: Call) -> Response:
         body="",
         status_code=204,
         headers={
-            "Set-Cookie": f"{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0",
+            "Set-Cookie": f"{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{_secure(c.settings)}",
             "Content-Type": "text/plain",
         },
     )
@@ -159,3 +167,24 @@ def logout(call: Call) -> Response:
 )
 def local_login(call: Call) -> dict[str, Any]:
     return _login_answer(get_container().login.local_login(call.body.login))
+
+
+@registry.route(
+    bp,
+    "/v1/auth/local-session",
+    "POST",
+    tag="auth",
+    request=f"{S}:LocalLoginIn",
+    response=f"{S}:SessionOut",
+    errors=(NotFoundError,),
+    stages=("local",),
+    summary="Local stage only: open a dashboard session (the platform_session cookie) as a seeded user",
+)
+def local_session(call: Call) -> Response:
+    c = get_container()
+    session, account = c.login.local_session(call.body.login)
+    return Response(
+        body=json.dumps({"login": account.login}),
+        status_code=200,
+        headers={"Set-Cookie": session_cookie(session, c.settings), "Content-Type": "application/json"},
+    )

@@ -450,6 +450,7 @@ def test_the_prod_app_has_no_local_login(tmp_path: Path) -> None:
     )
     routes, documented = json.loads(out.stdout)
     assert "/v1/auth/local-login" not in routes and "/v1/auth/local-login" not in documented
+    assert "/v1/auth/local-session" not in routes and "/v1/auth/local-session" not in documented
     assert "/v1/auth/device" in routes
 
 

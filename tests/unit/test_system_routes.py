@@ -36,10 +36,27 @@ def registered_routes() -> set[tuple[str, str]]:
     return {(path, method) for path, methods in app.routes.items() for method in methods}
 
 
+def page_routes() -> set[tuple[str, str]]:
+    from chalicelib.pages.routes import routes
+
+    return {(path, method) for method, path in routes()}
+
+
 def test_the_openapi_document_lists_exactly_the_routes_the_app_registers(client: Any) -> None:
+    """Every route of the app but the dashboard's pages, which are not API."""
     doc = json.loads(client.http.get("/openapi.json").body)
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
-    assert documented == registered_routes()
+    assert documented == registered_routes() - page_routes()
+
+
+def test_the_dashboards_pages_are_apart_from_the_api() -> None:
+    """No page is under /v1 or is an API route, and each page route is one the app serves."""
+    from chalicelib.api.registry import registry
+
+    pages = page_routes()
+    assert pages and pages <= registered_routes()
+    assert not {(p, m) for p, m in pages if p.startswith("/v1") or p == "/openapi.json"}
+    assert not pages & {(s.path, s.method) for s in registry.specs}
 
 
 def test_the_openapi_document_is_valid_openapi_3_1(client: Any) -> None:

@@ -34,6 +34,10 @@ class LoginOut(ApiModel):
     expires_at: datetime
 
 
+class SessionOut(ApiModel):
+    login: str = Field(description="who the session is for; the session itself is the HttpOnly cookie")
+
+
 class MeNamespace(ApiModel):
     id: str
     role: str

@@ -106,9 +106,7 @@ class LoginService:
                 "the login expired or did not start in this browser; start again", {"reason": "state"}
             )
         account = self._identify(self._oauth.exchange_code(code, redirect_uri))
-        cookie = secrets.token_urlsafe(32)
-        self._windows.put_session(hash_secret(cookie), account.uid, account.login, self._clock.now() + SESSION_LIFETIME)
-        return cookie, account
+        return self._open_session(account), account
 
     def end_session(self, cookie: str) -> None:
         self._windows.delete_session(hash_secret(cookie))
@@ -124,7 +122,21 @@ class LoginService:
         secret, token = self._auth.mint_login_token(account)
         return LoginResult(secret, token, account)
 
+    def local_session(self, login: str) -> tuple[str, Account]:
+        """The dashboard's local login: a browser session (as the web flow opens) for a seeded user."""
+        user = self._github.get_user_by_login(login)
+        if user is None:
+            raise NotFoundError(f"no GitHub user {login!r} in the local GitHub stand-in", {"login": login})
+        account = Account(uid=user.id, login=user.login, name=user.name, email=user.email)
+        self._accounts.upsert(account, self._clock.now())
+        return self._open_session(account), account
+
     # ------------------------------------------------------------------ shared
+
+    def _open_session(self, account: Account) -> str:
+        cookie = secrets.token_urlsafe(32)
+        self._windows.put_session(hash_secret(cookie), account.uid, account.login, self._clock.now() + SESSION_LIFETIME)
+        return cookie
 
     def _identify(self, user_token: str) -> Account:
         user = self._github.get_user(user_token)
