@@ -2,7 +2,19 @@
 
 from chalice import Chalice
 
-from chalicelib.api import auth, billing, namespaces, repos, security, services, system, tokens, usage, webhooks
+from chalicelib.api import (
+    auth,
+    billing,
+    namespaces,
+    reports,
+    repos,
+    security,
+    services,
+    system,
+    tokens,
+    usage,
+    webhooks,
+)
 from chalicelib.api.middleware import http_middleware
 from chalicelib.api.registry import registry
 
@@ -19,5 +31,6 @@ for blueprint in (
     usage.bp,
     webhooks.bp,
     billing.bp,
+    reports.bp,
 ):
     app.register_blueprint(blueprint)

@@ -4,6 +4,7 @@ by moving a clock."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +22,9 @@ from chalicelib.domain.reports import (
 )
 
 
-def schedule(frequency: str = "daily", tz: str = "Europe/Berlin", hour: int = 9, weekday: str | None = None) -> Schedule:
+def schedule(
+    frequency: str = "daily", tz: str = "Europe/Berlin", hour: int = 9, weekday: str | None = None
+) -> Schedule:
     return Schedule("acme-backend", frequency, tz, hour, weekday, (Channel("email", to="owners"),))  # type: ignore[arg-type]
 
 
@@ -60,14 +63,17 @@ def test_a_daily_0900_berlin_report_goes_out_at_0900_local_once_a_day_across_a_s
     # each covers the local day before, 23 or 25 hours around the switch, whole
     hours = [period_due(s, h).hours for h in sent]
     assert sorted(set(hours)) in ([23, 24], [24, 25])
-    for a, b in zip(sent, sent[1:], strict=False):
+    for a, b in itertools.pairwise(sent):
         assert period_due(s, a).ledger_to == period_due(s, b).ledger_from  # back to back: nothing twice or missed
 
 
 def test_a_weekly_report_covers_a_week_with_a_23_or_25_hour_day_exactly() -> None:
     s = schedule("weekly", weekday="monday")
     spring = period_due(s, due_hour(s, datetime(2026, 3, 30, 0, tzinfo=UTC)))
-    assert spring.start.isoformat() == "2026-03-23T00:00:00+01:00" and spring.end.isoformat() == "2026-03-30T00:00:00+02:00"
+    assert (
+        spring.start.isoformat() == "2026-03-23T00:00:00+01:00"
+        and spring.end.isoformat() == "2026-03-30T00:00:00+02:00"
+    )
     assert spring.hours == 167 and (spring.ledger_to - spring.ledger_from) == timedelta(hours=167)
     autumn = period_due(s, due_hour(s, datetime(2026, 10, 26, 0, tzinfo=UTC)))
     assert autumn.hours == 169 and autumn.start.date().isoformat() == "2026-10-19"
@@ -80,7 +86,9 @@ def test_a_half_hour_zone_is_assembled_from_utc_hours_and_says_how() -> None:
     assert hour == datetime(2026, 11, 27, 4, tzinfo=UTC)  # 09:00 IST is 03:30 UTC: the fan-out of 04:15 takes it
     p = period_due(s, hour)
     assert p.start.isoformat() == "2026-11-26T00:00:00+05:30"
-    assert p.ledger_from == datetime(2026, 11, 25, 19, tzinfo=UTC) and p.ledger_to == datetime(2026, 11, 26, 19, tzinfo=UTC)
+    assert p.ledger_from == datetime(2026, 11, 25, 19, tzinfo=UTC) and p.ledger_to == datetime(
+        2026, 11, 26, 19, tzinfo=UTC
+    )
     assert p.note and "18:30" not in p.note.split("local")[0] and "previous report" in p.note
     assert schedule().zone and period_due(schedule(), due_hour(schedule(), hour)).note is None
 

@@ -17,7 +17,6 @@ sending -> ``DeliveryOutcomeUnknownError``.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -31,18 +30,13 @@ from chalicelib.domain.errors import (
     ValidationError,
 )
 from chalicelib.domain.ports import Notification
+from chalicelib.domain.services.delivery import valid_email
 
 if TYPE_CHECKING:
     from chalicelib.adapters.notify.eml import EmlMailbox
 
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 20
-# An address SES can take: one mailbox, no display name, no line breaks (header injection) and no
-# spaces. Deliberately plain: what a person types in a settings page.
-EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
-MAX_EMAIL = 254
 # SES error codes meaning "this message will not be taken as it is" (SES v2 API reference, SendEmail "Errors").
 REFUSED = {
     "MessageRejected",
@@ -52,10 +46,6 @@ REFUSED = {
     "BadRequestException",
     "NotFoundException",
 }
-
-
-def valid_email(address: str) -> bool:
-    return len(address) <= MAX_EMAIL and bool(EMAIL.match(address))
 
 
 def compose(sender: str, notification: Notification, now: datetime | None = None) -> EmailMessage:

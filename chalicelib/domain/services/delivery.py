@@ -61,6 +61,15 @@ LEASE = timedelta(minutes=2)
 RETENTION = timedelta(days=90)
 KEY = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 MAX_ERROR = 300
+# An address the platform sends email to: one mailbox, no display name, no line breaks (header
+# injection) and no spaces. Deliberately plain: what a person types in a settings page.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$")
+MAX_EMAIL = 254
+
+
+def valid_email(address: str) -> bool:
+    return len(address) <= MAX_EMAIL and bool(EMAIL.fullmatch(address))
 
 
 @dataclass(frozen=True)
