@@ -62,6 +62,7 @@ from chalicelib.domain.services.delivery import Delivery, DeliveryService, valid
 REPORTS_QUEUE = "reports"
 REPORTS_MACHINE = "reports"
 FAN_OUT_PAGE = 200
+HOURS_PER_TASK = 48  # empty hours one fan-out task passes over
 CATCH_UP = timedelta(days=8)  # hours the fan-out goes back when it missed some (a clock moved a week)
 RETENTION = timedelta(days=400)
 ReportStatus = Literal["gathered", "rendered", "sent", "partial", "failed", "skipped", "nothing_to_send"]
@@ -264,27 +265,30 @@ class ReportService:
     def fan_out_page(
         self, scheduled_time: datetime, hour: str | None = None, cursor: str | None = None, sent: int = 0
     ) -> dict[str, Any]:
-        """One task of the hourly fan-out: a page of one due hour's index partition. Starts at the hour
-        after the last one fanned out (at most ``CATCH_UP`` back) and ends with the scheduled hour."""
+        """One task of the hourly fan-out: a page of the due index, from the hour after the last one
+        fanned out (at most ``CATCH_UP`` back) to the scheduled hour. Hours with nothing due are passed
+        in the same task (up to ``HOURS_PER_TASK``), so a quiet catch-up costs a query per hour, not a
+        state transition per hour."""
         last = scheduled_time.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         if hour is None:
             done = self._schedules.fan_out_cursor()
-            first = last - CATCH_UP if done is None or done < last - CATCH_UP else done + timedelta(hours=1)
-            if first > last:
-                return {"hour": None, "cursor": None, "sent": sent, "more": False}
-            current = first
+            current = last - CATCH_UP if done is None or done < last - CATCH_UP else done + timedelta(hours=1)
         else:
             current = datetime.fromisoformat(hour)
-        ids, next_cursor = self._schedules.due(current, FAN_OUT_PAGE, cursor)
-        due = current.isoformat()
-        self._queues.send_batch(REPORTS_QUEUE, [{"namespace": ns, "due": due} for ns in ids])
-        sent += len(ids)
-        if next_cursor is not None:
-            return {"hour": due, "cursor": next_cursor, "sent": sent, "more": True}
-        self._schedules.set_fan_out_cursor(current)
-        if current >= last:
-            return {"hour": None, "cursor": None, "sent": sent, "more": False}
-        return {"hour": (current + timedelta(hours=1)).isoformat(), "cursor": None, "sent": sent, "more": True}
+        for _ in range(HOURS_PER_TASK):
+            if current > last:
+                return {"hour": None, "cursor": None, "sent": sent, "more": False}
+            ids, next_cursor = self._schedules.due(current, FAN_OUT_PAGE, cursor)
+            self._queues.send_batch(REPORTS_QUEUE, [{"namespace": ns, "due": current.isoformat()} for ns in ids])
+            sent += len(ids)
+            if next_cursor is not None:
+                return {"hour": current.isoformat(), "cursor": next_cursor, "sent": sent, "more": True}
+            self._schedules.set_fan_out_cursor(current)
+            current, cursor = current + timedelta(hours=1), None
+            if ids:
+                break  # one page of messages per task
+        more = current <= last
+        return {"hour": current.isoformat() if more else None, "cursor": None, "sent": sent, "more": more}
 
     def start_due(self, ns: str, due: datetime) -> str | None:
         """The queue consumer: take the schedule's due hour (moving it to the next one) and start the
