@@ -171,7 +171,8 @@ def validate_schedule(frequency: Any, timezone: Any, hour: Any, weekday: Any) ->
     elif weekday is not None:
         fields.append({"field": "weekday", "message": "only a weekly schedule has a weekday"})
     if fields:
-        raise ValidationError("the schedule is not valid", {"fields": fields})
+        names = ", ".join(f"{f['field']}: {f['message']}" for f in fields)
+        raise ValidationError(f"the schedule is not valid ({names})", {"fields": fields})
     return frequency, timezone, hour, weekday
 
 

@@ -9,6 +9,7 @@ import csv
 import email
 import email.policy
 import io
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -204,3 +205,32 @@ def test_the_schedule_firing_twice_over_its_due_hour_sends_once(cloud: LocalClou
     assert datetime.fromisoformat(later["next_due"]) == due + timedelta(days=7)
     reports = call(cloud, "GET", f"/v1/namespaces/{NS}/reports", ada).json()["reports"]
     assert [r["trigger"] for r in reports if r["status"] == "sent"].count("schedule") == 1
+
+
+def test_the_cli_shows_schedules_and_reports_and_the_csv_sums_to_platform_usage(
+    cloud: LocalCloud, tmp_path: Any
+) -> None:
+    from tests.functional.test_billing import platform_cli
+
+    run = platform_cli(cloud, login(cloud, "ada"))
+    code, out, err = run("reports", "schedule")
+    assert code == 0 and "weekly on monday at 09:00 Europe/Berlin" in out, err
+    code, out, err = run("reports", "list")
+    assert code == 0 and "2026-" in out and "sent" in out, err
+    report_id = out.splitlines()[2].split()[0]
+    code, out, _ = run("reports", "show", report_id)
+    assert code == 0 and "usage hours (UTC)" in out
+    code, csv_text, _ = run("reports", "show", report_id, "--csv")
+    totals = {r["meter"]: r["quantity"] for r in csv.DictReader(io.StringIO(csv_text)) if r["kind"] == "total"}
+    code, out, _ = run("--output", "json", "reports", "show", report_id)
+    period = json.loads(out)["period"]
+    code, out, _ = run("--output", "json", "usage", "--from", period["usage_from"], "--to", period["usage_to"])
+    assert code == 0 and totals == {t["meter"]: t["quantity"] for t in json.loads(out)["totals"]}  # platform usage
+    code, _, _ = run("reports", "show", report_id, "--html", str(tmp_path / "r.html"))
+    assert code == 0 and "data:image/png;base64," in (tmp_path / "r.html").read_text()
+    code, out, err = run("reports", "schedule", "--timezone", "Mars/Base", "--owners")
+    assert code == 2 and "timezone" in err
+    code, out, err = run("reports", "schedule", "--hour", "7", "--owners", "--off")
+    assert code == 0 and "07:00" in out and "turned off" in out, err
+    code, _, err = run("reports", "show", "2020-01-01-weekly")
+    assert code == 6, err

@@ -257,7 +257,8 @@ class ReportService:
         if len(set(ids)) != len(ids):
             fields.append({"field": "channels", "message": "each channel once"})
         if fields:
-            raise ValidationError("the schedule's channels are not valid", {"fields": fields})
+            names = ", ".join(f"{f['field']}: {f['message']}" for f in fields)
+            raise ValidationError(f"the schedule's channels are not valid ({names})", {"fields": fields})
         return tuple(out)
 
     # ------------------------------------------------------------------ the hourly fan-out
