@@ -251,3 +251,21 @@ def test_the_rendered_email_is_readable_with_images_off(world: Any) -> None:
     assert "stylesheet" not in html and "style=" in html  # inline CSS only
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Requests: 5 request" in text
+
+
+def test_a_workflow_that_could_not_be_started_is_started_again(world: Any, clock: Any) -> None:
+    def down(machine: str, name: str, payload: dict[str, Any]) -> str:
+        raise DependencyUnavailableError("Step Functions is down")
+
+    start = world.workflows.start
+    world.workflows.start = down
+    with pytest.raises(DependencyUnavailableError):
+        world.service.send_now(NS)
+    due = world.service.schedule(NS).next_due
+    with pytest.raises(DependencyUnavailableError):
+        world.service.start_due(NS, due)  # the queue's message fails: redelivered later
+    assert world.service.schedule(NS).next_due == due  # not taken
+    world.workflows.start = start
+    _, started = world.service.send_now(NS)
+    assert started and world.workflows.started
+    assert world.service.start_due(NS, due) is not None and world.service.schedule(NS).next_due > due

@@ -298,8 +298,9 @@ class ReportService:
         if s is None or not s.enabled or s.next_due != due:
             return None
         period = period_due(s, due)
+        name = self._start(ns, period, "schedule")  # first: a retried message starts it (once) and advances
         self._schedules.advance(ns, due, due_hour(s, due))
-        return self._start(ns, period, "schedule")
+        return name
 
     def send_now(self, ns: str, start: datetime | None = None, end: datetime | None = None) -> tuple[Report, bool]:
         """``POST .../reports/send``: the last complete period (the schedule's frequency, else weekly), or
@@ -350,6 +351,11 @@ class ReportService:
             self._workflows.start(REPORTS_MACHINE, name, payload)
         except ConflictError:
             pass  # started already: the schedule fired twice, or the API and the schedule met
+        except Exception:
+            stored = self._reports.get(ns, period.id)
+            if stored is not None and stored.status == "gathered":  # never started: may be sent again
+                self._reports.update(replace(stored, status="failed", summary={"attempt": attempt}))
+            raise
         return name
 
     # ------------------------------------------------------------------ the workflow's steps
