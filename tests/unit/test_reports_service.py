@@ -269,3 +269,20 @@ def test_a_workflow_that_could_not_be_started_is_started_again(world: Any, clock
     _, started = world.service.send_now(NS)
     assert started and world.workflows.started
     assert world.service.start_due(NS, due) is not None and world.service.schedule(NS).next_due > due
+
+
+def test_the_api_and_the_other_steps_never_import_the_renderers_libraries() -> None:
+    """Jinja2 and matplotlib (with numpy and Pillow) are the render step's alone: the API's cold start,
+    the fan-out, the consumer and the other steps never pay for them."""
+    import subprocess
+    import sys
+
+    modules = ("jinja2", "matplotlib", "numpy", "PIL")
+    probe = (
+        "import sys, app, functions.reports.handler, functions.onboarding.handler\n"
+        "import chalicelib.api.reports, chalicelib.domain.services.reports, chalicelib.adapters.notify.ses\n"
+        "import chalicelib.adapters.notify.slack, chalicelib.adapters.dynamodb.reports\n"
+        f"print(','.join(m for m in {modules!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "", f"imported outside the render step: {out.stdout.strip()}"
