@@ -197,6 +197,7 @@ def test_the_email_is_one_raw_mime_message_with_text_html_inline_chart_and_csv()
     assert related.get_content_type() == "multipart/related" and html.get_content_type() == "text/html"
     assert png.get_content_type() == "image/png" and png["Content-ID"] == "<usage-chart@platform>"
     assert png.get_content() == b"\x89PNG fake"
+    assert png.get_content_disposition() == "inline"  # mail clients list an "attachment" beside the CSV
     assert csv.get_filename() == "usage.csv" and csv.get_content_disposition() == "attachment"
     assert msg["From"] == "no-reply@platform.local" and msg["To"] == "ada@acme.example"
 

@@ -242,6 +242,7 @@ def test_the_rendered_email_is_readable_with_images_off(world: Any) -> None:
     from chalicelib.adapters.notify.ses import compose
 
     world.use("hello", "requests", "5", NOW - timedelta(days=2))
+    world.use("api", "requests", "3", NOW - timedelta(days=2))
     world.service.send_now(NS)
     world.run(next(iter(world.workflows.started)))
     raw = compose("no-reply@platform.local", world.email.sent[0]).as_bytes()
@@ -250,7 +251,10 @@ def test_the_rendered_email_is_readable_with_images_off(world: Any) -> None:
     assert "<img" in html and 'alt="Daily usage chart: ' in html and "<script" not in html
     assert "stylesheet" not in html and "style=" in html  # inline CSS only
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "Requests: 5 request" in text
+    assert "Requests: 8 request" in text
+    lines = text.splitlines()  # each service and the cost heading on a line of its own
+    assert "- hello: Service hours 0, Requests 5" in lines and "- api: Service hours 0, Requests 3" in lines
+    assert any(line.startswith("Cost (") for line in lines)
 
 
 def test_a_workflow_that_could_not_be_started_is_started_again(world: Any, clock: Any) -> None:

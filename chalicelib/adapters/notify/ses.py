@@ -70,6 +70,7 @@ def compose(sender: str, notification: Notification, now: datetime | None = None
                 subtype=subtype or "octet-stream",
                 cid=f"<{a.content_id}>",
                 filename=a.filename,
+                disposition="inline",  # shown in the HTML, not listed as an attachment (RFC 2183)
             )
     for a in files:
         maintype, _, subtype = a.mime_type.partition("/")
