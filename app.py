@@ -7,6 +7,7 @@ from chalicelib.api import (
     billing,
     namespaces,
     regions,
+    reports,
     repos,
     security,
     services,
@@ -33,6 +34,7 @@ for blueprint in (
     webhooks.bp,
     billing.bp,
     regions.bp,
+    reports.bp,
 ):
     app.register_blueprint(blueprint)
 # The dashboard's pages: outside the API's registry and /v1 (chalicelib/pages).

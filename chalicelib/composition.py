@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         GitHubOAuthPort,
         GitHubPort,
         GitHubReposPort,
+        NotifierPort,
         Region,
         RuntimeAuthPort,
         RuntimePort,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.services.audit import AuditService
     from chalicelib.domain.services.auth import AuthService
     from chalicelib.domain.services.budgets import BudgetService
+    from chalicelib.domain.services.delivery import DeliveryService
     from chalicelib.domain.services.github_webhooks import DeliveryRecovery, GitHubEventProcessor, GitHubWebhookService
     from chalicelib.domain.services.health import HealthService
     from chalicelib.domain.services.ingestion import IngestionService, IngestTokenService
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.services.namespaces import NamespaceService
     from chalicelib.domain.services.outbox_relay import OutboxRelayService
     from chalicelib.domain.services.regions import RegionService
+    from chalicelib.domain.services.reports import ReportService
     from chalicelib.domain.services.runtime_accounts import RuntimeAccountService
     from chalicelib.domain.services.usage import UsageService
 
@@ -586,6 +589,90 @@ class Container:
         from chalicelib.domain.services.budgets import BudgetService
 
         return BudgetService(DynamoBudgetStore(), self.rating, self.clock, self.catalog.currency)
+
+    @cached_property
+    def notifiers(self) -> dict[str, NotifierPort]:
+        """One notifier per channel: email through SES (and, locally, an .eml copy of each), Slack
+        through incoming webhooks, on the outbound rules (the local stage may post to loopback)."""
+        from chalicelib.adapters.notify.outbound import OutboundPolicy
+        from chalicelib.adapters.notify.ses import SesEmailNotifier
+        from chalicelib.adapters.notify.slack import SlackWebhookNotifier
+
+        mailbox = None
+        if self.settings.mail_dir:
+            from chalicelib.adapters.notify.eml import EmlMailbox
+
+            mailbox = EmlMailbox(Path(self.settings.mail_dir), self.clock)
+        local = self.settings.stage == "local"
+        return {
+            "email": SesEmailNotifier(self.settings.email_from, mailbox=mailbox, clock=self.clock, **self._aws()),
+            "slack": SlackWebhookNotifier(OutboundPolicy.local() if local else OutboundPolicy()),
+        }
+
+    @cached_property
+    def delivery(self) -> DeliveryService:
+        """The one way to send an email or a Slack message: claim, send once, record (reports, alerts)."""
+        self.bind()
+        from chalicelib.adapters.dynamodb.deliveries import DynamoDeliveryLog
+        from chalicelib.domain.services.delivery import DeliveryService
+
+        return DeliveryService(DynamoDeliveryLog(), self.notifiers, self.clock)
+
+    @cached_property
+    def reports(self) -> ReportService:
+        """Scheduled usage reports: schedules, the due index's fan-out, the report workflow's steps."""
+        self.bind()
+        from chalicelib.adapters.aws.blobs import S3Blobs
+        from chalicelib.adapters.dynamodb.reports import DynamoReportStore, DynamoScheduleStore
+        from chalicelib.domain.services.reports import ReportService
+        from chalicelib.logs import register_secret
+
+        def encrypt(plaintext: str, ns: str) -> str:
+            return self.encryptor.encrypt(plaintext, {"namespace": ns, "purpose": "report-channel"})
+
+        def decrypt(ciphertext: str, ns: str) -> str:
+            plaintext = self.encryptor.decrypt(ciphertext, {"namespace": ns, "purpose": "report-channel"})
+            register_secret(plaintext)  # a webhook URL is a credential: never in a log line
+            return plaintext
+
+        slack = self.notifiers["slack"]
+        return ReportService(
+            DynamoScheduleStore(encrypt, decrypt),
+            DynamoReportStore(),
+            S3Blobs("reports", **self._aws()),
+            self.usage,
+            self.rating,
+            self.budgets,
+            self.catalog,
+            self.stores.namespaces,
+            self.owner_emails,
+            self.delivery,
+            self.queues,
+            self.workflows,
+            self.clock,
+            dashboard_url=self.settings.public_url,
+            encrypt=encrypt,
+            decrypt=decrypt,
+            check_webhook=slack.check,  # type: ignore[attr-defined]
+        )
+
+    def owner_emails(self, ns: str) -> list[tuple[str, str | None]]:
+        """The namespace's owners and their email: the one the platform kept at their login, else their
+        public GitHub email; None when they have neither (the report says it skipped them)."""
+        out: list[tuple[str, str | None]] = []
+        for member in self.stores.members.list(ns):
+            if member.role != "owner":
+                continue
+            account = self.stores.accounts.get(member.uid)
+            email = account.email if account is not None else None
+            if not email:
+                try:
+                    user = self.github.get_user_by_login(member.login)
+                except Exception:  # GitHub down: that owner is skipped this time, and said so
+                    user = None
+                email = user.email if user is not None else None
+            out.append((member.login, email))
+        return out
 
     @cached_property
     def github_webhooks(self) -> GitHubWebhookService:

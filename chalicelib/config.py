@@ -63,6 +63,10 @@ class Settings:
     region_health_interval_seconds: int = 60
     # The region state machine's wait between two looks at a draining region's namespaces.
     region_poll_seconds: int = 5
+    # Notifications: the sender of every email (the SES identity of infra/resources.json), and, in
+    # the local stage only, the folder every email sent is also written to as an .eml file.
+    email_from: str = "no-reply@platform.local"
+    mail_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -107,6 +111,8 @@ class Settings:
             region_health_failures=int(e.get("PLATFORM_REGION_HEALTH_FAILURES", "3")),
             region_health_interval_seconds=int(e.get("PLATFORM_REGION_HEALTH_INTERVAL_SECONDS", "60")),
             region_poll_seconds=int(e.get("PLATFORM_REGION_POLL_SECONDS", "5")),
+            email_from=e.get("PLATFORM_EMAIL_FROM") or "no-reply@platform.local",
+            mail_dir=(e.get("PLATFORM_MAIL_DIR") or None) if stage == "local" else None,
         )
 
 

@@ -262,6 +262,9 @@ class LocalCloud:
                 # the regions' Terraform working directories and state (the local backend), kept with the data
                 "PLATFORM_TERRAFORM_DIR": str((self.data_dir or Path(".local/data")) / "regions"),
                 "PLATFORM_REGION_POLL_SECONDS": os.environ.get("PLATFORM_REGION_POLL_SECONDS", "1"),
+                # every email is sent from the declared SES identity, and kept as an .eml file here
+                "PLATFORM_EMAIL_FROM": (self.decl.data.get("ses_identity") or {}).get("email", ""),
+                "PLATFORM_MAIL_DIR": str((self.data_dir or Path(".local/data")) / "mail"),
             }
         )
         if self.data_dir is not None and self.stage == "local":

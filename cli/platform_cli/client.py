@@ -62,6 +62,20 @@ class HttpClient:
             raise UnreachableError(self.base_url, type(exc).__name__) from exc
         return decode_response(response.status_code, response.content)
 
+    def text(self, path: str, accept: str) -> str:
+        """A GET whose answer is not JSON (a report's HTML or CSV); errors as :meth:`request` raises them."""
+        headers = {"Accept": accept, "User-Agent": USER_AGENT}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = self.session.get(self.base_url + path, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise UnreachableError(self.base_url, type(exc).__name__) from exc
+        if 200 <= response.status_code < 300:
+            return response.content.decode("utf-8")
+        decode_response(response.status_code, response.content)
+        return ""
+
 
 def decode_response(status: int, content: bytes) -> Any:
     """The decoded JSON of a 2xx answer (``None`` when empty); raises :class:`ApiError` otherwise."""

@@ -31,7 +31,14 @@ def members(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def activate(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    get_container().namespaces.step_activate(event["namespace"])
+    c = get_container()
+    c.namespaces.step_activate(event["namespace"])
+    try:  # a new namespace's weekly report to its owners; never fails the onboarding
+        c.reports.ensure_default(event["namespace"])
+    except Exception:
+        from chalicelib.logs import get_logger
+
+        get_logger().exception("the default report schedule was not set", extra={"namespace": event["namespace"]})
     return event
 
 

@@ -50,8 +50,6 @@ def test_docs_events_lists_every_event_type_once_and_nothing_else() -> None:
 
 
 def all_entities() -> set[str]:
-    import chalicelib.adapters.dynamodb.outbox
-    import chalicelib.adapters.dynamodb.regions  # noqa: F401
 
     discriminator = BaseItem._get_discriminator_attribute()
     found: set[str] = set()

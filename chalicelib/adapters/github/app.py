@@ -92,7 +92,9 @@ class PyGithubAdapter:
 
         client = Github(**self._kwargs())
         user = self._call(lambda: client.get_user(login))
-        return None if user is None else GitHubUser(id=int(user.id), login=str(user.login), name=user.name)
+        if user is None:
+            return None
+        return GitHubUser(id=int(user.id), login=str(user.login), name=user.name, email=user.email)  # the public email
 
     # ------------------------------------------------------------------ organizations and teams
 
