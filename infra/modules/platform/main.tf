@@ -4,6 +4,12 @@
 # is "<declared name>-<stage>", and a queue's dead-letter queue is
 # "<queue name>-dlq-<stage>".
 
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
 locals {
   resources = jsondecode(file(var.resources_file))
 
@@ -14,6 +20,22 @@ locals {
   queues  = { for queue in try(local.resources.queues, []) : queue.name => queue }
   rules   = { for rule in try(local.resources.rules, []) : rule.name => rule }
   buckets = { for bucket in try(local.resources.buckets, []) : bucket.name => bucket }
+
+  # Where the declaration's relative paths (statemachines/*.asl.json) and .chalice/config.json are.
+  repository_root = coalesce(var.repository_root, "${dirname(var.resources_file)}/..")
+
+  # ARNs built from names, so that policies and definitions are known at plan time (and the plan can be
+  # compared with the declaration and with .chalice/policy-<stage>.json).
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  account_id = data.aws_caller_identity.current.account_id
+  arn_prefix = {
+    for service in ["dynamodb", "events", "kms", "lambda", "logs", "secretsmanager", "ses", "sqs", "states"] :
+    service => "arn:${local.partition}:${service}:${local.region}:${local.account_id}"
+  }
+  table_arn  = "${local.arn_prefix.dynamodb}:table/${local.table.name}-${var.stage}"
+  bus_arn    = "${local.arn_prefix.events}:event-bus/${local.resources.event_bus.name}-${var.stage}"
+  queue_arns = { for name in keys(local.queues) : name => "${local.arn_prefix.sqs}:${name}-${var.stage}" }
 
   # One queue policy per queue, allowing every rule that targets it.
   rule_names_by_queue = {
@@ -26,10 +48,6 @@ locals {
     if length(rule_names) > 0
   }
 
-  # Not created yet: state_machines (statemachines/*.asl.json rendered with
-  # templatefile) and schedules (EventBridge Scheduler) are declared in
-  # resources.json and belong to a later issue, together with the Lambda
-  # functions they start. Until then the module ignores these two lists.
 }
 
 ################################################################################
@@ -150,7 +168,6 @@ resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
 # PLATFORM_BUCKET_<NAME>_NAME.
 ################################################################################
 
-data "aws_caller_identity" "current" {}
 
 resource "aws_s3_bucket" "this" {
   for_each = local.buckets

@@ -1,0 +1,165 @@
+# Lambda: one function per entry of the declaration's "functions" (those of
+# this stage), the Chalice app (the declaration's "api", see api.tf), the
+# shared layer, the queues' event source mappings and a log group each.
+# What each function may touch is derived from its "uses" in iam.tf, and the
+# same "uses" give it the environment naming those resources.
+
+locals {
+  # Functions whose "stages" exclude this one (local-only seeding, the local
+  # runtime) are not deployed.
+  functions = {
+    for function in local.resources.functions : function.name => function
+    if contains(try(function.stages, [var.stage]), var.stage)
+  }
+
+  api = local.resources.api
+
+  # .chalice/config.json: the environment every function shares, and the
+  # API's memory, timeout and reserved concurrency of this stage.
+  chalice       = jsondecode(file("${local.repository_root}/.chalice/config.json"))
+  chalice_stage = local.chalice.stages[var.stage]
+
+  # Everything that runs with a role of its own: the functions and the API.
+  principals = merge(local.functions, { (local.api.name) = local.api })
+
+  function_names = { for name in keys(local.principals) : name => "${name}-${var.stage}" }
+  log_group_names = {
+    for name, function_name in local.function_names : name => "/aws/lambda/${function_name}"
+  }
+
+  secret_names = { for secret in try(local.resources.secrets, []) : secret.name => secret }
+  kms_alias    = "alias/${local.resources.kms_key.alias}-${var.stage}"
+
+  public_url = (
+    var.domain_name != null
+    ? "https://${var.domain_name}"
+    : "https://${aws_api_gateway_rest_api.this.id}.execute-api.${local.region}.amazonaws.com/${local.api_stage_name}"
+  )
+
+  shared_environment = merge(
+    local.chalice.environment_variables,
+    try(local.chalice_stage.environment_variables, {}),
+    {
+      PLATFORM_STAGE      = var.stage
+      PLATFORM_TABLE_NAME = aws_dynamodb_table.this.name
+      PLATFORM_EVENT_BUS  = aws_cloudwatch_event_bus.this.name
+      PLATFORM_ADMINS     = join(",", var.platform_admins)
+      PLATFORM_PUBLIC_URL = local.public_url
+      GITHUB_APP_ID       = var.github_app_id
+      GITHUB_CLIENT_ID    = var.github_client_id
+    },
+  )
+
+  # The names chalicelib/adapters/aws/workflows.py resolves, for exactly the
+  # resources the entry uses.
+  environment = {
+    for name, principal in local.principals : name => merge(
+      local.shared_environment,
+      {
+        for machine in try(principal.uses.state_machines, []) :
+        "PLATFORM_SFN_${upper(replace(machine, "-", "_"))}_ARN" => local.state_machine_arns[machine]
+      },
+      {
+        for queue in try(principal.uses.queues, []) :
+        "PLATFORM_QUEUE_${upper(replace(queue, "-", "_"))}_URL" => aws_sqs_queue.this[queue].url
+      },
+      {
+        for bucket in keys(try(principal.uses.buckets, {})) :
+        "PLATFORM_BUCKET_${upper(replace(bucket, "-", "_"))}_NAME" => aws_s3_bucket.this[bucket].bucket
+      },
+      length(try(principal.uses.secrets, [])) == 0 ? {} : {
+        PLATFORM_SECRETS_ID = join(",", [for secret in principal.uses.secrets : aws_secretsmanager_secret.this[secret].arn])
+      },
+      try(principal.uses.kms, false) ? { PLATFORM_KMS_KEY_ID = local.kms_alias } : {},
+    )
+  }
+
+  # Queue consumers: the queues whose "consumer" names a function of this stage.
+  consumed_queues = {
+    for name, queue in local.queues : name => queue
+    if contains(keys(local.functions), try(queue.consumer.function, ""))
+  }
+}
+
+################################################################################
+# The shared layer: pinned dependencies and chalicelib (build/layer.zip)
+################################################################################
+
+resource "aws_lambda_layer_version" "this" {
+  layer_name          = "platform-${var.stage}"
+  filename            = var.layer_package.path
+  source_code_hash    = var.layer_package.hash
+  compatible_runtimes = ["python3.11"]
+}
+
+################################################################################
+# Log groups: created before the functions, so that retention applies
+################################################################################
+
+resource "aws_cloudwatch_log_group" "function" {
+  for_each = local.log_group_names
+
+  name              = each.value
+  retention_in_days = var.log_retention_days
+
+  tags = var.tags
+}
+
+################################################################################
+# The functions of the declaration
+################################################################################
+
+resource "aws_lambda_function" "this" {
+  for_each = local.functions
+
+  function_name    = local.function_names[each.key]
+  role             = aws_iam_role.principal[each.key].arn
+  runtime          = "python3.11"
+  architectures    = ["x86_64"]
+  handler          = each.value.handler
+  filename         = try(var.function_packages[each.key].path, null)
+  source_code_hash = try(var.function_packages[each.key].hash, null)
+  layers           = [aws_lambda_layer_version.this.arn]
+  memory_size      = each.value.memory
+  timeout          = each.value.timeout
+
+  environment {
+    variables = local.environment[each.key]
+  }
+
+  logging_config {
+    log_format = "Text" # the handlers write JSON lines themselves (Powertools Logger)
+    log_group  = aws_cloudwatch_log_group.function[each.key].name
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = contains(keys(var.function_packages), each.key)
+      error_message = "No package for function ${each.key}: run `make package` and pass build/packages.tfvars.json."
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.principal]
+}
+
+################################################################################
+# Queues to their consumers, reporting partial batch failures
+################################################################################
+
+resource "aws_lambda_event_source_mapping" "this" {
+  for_each = local.consumed_queues
+
+  event_source_arn        = aws_sqs_queue.this[each.key].arn
+  function_name           = aws_lambda_function.this[each.value.consumer.function].arn
+  batch_size              = each.value.consumer.batch_size
+  function_response_types = ["ReportBatchItemFailures"]
+
+  lifecycle {
+    precondition {
+      condition     = each.value.visibility_timeout >= local.functions[each.value.consumer.function].timeout
+      error_message = "Queue ${each.key}: its visibility_timeout must be at least its consumer's timeout, or a message in work is delivered twice."
+    }
+  }
+}
