@@ -3,7 +3,64 @@
 #   terraform -chdir=infra/modules/platform init -backend=false
 #   terraform -chdir=infra/modules/platform test
 
-mock_provider "aws" {}
+# The mock's random strings are not ARNs, which the provider's own validation
+# rejects where one resource takes another's ARN: give every such type a
+# well-formed default, and the data sources a fixed account and region.
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "eu-west-1" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:mock", invoke_arn = "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:mock/invocations" }
+  }
+  mock_resource "aws_lambda_layer_version" {
+    defaults = { arn = "arn:aws:lambda:eu-west-1:123456789012:layer:platform:1" }
+  }
+  mock_resource "aws_sfn_state_machine" {
+    defaults = { arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:mock" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = { arn = "arn:aws:sqs:eu-west-1:123456789012:mock", url = "https://sqs.eu-west-1.amazonaws.com/123456789012/mock" }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:eu-west-1:123456789012:key/mock" }
+  }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mock-abcdef" }
+  }
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:mock" }
+  }
+  mock_resource "aws_sns_topic" {
+    defaults = { arn = "arn:aws:sns:eu-west-1:123456789012:mock" }
+  }
+  mock_resource "aws_cloudwatch_event_rule" {
+    defaults = { arn = "arn:aws:events:eu-west-1:123456789012:rule/mock" }
+  }
+  mock_resource "aws_api_gateway_rest_api" {
+    defaults = { id = "mockapi", execution_arn = "arn:aws:execute-api:eu-west-1:123456789012:mockapi" }
+  }
+}
+
+# What `make package` would pass: a package per declared function, and the API's.
+variables {
+  function_packages = {
+    for function in jsondecode(file("../../resources.json")).functions : function.name => { path = "${function.name}.zip", hash = "x" }
+  }
+  layer_package       = { path = "layer.zip", hash = "x" }
+  api_package         = { path = "api.zip", hash = "x" }
+  api_definition_file = "tests/fixtures/api-swagger.json"
+  repository_root     = "../../.."
+}
 
 run "prod_table_from_the_shared_declaration" {
   command = plan
