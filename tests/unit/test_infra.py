@@ -34,11 +34,21 @@ MIRROR = Path(os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
 AWS_PROVIDER_IN_MIRROR = MIRROR / "registry.terraform.io" / "hashicorp" / "aws"
 TIMEOUT_SECONDS = 300
 
-needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="the terraform binary is not on PATH")
+# Under CI=true a missing terraform or mirror fails these tests (.ci/run checks both are there first);
+# elsewhere they skip with the reason.
+_ON_CI = os.environ.get("CI") == "true"
+needs_terraform = pytest.mark.skipif(TERRAFORM is None and not _ON_CI, reason="the terraform binary is not on PATH")
 needs_mirror = pytest.mark.skipif(
-    not any(AWS_PROVIDER_IN_MIRROR.glob("5.*")),
+    not any(AWS_PROVIDER_IN_MIRROR.glob("5.*")) and not _ON_CI,
     reason=f"no AWS provider 5.x in the filesystem mirror at {AWS_PROVIDER_IN_MIRROR}",
 )
+
+
+def test_terraform_and_the_mirror_are_there_on_ci() -> None:
+    if not _ON_CI:
+        pytest.skip("checked under CI=true only")
+    assert TERRAFORM is not None, "CI=true: the terraform binary is not on PATH"
+    assert any(AWS_PROVIDER_IN_MIRROR.glob("5.*")), f"CI=true: no AWS provider 5.x in {AWS_PROVIDER_IN_MIRROR}"
 
 
 def _tf_files() -> list[Path]:
@@ -187,8 +197,12 @@ def _terraform(args: list[str], cwd: Path, env: dict[str, str] | None = None) ->
 @pytest.fixture
 def offline_infra(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A copy of infra/ and an environment whose terraform installs providers from the mirror only."""
-    copy = tmp_path / "infra"
-    shutil.copytree(INFRA, copy, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"))
+    # The module reads the declaration's state machines and .chalice/config.json beside infra/.
+    copy = tmp_path / "repo" / "infra"
+    ignore = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*")
+    shutil.copytree(INFRA, copy, ignore=ignore)
+    for name in (".chalice", "statemachines"):
+        shutil.copytree(REPO / name, tmp_path / "repo" / name, ignore=ignore)
     cli_config = tmp_path / "terraform.tfrc"
     cli_config.write_text(CLI_CONFIG.format(mirror=MIRROR), encoding="utf-8")
     # Nothing inherited may redirect terraform (plugin caches, data dirs, variables, workspaces).
