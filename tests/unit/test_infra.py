@@ -127,6 +127,21 @@ def test_the_table_has_stage_dependent_deletion_protection_and_pitr() -> None:
     assert table["stream_enabled"] is True
 
 
+USES_FIELDS = {"table", "bus", "queues", "state_machines", "buckets", "secrets", "kms", "email", "sms"}
+
+
+def test_every_deployed_function_and_the_api_say_what_they_use() -> None:
+    """Their IAM roles and resource environment come from "uses" (infra/modules/platform/iam.tf): an entry
+    without it, or with a misspelt field, would silently get too little."""
+    declaration = json.loads(RESOURCES_FILE.read_text(encoding="utf-8"))
+    entries = [f for f in declaration["functions"] if f.get("stages", ["dev"]) != ["local"]] + [declaration["api"]]
+    for entry in entries:
+        assert "uses" in entry, f'{entry["name"]} has no "uses"'
+        assert set(entry["uses"]) <= USES_FIELDS, f"{entry['name']}: unknown fields {set(entry['uses']) - USES_FIELDS}"
+    module_fields = re.search(r"uses_fields\s*=\s*(\[[^\]]*\])", (MODULE / "iam.tf").read_text(encoding="utf-8"))
+    assert module_fields is not None and set(json.loads(module_fields.group(1))) == USES_FIELDS
+
+
 def test_the_declaration_protects_prod() -> None:
     table = json.loads(RESOURCES_FILE.read_text(encoding="utf-8"))["table"]
     assert "prod" in table["deletion_protection_stages"]

@@ -32,6 +32,7 @@ locals {
     "dynamodb:UpdateItem",
   ]
   object_actions = { put = "s3:PutObject", get = "s3:GetObject", delete = "s3:DeleteObject" }
+  uses_fields    = ["table", "bus", "queues", "state_machines", "buckets", "secrets", "kms", "email", "sms"]
 
   state_machine_arns = {
     for machine in try(local.resources.state_machines, []) :
@@ -159,13 +160,14 @@ resource "aws_iam_role" "principal" {
   lifecycle {
     precondition {
       condition = alltrue(concat(
+        [for key in keys(try(each.value.uses, {})) : contains(local.uses_fields, key)],
         [for queue in try(each.value.uses.queues, []) : contains(keys(local.queues), queue)],
         [for machine in try(each.value.uses.state_machines, []) : contains(keys(local.state_machine_arns), machine)],
         [for bucket in keys(try(each.value.uses.buckets, {})) : contains(keys(local.buckets), bucket)],
         [for secret in try(each.value.uses.secrets, []) : contains(keys(local.secret_names), secret)],
         flatten([for verbs in values(try(each.value.uses.buckets, {})) : [for verb in verbs : contains(keys(local.object_actions), verb)]]),
       ))
-      error_message = "${each.key}: \"uses\" names a queue, state machine, bucket, secret or bucket action the declaration does not have."
+      error_message = "${each.key}: \"uses\" has a field other than ${join(", ", local.uses_fields)}, or names a queue, state machine, bucket, secret or bucket action the declaration does not have."
     }
   }
 }
