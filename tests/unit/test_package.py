@@ -7,6 +7,8 @@ import os
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from infra import package
 
 
@@ -77,3 +79,18 @@ def test_the_api_definition_routes_every_path_to_the_placeholder(tmp_path: Path)
     integrations = [op["x-amazon-apigateway-integration"] for path in swagger["paths"].values() for op in path.values()]
     assert integrations and {i["uri"] for i in integrations} == {package.INVOKE_ARN_PLACEHOLDER}
     assert {i["type"] for i in integrations} == {"aws_proxy"}
+
+
+def test_a_layer_over_lambdas_unzipped_quota_is_refused_and_one_over_50_mb_zipped_is_not(tmp_path: Path) -> None:
+    """The layer goes through S3, so only Lambda's 250 MB unzipped (code and layers together) limits it."""
+    layer, small = tmp_path / "layer.zip", tmp_path / "fn.zip"
+    with zipfile.ZipFile(layer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("python/big.bin", b"\0" * 3_000_000)  # 3 MB unzipped, a few KB zipped
+    with zipfile.ZipFile(small, "w") as archive:
+        archive.writestr("functions/__init__.py", "x" * 1000)
+
+    package.check_unzipped(layer, [small], limit=3_001_000)
+    with pytest.raises(SystemExit, match=r"fn\.zip with layer\.zip is 3001000 bytes unzipped"):
+        package.check_unzipped(layer, [small], limit=3_000_999)
+    assert package.UNZIPPED_LIMIT == 262_144_000
+    assert not hasattr(package, "DIRECT_UPLOAD_LIMIT")

@@ -71,6 +71,8 @@ locals {
         PLATFORM_SECRETS_ID = join(",", [for secret in principal.uses.secrets : aws_secretsmanager_secret.this[secret].arn])
       },
       try(principal.uses.kms, false) ? { PLATFORM_KMS_KEY_ID = local.kms_alias } : {},
+      # The sender every mail goes from (the SES identity; the local cloud keeps the default).
+      try(principal.uses.email, false) ? { PLATFORM_EMAIL_FROM = aws_ses_email_identity.this.email } : {},
     )
   }
 
@@ -82,13 +84,59 @@ locals {
 }
 
 ################################################################################
-# The shared layer: pinned dependencies and chalicelib (build/layer.zip)
+# The shared layer: pinned dependencies and chalicelib (build/layer.zip),
+# uploaded through S3: PublishLayerVersion takes at most 50 MB inline, while a
+# layer from S3 is limited only by Lambda's 250 MB unzipped (which
+# `make package` checks).
 ################################################################################
+
+resource "aws_s3_bucket" "artifacts" {
+  #checkov:skip=CKV_AWS_18:written by this configuration only (its apply is the record); access logs would need a second bucket
+  #checkov:skip=CKV_AWS_21:each object is the build of one apply, rebuilt by `make package` from the repository: nothing to restore
+  #checkov:skip=CKV_AWS_144:the layer is published in this region from here; another region is another apply of the same build
+  #checkov:skip=CKV_AWS_145:SSE-S3 (AES256) at rest: the layer holds public packages and the platform's code, no secrets
+  #checkov:skip=CKV2_AWS_61:one object per key, overwritten by each apply: nothing accumulates to expire
+  #checkov:skip=CKV2_AWS_62:nothing reacts to these objects: Terraform publishes the layer from them itself
+  bucket        = "platform-artifacts-${var.stage}-${local.account_id}"
+  force_destroy = true # rebuilt by `make package`: destroy takes it with its objects
+
+  tags = var.tags
+}
+
+resource "aws_s3_bucket_public_access_block" "artifacts" {
+  bucket                  = aws_s3_bucket.artifacts.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_object" "layer" {
+  bucket      = aws_s3_bucket.artifacts.id
+  key         = "layer.zip"
+  source      = var.layer_package.path
+  source_hash = var.layer_package.hash # a new build uploads again
+
+  tags = var.tags
+
+  depends_on = [aws_s3_bucket_server_side_encryption_configuration.artifacts]
+}
 
 resource "aws_lambda_layer_version" "this" {
   layer_name          = "platform-${var.stage}"
-  filename            = var.layer_package.path
-  source_code_hash    = var.layer_package.hash
+  s3_bucket           = aws_s3_object.layer.bucket
+  s3_key              = aws_s3_object.layer.key
+  source_code_hash    = var.layer_package.hash # a new build publishes a new version
   compatible_runtimes = ["python3.11"]
 }
 
