@@ -127,7 +127,7 @@ def test_the_table_has_stage_dependent_deletion_protection_and_pitr() -> None:
     assert table["stream_enabled"] is True
 
 
-USES_FIELDS = {"table", "bus", "queues", "state_machines", "buckets", "secrets", "kms", "email", "sms"}
+USES_FIELDS = {"table", "bus", "queues", "state_machines", "buckets", "secrets", "kms", "email", "sms", "task_tokens"}
 
 
 def test_every_deployed_function_and_the_api_say_what_they_use() -> None:
@@ -140,6 +140,22 @@ def test_every_deployed_function_and_the_api_say_what_they_use() -> None:
         assert set(entry["uses"]) <= USES_FIELDS, f"{entry['name']}: unknown fields {set(entry['uses']) - USES_FIELDS}"
     module_fields = re.search(r"uses_fields\s*=\s*(\[[^\]]*\])", (MODULE / "iam.tf").read_text(encoding="utf-8"))
     assert module_fields is not None and set(json.loads(module_fields.group(1))) == USES_FIELDS
+
+
+def test_every_secret_the_code_reads_on_aws_is_listed_in_one_declared_secret() -> None:
+    """infra/README.md tells the person deploying which keys to put in which secret from these "keys": a
+    secret the code reads (chalicelib/config.py SECRET_NAMES) and no secret lists stays empty on AWS."""
+    from chalicelib.config import SECRET_NAMES
+
+    declared = [
+        key for secret in json.loads(RESOURCES_FILE.read_text(encoding="utf-8"))["secrets"] for key in secret["keys"]
+    ]
+    on_aws = set(SECRET_NAMES) - {"PLATFORM_LOCAL_KEY"}  # the local stage's key: the KMS key replaces it on AWS
+    assert sorted(declared) == sorted(set(declared)), "a key listed in two secrets"
+    assert set(declared) == on_aws, (
+        f'add {sorted(on_aws - set(declared))} to a secret\'s "keys" in infra/resources.json (and infra/README.md); '
+        f"no code reads {sorted(set(declared) - on_aws)}"
+    )
 
 
 def test_the_declaration_protects_prod() -> None:

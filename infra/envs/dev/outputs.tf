@@ -38,6 +38,11 @@ output "github_webhook_url" {
   value       = module.platform.github_webhook_url
 }
 
+output "stripe_webhook_url" {
+  description = "Where Stripe's webhook endpoint points."
+  value       = module.platform.stripe_webhook_url
+}
+
 output "secret_names" {
   description = "The Secrets Manager secrets to fill after the first apply, keyed by declared name."
   value       = module.platform.secret_names

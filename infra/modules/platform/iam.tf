@@ -12,7 +12,8 @@
 #     "secrets": ["platform-github-app"],   # read these secrets (the "secrets" list)
 #     "kms": true,                          # encrypt/decrypt with the platform key
 #     "email": true,                        # send mail from the SES identity
-#     "sms": true                           # send SMS through SNS
+#     "sms": true,                          # send SMS through SNS
+#     "task_tokens": true                   # answer a waitForTaskToken step (SendTaskSuccess/Failure/Heartbeat)
 #   }
 #
 # .chalice/policy-<stage>.json is the API's policy as the plan of this module
@@ -32,7 +33,7 @@ locals {
     "dynamodb:UpdateItem",
   ]
   object_actions = { put = "s3:PutObject", get = "s3:GetObject", delete = "s3:DeleteObject" }
-  uses_fields    = ["table", "bus", "queues", "state_machines", "buckets", "secrets", "kms", "email", "sms"]
+  uses_fields    = ["table", "bus", "queues", "state_machines", "buckets", "secrets", "kms", "email", "sms", "task_tokens"]
 
   state_machine_arns = {
     for machine in try(local.resources.state_machines, []) :
@@ -131,6 +132,14 @@ locals {
         Action   = ["sns:Publish"]
         Resource = ["*"]
       }] : statement if try(principal.uses.sms, false)],
+      [for statement in [{
+        # A task token names no resource: Step Functions' SendTask* actions
+        # take none ("Actions, resources, and condition keys for AWS Step
+        # Functions"); the token itself is the credential.
+        Sid      = "TaskTokens"
+        Action   = ["states:SendTaskFailure", "states:SendTaskHeartbeat", "states:SendTaskSuccess"]
+        Resource = ["*"]
+      }] : statement if try(principal.uses.task_tokens, false)],
     )
   }
 

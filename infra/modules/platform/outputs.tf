@@ -53,6 +53,11 @@ output "github_webhook_url" {
   value       = "${local.public_url}/v1/webhooks/github"
 }
 
+output "stripe_webhook_url" {
+  description = "Where Stripe's webhook endpoint points (the billing route POST /v1/webhooks/stripe)."
+  value       = "${local.public_url}/v1/webhooks/stripe"
+}
+
 output "function_names" {
   description = "Name of each deployed function (the declaration's functions of this stage, and the API), keyed by its declared name."
   value       = merge({ for name, function in aws_lambda_function.this : name => function.function_name }, { (local.api.name) = aws_lambda_function.api.function_name })

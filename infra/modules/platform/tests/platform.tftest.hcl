@@ -51,11 +51,13 @@ mock_provider "aws" {
   }
 }
 
-# What `make package` would pass: a package per declared function, and the API's.
+# What `make package` would pass: a package per declared function (of the
+# declaration and of the fixture), and the API's.
 variables {
-  function_packages = {
-    for function in jsondecode(file("../../resources.json")).functions : function.name => { path = "${function.name}.zip", hash = "x" }
-  }
+  function_packages = merge(
+    { for function in jsondecode(file("../../resources.json")).functions : function.name => { path = "${function.name}.zip", hash = "x" } },
+    { for function in jsondecode(file("tests/fixtures/resources-with-queues.json")).functions : function.name => { path = "${function.name}.zip", hash = "x" } },
+  )
   layer_package       = { path = "layer.zip", hash = "x" }
   api_package         = { path = "api.zip", hash = "x" }
   api_definition_file = "tests/fixtures/api-swagger.json"
@@ -250,5 +252,68 @@ run "queues_and_rules" {
       && length(jsondecode(aws_sqs_queue_policy.this["alerts"].policy).Statement[0].Condition.ArnEquals["aws:SourceArn"]) == 2
     )
     error_message = "The queue policy must let EventBridge send from every rule that targets the queue."
+  }
+}
+
+run "functions_that_send_mail_and_sms_or_answer_task_tokens" {
+  command = plan
+
+  variables {
+    stage          = "dev"
+    resources_file = "tests/fixtures/resources-with-queues.json"
+    sender_email   = "alerts@example.com"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this["mailer"].environment[0].variables.PLATFORM_EMAIL_FROM == "alerts@example.com"
+    error_message = "A function whose uses say email must be told the sender (PLATFORM_EMAIL_FROM)."
+  }
+
+  assert {
+    condition     = !contains(keys(aws_lambda_function.this["outbox-relay"].environment[0].variables), "PLATFORM_EMAIL_FROM")
+    error_message = "Only the functions whose uses say email are told the sender."
+  }
+
+  assert {
+    condition = (
+      toset([for statement in jsondecode(aws_iam_role_policy.principal["mailer"].policy).Statement : statement.Sid]) == toset(["Logs", "Email", "Sms"])
+    )
+    error_message = "The mailer's role must allow its logs, SES and SMS, and (table: false) nothing else."
+  }
+
+  assert {
+    condition = (
+      [for statement in jsondecode(aws_iam_role_policy.principal["approver"].policy).Statement : statement.Action if statement.Sid == "TaskTokens"]
+      == [["states:SendTaskFailure", "states:SendTaskHeartbeat", "states:SendTaskSuccess"]]
+    )
+    error_message = "A function whose uses say task_tokens may answer a waitForTaskToken step."
+  }
+}
+
+run "each_function_is_told_where_exactly_what_it_uses_is" {
+  command = plan
+
+  variables {
+    stage          = "dev"
+    resources_file = "../../resources.json"
+  }
+
+  # The names chalicelib/adapters/aws/workflows.py resolves (the local cloud
+  # sets the same ones), for the entry's "uses" and nothing more.
+  assert {
+    condition = alltrue([
+      for function in jsondecode(file("../../resources.json")).functions : (
+        toset([for key in keys(aws_lambda_function.this[function.name].environment[0].variables) : key if can(regex("^PLATFORM_(SFN|QUEUE|BUCKET)_", key))])
+        == toset(concat(
+          [for machine in try(function.uses.state_machines, []) : "PLATFORM_SFN_${upper(replace(machine, "-", "_"))}_ARN"],
+          [for queue in try(function.uses.queues, []) : "PLATFORM_QUEUE_${upper(replace(queue, "-", "_"))}_URL"],
+          [for bucket in keys(try(function.uses.buckets, {})) : "PLATFORM_BUCKET_${upper(replace(bucket, "-", "_"))}_NAME"],
+        ))
+        && contains(keys(aws_lambda_function.this[function.name].environment[0].variables), "PLATFORM_SECRETS_ID") == (length(try(function.uses.secrets, [])) > 0)
+        && contains(keys(aws_lambda_function.this[function.name].environment[0].variables), "PLATFORM_KMS_KEY_ID") == try(function.uses.kms, false)
+        && contains(keys(aws_lambda_function.this[function.name].environment[0].variables), "PLATFORM_EMAIL_FROM") == try(function.uses.email, false)
+      ) if contains(try(function.stages, ["dev"]), "dev")
+    ])
+    error_message = "A function's environment must name exactly the state machines, queues, buckets, secrets, key and sender its \"uses\" list."
   }
 }
