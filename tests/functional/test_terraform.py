@@ -417,7 +417,11 @@ def drift(declaration: dict[str, Any], plan: dict[str, Any], stage: str = STAGE)
             if "function" in spec:
                 check(f":function:{spec['function']}-{stage}" in definition, f"state machine {name}: {key}")
 
-    schedules = {s["name"]: s for s in declaration.get("schedules", [])}
+    schedules = {
+        s["name"]: s
+        for s in declaration.get("schedules", [])
+        if "function" not in s["target"] or s["target"]["function"] in functions  # none for a local-only function
+    }
     planned_schedules = _of_type(resources, "aws_scheduler_schedule.this")
     check(
         set(planned_schedules) == set(schedules),

@@ -64,7 +64,12 @@ locals {
     )
   }
 
-  schedules = { for schedule in try(local.resources.schedules, []) : schedule.name => schedule }
+  # A schedule of a function this stage does not deploy (a local-only one)
+  # is left out, as is such a function's queue mapping.
+  schedules = {
+    for schedule in try(local.resources.schedules, []) : schedule.name => schedule
+    if !can(schedule.target.function) || contains(keys(local.functions), try(schedule.target.function, ""))
+  }
 
   scheduled_functions = distinct([for schedule in values(local.schedules) : schedule.target.function if can(schedule.target.function)])
   scheduled_machines  = distinct([for schedule in values(local.schedules) : schedule.target.state_machine if can(schedule.target.state_machine)])

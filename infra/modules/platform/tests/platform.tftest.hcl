@@ -288,6 +288,11 @@ run "functions_that_send_mail_and_sms_or_answer_task_tokens" {
     )
     error_message = "A function whose uses say task_tokens may answer a waitForTaskToken step."
   }
+
+  assert {
+    condition     = !contains(keys(aws_scheduler_schedule.this), "seed-nightly") && length(aws_scheduler_schedule.this) == length(jsondecode(file("tests/fixtures/resources-with-queues.json")).schedules) - 1
+    error_message = "A schedule of a function this stage does not deploy is left out, the others are created."
+  }
 }
 
 run "each_function_is_told_where_exactly_what_it_uses_is" {
