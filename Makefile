@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint typecheck unit functional run stop reset bench layer clean
+.PHONY: venv test lint typecheck unit functional run stop reset bench layer package clean
 
 venv: $(STAMP)
 
@@ -61,8 +61,13 @@ reset: stop
 bench: venv
 	$(BIN)/python bench/cold_start.py
 
-layer: venv
-	layers/build.sh
+# What Terraform deploys (infra/README.md): build/layer.zip, build/api.zip, build/functions/<name>.zip,
+# build/api-swagger.json and build/packages.tfvars.json (their paths and hashes), byte-identical for the
+# same inputs.
+package: venv
+	$(BIN)/python infra/package.py
+
+layer: package
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .test-logs build

@@ -94,9 +94,11 @@ class Container:
             client = boto3.client(
                 "secretsmanager", region_name=self.settings.region, endpoint_url=self.settings.aws_endpoint_url
             )
-            value: dict[str, str] = json.loads(
-                client.get_secret_value(SecretId=self.settings.secrets_id)["SecretString"]
-            )
+            # One secret per concern (GitHub App, micro runtime, Stripe), each function reading only its own:
+            # PLATFORM_SECRETS_ID lists them, comma-separated, and their JSON objects are merged.
+            value: dict[str, str] = {}
+            for secret_id in filter(None, (s.strip() for s in self.settings.secrets_id.split(","))):
+                value.update(json.loads(client.get_secret_value(SecretId=secret_id)["SecretString"]))
         else:
             value = {name: os.environ[name] for name in SECRET_NAMES if os.environ.get(name)}
         if value.get("GITHUB_APP_PRIVATE_KEY_FILE") or os.environ.get("GITHUB_APP_PRIVATE_KEY_FILE"):

@@ -33,7 +33,8 @@ class Settings:
     github_web_url: str = "https://github.com"
     github_app_id: str = ""
     github_client_id: str = ""
-    # Secrets Manager secret (JSON) holding the secrets below on AWS; locally they come from the environment.
+    # Secrets Manager secrets (JSON objects, comma-separated ids) holding the secrets below on AWS; locally they
+    # come from the environment.
     secrets_id: str | None = None
     kms_key_id: str | None = None
     # Local stage: the local cloud's data directory (its key, the table's snapshot; the local cloud sets

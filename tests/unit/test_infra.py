@@ -34,11 +34,21 @@ MIRROR = Path(os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
 AWS_PROVIDER_IN_MIRROR = MIRROR / "registry.terraform.io" / "hashicorp" / "aws"
 TIMEOUT_SECONDS = 300
 
-needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="the terraform binary is not on PATH")
+# Under CI=true a missing terraform or mirror fails these tests (.ci/run checks both are there first);
+# elsewhere they skip with the reason.
+_ON_CI = os.environ.get("CI") == "true"
+needs_terraform = pytest.mark.skipif(TERRAFORM is None and not _ON_CI, reason="the terraform binary is not on PATH")
 needs_mirror = pytest.mark.skipif(
-    not any(AWS_PROVIDER_IN_MIRROR.glob("5.*")),
+    not any(AWS_PROVIDER_IN_MIRROR.glob("5.*")) and not _ON_CI,
     reason=f"no AWS provider 5.x in the filesystem mirror at {AWS_PROVIDER_IN_MIRROR}",
 )
+
+
+def test_terraform_and_the_mirror_are_there_on_ci() -> None:
+    if not _ON_CI:
+        pytest.skip("checked under CI=true only")
+    assert TERRAFORM is not None, "CI=true: the terraform binary is not on PATH"
+    assert any(AWS_PROVIDER_IN_MIRROR.glob("5.*")), f"CI=true: no AWS provider 5.x in {AWS_PROVIDER_IN_MIRROR}"
 
 
 def _tf_files() -> list[Path]:
@@ -117,6 +127,37 @@ def test_the_table_has_stage_dependent_deletion_protection_and_pitr() -> None:
     assert table["stream_enabled"] is True
 
 
+USES_FIELDS = {"table", "bus", "queues", "state_machines", "buckets", "secrets", "kms", "email", "sms", "task_tokens"}
+
+
+def test_every_deployed_function_and_the_api_say_what_they_use() -> None:
+    """Their IAM roles and resource environment come from "uses" (infra/modules/platform/iam.tf): an entry
+    without it, or with a misspelt field, would silently get too little."""
+    declaration = json.loads(RESOURCES_FILE.read_text(encoding="utf-8"))
+    entries = [f for f in declaration["functions"] if f.get("stages", ["dev"]) != ["local"]] + [declaration["api"]]
+    for entry in entries:
+        assert "uses" in entry, f'{entry["name"]} has no "uses"'
+        assert set(entry["uses"]) <= USES_FIELDS, f"{entry['name']}: unknown fields {set(entry['uses']) - USES_FIELDS}"
+    module_fields = re.search(r"uses_fields\s*=\s*(\[[^\]]*\])", (MODULE / "iam.tf").read_text(encoding="utf-8"))
+    assert module_fields is not None and set(json.loads(module_fields.group(1))) == USES_FIELDS
+
+
+def test_every_secret_the_code_reads_on_aws_is_listed_in_one_declared_secret() -> None:
+    """infra/README.md tells the person deploying which keys to put in which secret from these "keys": a
+    secret the code reads (chalicelib/config.py SECRET_NAMES) and no secret lists stays empty on AWS."""
+    from chalicelib.config import SECRET_NAMES
+
+    declared = [
+        key for secret in json.loads(RESOURCES_FILE.read_text(encoding="utf-8"))["secrets"] for key in secret["keys"]
+    ]
+    on_aws = set(SECRET_NAMES) - {"PLATFORM_LOCAL_KEY"}  # the local stage's key: the KMS key replaces it on AWS
+    assert sorted(declared) == sorted(set(declared)), "a key listed in two secrets"
+    assert set(declared) == on_aws, (
+        f'add {sorted(on_aws - set(declared))} to a secret\'s "keys" in infra/resources.json (and infra/README.md); '
+        f"no code reads {sorted(set(declared) - on_aws)}"
+    )
+
+
 def test_the_declaration_protects_prod() -> None:
     table = json.loads(RESOURCES_FILE.read_text(encoding="utf-8"))["table"]
     assert "prod" in table["deletion_protection_stages"]
@@ -187,8 +228,12 @@ def _terraform(args: list[str], cwd: Path, env: dict[str, str] | None = None) ->
 @pytest.fixture
 def offline_infra(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A copy of infra/ and an environment whose terraform installs providers from the mirror only."""
-    copy = tmp_path / "infra"
-    shutil.copytree(INFRA, copy, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"))
+    # The module reads the declaration's state machines and .chalice/config.json beside infra/.
+    copy = tmp_path / "repo" / "infra"
+    ignore = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*")
+    shutil.copytree(INFRA, copy, ignore=ignore)
+    for name in (".chalice", "statemachines"):
+        shutil.copytree(REPO / name, tmp_path / "repo" / name, ignore=ignore)
     cli_config = tmp_path / "terraform.tfrc"
     cli_config.write_text(CLI_CONFIG.format(mirror=MIRROR), encoding="utf-8")
     # Nothing inherited may redirect terraform (plugin caches, data dirs, variables, workspaces).

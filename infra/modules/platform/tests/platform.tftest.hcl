@@ -3,7 +3,66 @@
 #   terraform -chdir=infra/modules/platform init -backend=false
 #   terraform -chdir=infra/modules/platform test
 
-mock_provider "aws" {}
+# The mock's random strings are not ARNs, which the provider's own validation
+# rejects where one resource takes another's ARN: give every such type a
+# well-formed default, and the data sources a fixed account and region.
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "eu-west-1" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:mock", invoke_arn = "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:mock/invocations" }
+  }
+  mock_resource "aws_lambda_layer_version" {
+    defaults = { arn = "arn:aws:lambda:eu-west-1:123456789012:layer:platform:1" }
+  }
+  mock_resource "aws_sfn_state_machine" {
+    defaults = { arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:mock" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = { arn = "arn:aws:sqs:eu-west-1:123456789012:mock", url = "https://sqs.eu-west-1.amazonaws.com/123456789012/mock" }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:eu-west-1:123456789012:key/mock" }
+  }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mock-abcdef" }
+  }
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:mock" }
+  }
+  mock_resource "aws_sns_topic" {
+    defaults = { arn = "arn:aws:sns:eu-west-1:123456789012:mock" }
+  }
+  mock_resource "aws_cloudwatch_event_rule" {
+    defaults = { arn = "arn:aws:events:eu-west-1:123456789012:rule/mock" }
+  }
+  mock_resource "aws_api_gateway_rest_api" {
+    defaults = { id = "mockapi", execution_arn = "arn:aws:execute-api:eu-west-1:123456789012:mockapi" }
+  }
+}
+
+# What `make package` would pass: a package per declared function (of the
+# declaration and of the fixture), and the API's.
+variables {
+  function_packages = merge(
+    { for function in jsondecode(file("../../resources.json")).functions : function.name => { path = "${function.name}.zip", hash = "x" } },
+    { for function in jsondecode(file("tests/fixtures/resources-with-queues.json")).functions : function.name => { path = "${function.name}.zip", hash = "x" } },
+  )
+  layer_package       = { path = "layer.zip", hash = "x" }
+  api_package         = { path = "api.zip", hash = "x" }
+  api_definition_file = "tests/fixtures/api-swagger.json"
+  repository_root     = "../../.."
+}
 
 run "prod_table_from_the_shared_declaration" {
   command = plan
@@ -193,5 +252,73 @@ run "queues_and_rules" {
       && length(jsondecode(aws_sqs_queue_policy.this["alerts"].policy).Statement[0].Condition.ArnEquals["aws:SourceArn"]) == 2
     )
     error_message = "The queue policy must let EventBridge send from every rule that targets the queue."
+  }
+}
+
+run "functions_that_send_mail_and_sms_or_answer_task_tokens" {
+  command = plan
+
+  variables {
+    stage          = "dev"
+    resources_file = "tests/fixtures/resources-with-queues.json"
+    sender_email   = "alerts@example.com"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this["mailer"].environment[0].variables.PLATFORM_EMAIL_FROM == "alerts@example.com"
+    error_message = "A function whose uses say email must be told the sender (PLATFORM_EMAIL_FROM)."
+  }
+
+  assert {
+    condition     = !contains(keys(aws_lambda_function.this["outbox-relay"].environment[0].variables), "PLATFORM_EMAIL_FROM")
+    error_message = "Only the functions whose uses say email are told the sender."
+  }
+
+  assert {
+    condition = (
+      toset([for statement in jsondecode(aws_iam_role_policy.principal["mailer"].policy).Statement : statement.Sid]) == toset(["Logs", "Email", "Sms"])
+    )
+    error_message = "The mailer's role must allow its logs, SES and SMS, and (table: false) nothing else."
+  }
+
+  assert {
+    condition = (
+      [for statement in jsondecode(aws_iam_role_policy.principal["approver"].policy).Statement : statement.Action if statement.Sid == "TaskTokens"]
+      == [["states:SendTaskFailure", "states:SendTaskHeartbeat", "states:SendTaskSuccess"]]
+    )
+    error_message = "A function whose uses say task_tokens may answer a waitForTaskToken step."
+  }
+
+  assert {
+    condition     = !contains(keys(aws_scheduler_schedule.this), "seed-nightly") && length(aws_scheduler_schedule.this) == length(jsondecode(file("tests/fixtures/resources-with-queues.json")).schedules) - 1
+    error_message = "A schedule of a function this stage does not deploy is left out, the others are created."
+  }
+}
+
+run "each_function_is_told_where_exactly_what_it_uses_is" {
+  command = plan
+
+  variables {
+    stage          = "dev"
+    resources_file = "../../resources.json"
+  }
+
+  # The names chalicelib/adapters/aws/workflows.py resolves (the local cloud
+  # sets the same ones), for the entry's "uses" and nothing more.
+  assert {
+    condition = alltrue([
+      for function in jsondecode(file("../../resources.json")).functions : (
+        toset([for key in keys(aws_lambda_function.this[function.name].environment[0].variables) : key if can(regex("^PLATFORM_(SFN|QUEUE|BUCKET)_", key))])
+        == toset(concat(
+          [for machine in try(function.uses.state_machines, []) : "PLATFORM_SFN_${upper(replace(machine, "-", "_"))}_ARN"],
+          [for queue in try(function.uses.queues, []) : "PLATFORM_QUEUE_${upper(replace(queue, "-", "_"))}_URL"],
+          [for bucket in keys(try(function.uses.buckets, {})) : "PLATFORM_BUCKET_${upper(replace(bucket, "-", "_"))}_NAME"],
+        ))
+        && contains(keys(aws_lambda_function.this[function.name].environment[0].variables), "PLATFORM_SECRETS_ID") == (length(try(function.uses.secrets, [])) > 0)
+        && contains(keys(aws_lambda_function.this[function.name].environment[0].variables), "PLATFORM_KMS_KEY_ID") == try(function.uses.kms, false)
+        && contains(keys(aws_lambda_function.this[function.name].environment[0].variables), "PLATFORM_EMAIL_FROM") == try(function.uses.email, false)
+      ) if contains(try(function.stages, ["dev"]), "dev")
+    ])
+    error_message = "A function's environment must name exactly the state machines, queues, buckets, secrets, key and sender its \"uses\" list."
   }
 }
