@@ -7,10 +7,10 @@ infra/modules/terraform-runner, infra/examples/*), checked offline:
 - `terraform validate` of the AWS cluster module and the runner's module (the AWS provider from the
   filesystem mirror, TF_PLUGIN_MIRROR), and of the local composition (built-ins only); the other clouds'
   providers are not in the mirror, so their files are parsed (python-hcl2) and not validated;
-- checkov over all of it, from its own virtualenv (tests/checkov/requirements-regions.txt, made here once),
-  with every skipped check named in the code where it applies (`#checkov:skip=<id>:<reason>`).
+- checkov over all of it is tests/functional/test_terraform.py's, which scans the whole of infra/ (these
+  modules as the compositions call them), with every skipped check named where it applies.
 
-Where terraform, the mirror or checkov cannot be had, the test skips saying why, and fails under CI=true."""
+Where terraform or the mirror cannot be had, the test skips saying why, and fails under CI=true."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,6 @@ CLOUDS = ("aws", "gcp", "azure", "digitalocean")
 OUTPUTS = {"api_address", "proxy_address", "credentials_secret", "capacity"}
 TERRAFORM = shutil.which("terraform")
 MIRROR = Path(os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
-CHECKOV_VENV = REPO / ".venv-checkov-regions"
-CHECKOV_REQUIREMENTS = REPO / "tests" / "checkov" / "requirements-regions.txt"
-CHECKOV_DIRS = ("modules/runtime-cluster", "modules/micro-runtime", "modules/terraform-runner", "examples")
 IN_CI = os.environ.get("CI") == "true"
 
 
@@ -167,59 +163,3 @@ def test_terraform_validate_offline(directory: str, tmp_path: Path) -> None:
     )
     report = json.loads(result.stdout)
     assert report["valid"] and report["error_count"] == 0, json.dumps(report["diagnostics"], indent=2)
-
-
-# --------------------------------------------------------------------------- checkov
-
-
-def checkov() -> Path:
-    """checkov from its own virtualenv, made once from the pinned requirements (PyPI)."""
-    binary = CHECKOV_VENV / "bin" / "checkov"
-    stamp = CHECKOV_VENV / ".requirements"
-    wanted = CHECKOV_REQUIREMENTS.read_text()
-    if binary.exists() and stamp.exists() and stamp.read_text() == wanted:
-        return binary
-    shutil.rmtree(CHECKOV_VENV, ignore_errors=True)
-    made = subprocess.run(
-        [sys.executable, "-m", "venv", str(CHECKOV_VENV)], capture_output=True, text=True, check=False
-    )
-    if made.returncode != 0:
-        unavailable(f"cannot make checkov's virtualenv: {made.stderr[-500:]}")
-    pip = [str(CHECKOV_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    installed = subprocess.run(
-        [*pip, "-r", str(CHECKOV_REQUIREMENTS)], capture_output=True, text=True, timeout=900, check=False
-    )
-    if installed.returncode != 0:
-        unavailable(f"cannot install checkov from {CHECKOV_REQUIREMENTS.name}: {installed.stderr[-800:]}")
-    stamp.write_text(wanted)
-    return binary
-
-
-def test_checkov_passes_with_every_skip_named_and_explained_in_the_code() -> None:
-    binary = checkov()
-    args = [str(binary), "--framework", "terraform", "--compact", "-o", "json", "--skip-download"]
-    for directory in CHECKOV_DIRS:
-        args += ["-d", str(INFRA / directory)]
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}  # no guideline download: offline
-    result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
-    reports = []
-    decoder, text, i = json.JSONDecoder(), result.stdout, 0
-    while i < len(text):
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i < len(text):
-            parsed, i = decoder.raw_decode(text, i)
-            reports.extend(parsed if isinstance(parsed, list) else [parsed])
-    assert reports, result.stderr[-2000:]
-    failed = {(f["check_id"], f["file_path"], f["resource"]) for r in reports for f in r["results"]["failed_checks"]}
-    assert not failed, sorted(failed)
-    skipped = {
-        (s["check_id"], (s.get("check_result") or {}).get("suppress_comment") or "")
-        for r in reports
-        for s in r["results"]["skipped_checks"]
-    }
-    assert skipped, "the skips named in the code were not seen"
-    for check_id, reason in skipped:
-        assert len(reason) > 40, f"{check_id} is skipped without a reason"
-    passed = sum(r["summary"]["passed"] for r in reports)
-    assert passed > 100

@@ -13,7 +13,9 @@
 #     "kms": true,                          # encrypt/decrypt with the platform key
 #     "email": true,                        # send mail from the SES identity
 #     "sms": true,                          # send SMS through SNS
-#     "task_tokens": true                   # answer a waitForTaskToken step (SendTaskSuccess/Failure/Heartbeat)
+#     "task_tokens": true,                  # answer a waitForTaskToken step (SendTaskSuccess/Failure/Heartbeat)
+#     "region_secrets": true                # read the regions' cluster credentials (maas/regions/<region>/*,
+#                                           # made by the region compositions in infra/examples/, key alias/maas-regions)
 #   }
 #
 # .chalice/policy-<stage>.json is the API's policy as the plan of this module
@@ -33,7 +35,7 @@ locals {
     "dynamodb:UpdateItem",
   ]
   object_actions = { put = "s3:PutObject", get = "s3:GetObject", delete = "s3:DeleteObject" }
-  uses_fields    = ["table", "bus", "queues", "state_machines", "buckets", "secrets", "kms", "email", "sms", "task_tokens"]
+  uses_fields    = ["table", "bus", "queues", "state_machines", "buckets", "secrets", "kms", "email", "sms", "task_tokens", "region_secrets"]
 
   state_machine_arns = {
     for machine in try(local.resources.state_machines, []) :
@@ -115,6 +117,22 @@ locals {
           })
         },
       ] : statement if length(try(principal.uses.secrets, [])) > 0],
+      [for statement in [
+        {
+          Sid      = "RegionSecrets"
+          Action   = ["secretsmanager:GetSecretValue"]
+          Resource = ["${local.arn_prefix.secretsmanager}:secret:maas/regions/*"]
+        },
+        {
+          Sid      = "RegionSecretsKey"
+          Action   = ["kms:Decrypt"]
+          Resource = [local.key_arn_pattern]
+          Condition = {
+            "ForAnyValue:StringEquals" = { "kms:ResourceAliases" = ["alias/maas-regions"] }
+            StringEquals               = { "kms:ViaService" = "secretsmanager.${local.region}.amazonaws.com" }
+          }
+        },
+      ] : statement if try(principal.uses.region_secrets, false)],
       [for statement in [{
         Sid       = "Key"
         Action    = ["kms:Decrypt", "kms:Encrypt"]
