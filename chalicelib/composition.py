@@ -23,12 +23,12 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.regions import DynamoRegionRegistry
     from chalicelib.adapters.dynamodb.usage import DynamoUsageLedger
     from chalicelib.adapters.runtime.micro import MicroRuntime
+    from chalicelib.adapters.stripe_billing import StripeBilling
     from chalicelib.domain.deploys import DeployService
     from chalicelib.domain.gitops import GitOpsService
     from chalicelib.domain.metering import Catalog
     from chalicelib.domain.model import Namespace
     from chalicelib.domain.ports import (
-        BillingPort,
         EncryptorPort,
         GitHubOAuthPort,
         GitHubPort,
@@ -287,11 +287,18 @@ class Container:
         return DeliveryRecovery(self.github_repos, self.stores.deliveries, self.clock)
 
     @cached_property
-    def billing(self) -> BillingPort:
-        # Stripe comes with the billing issue.
-        from chalicelib.adapters.memory.billing import InMemoryBilling
+    def billing(self) -> StripeBilling:
+        """Stripe, at ``STRIPE_API_BASE`` when set (the local cloud's stand-in), else Stripe itself."""
+        from chalicelib.adapters.stripe_billing import StripeBilling
 
-        return InMemoryBilling()
+        return StripeBilling(
+            self.secrets.get("STRIPE_API_KEY", ""),
+            self.catalog,
+            self.clock,
+            api_base=self.settings.stripe_api_base,
+            retries=self.settings.stripe_retries,
+            backoff=self.settings.stripe_backoff_seconds,
+        )
 
     @cached_property
     def github(self) -> GitHubPort:

@@ -53,6 +53,11 @@ class Settings:
     # Local stage only: git remote prefixes a cluster knows by another name ("PREFIX=REPLACEMENT;..."):
     # the GitHub stand-in's file:// clone URLs stand for https://github.com/.
     git_remote_aliases: tuple[tuple[str, str], ...] = ()
+    # Stripe: the API's address (unset: Stripe itself; the local cloud sets its stand-in's), and the
+    # adapter's retries of 429/5xx answers (back-off doubling from the given seconds).
+    stripe_api_base: str | None = None
+    stripe_retries: int = 4
+    stripe_backoff_seconds: float = 0.5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -91,6 +96,9 @@ class Settings:
             micro_local_api_address=e.get("PLATFORM_MICRO_LOCAL_API_ADDRESS", ""),
             micro_local_proxy_address=e.get("PLATFORM_MICRO_LOCAL_PROXY_ADDRESS", ""),
             git_remote_aliases=_aliases(e.get("PLATFORM_GIT_REMOTE_ALIASES", "")) if stage == "local" else (),
+            stripe_api_base=e.get("STRIPE_API_BASE") or None,
+            stripe_retries=int(e.get("PLATFORM_STRIPE_RETRIES", "4")),
+            stripe_backoff_seconds=float(e.get("PLATFORM_STRIPE_BACKOFF_SECONDS", "0.5")),
         )
 
 
@@ -110,4 +118,6 @@ SECRET_NAMES = (
     "GITHUB_WEBHOOK_SECRET",
     "PLATFORM_LOCAL_KEY",
     "MICRO_RUNTIME_TOKEN",
+    "STRIPE_API_KEY",
+    "STRIPE_WEBHOOK_SECRET",
 )

@@ -64,6 +64,7 @@ Micro as a Service is running on the local cloud (stage {args.stage}), ready in 
   GitHub stand-in     {cloud.github.api_url}   (requests: {cloud.github.url}/_stand-in/requests)
   Slack stand-in      {cloud.slack.url}         (received: {cloud.slack.url}/_stand-in/received)
   micro stand-in      {cloud.micro.url}         region micro-local (state: {cloud.micro.url}/_stand-in/state)
+  Stripe stand-in     {cloud.stripe.url}         (requests: {cloud.stripe.url}/_stand-in/requests)
   Local data          {cloud.snapshot_path}  ({cloud.restored} items restored)
   Clock               {clock.now().isoformat(timespec="seconds")}  (move it: python -m localcloud.clock advance 3h)
   Queues consumed     {", ".join(cloud.consumers) or "none yet"}

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
@@ -101,6 +101,9 @@ class UsageBucketItem(BaseItem, discriminator="UsageBucket"):
     reported = NumberAttribute(null=True)
     reports = NumberAttribute(null=True)
     pending = PendingAttribute(null=True)
+    refused = UnicodeAttribute(null=True)  # why billing last refused its report
+    refused_at = UTCDateTimeAttribute(null=True)
+    unbillable = BooleanAttribute(null=True)  # past what billing accepts: out of the unreported index
 
     @staticmethod
     def key(ns: str, hour: str, meter: str, service: str) -> tuple[str, str]:
@@ -120,6 +123,8 @@ class UsageBucketItem(BaseItem, discriminator="UsageBucket"):
             reported=int(self.reported or 0),
             reports=int(self.reports or 0),
             pending=pending,
+            refused=self.refused,
+            unbillable=bool(self.unbillable),
         )
 
 
@@ -315,7 +320,13 @@ class DynamoUsageLedger:
         )
         try:
             UsageBucketItem(PK=pk, SK=sk).update(
-                actions=[record, UsageBucketItem.reports.set(pending.seq), UsageBucketItem.pending.remove()],
+                actions=[
+                    record,
+                    UsageBucketItem.reports.set(pending.seq),
+                    UsageBucketItem.pending.remove(),
+                    UsageBucketItem.refused.remove(),
+                    UsageBucketItem.refused_at.remove(),
+                ],
                 condition=UsageBucketItem.pending["seq"] == pending.seq,
             )
         except UpdateError as e:
@@ -323,6 +334,32 @@ class DynamoUsageLedger:
                 raise
             # a lost condition: this report was recorded already (a re-run); nothing to do
         self._leave_index(pk, sk)
+
+    def refuse_report(
+        self, bucket: Bucket, pending: PendingReport | None, reason: str, now: datetime, *, final: bool = False
+    ) -> None:
+        pk, sk = UsageBucketItem.key(bucket.namespace, bucket.hour, bucket.meter, bucket.service)
+        actions: list[Any] = [
+            UsageBucketItem.pending.remove(),
+            UsageBucketItem.refused.set(reason[:500]),
+            UsageBucketItem.refused_at.set(now),
+        ]
+        if final:
+            actions += [
+                UsageBucketItem.unbillable.set(True),
+                UsageBucketItem.GSI1PK.remove(),
+                UsageBucketItem.GSI1SK.remove(),
+            ]
+        condition = (
+            UsageBucketItem.pending["seq"] == pending.seq
+            if pending is not None
+            else UsageBucketItem.PK.exists() & UsageBucketItem.pending.does_not_exist()
+        )
+        try:
+            UsageBucketItem(PK=pk, SK=sk).update(actions=actions, condition=condition)
+        except UpdateError as e:
+            if not condition_failed(e):
+                raise  # a lost condition: recorded or refused meanwhile by another run
 
     def _leave_index(self, pk: str, sk: str) -> None:
         """Out of the unreported index when nothing is left to report. An increment that lands in
