@@ -62,9 +62,7 @@ class Ports:
         api, aws, github, slack, micro, micro_proxy, stripe = (int(s.getsockname()[1]) for s in socks)
         for s in socks:
             s.close()
-        return cls(
-            api=api, aws=aws, github=github, slack=slack, micro=micro, micro_proxy=micro_proxy, stripe=stripe
-        )
+        return cls(api=api, aws=aws, github=github, slack=slack, micro=micro, micro_proxy=micro_proxy, stripe=stripe)
 
 
 def check_free(host: str, ports: dict[str, int]) -> None:

@@ -17,12 +17,17 @@ PAGE = 200
 
 
 def stripe_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    processor = get_container().stripe_events
+    container = get_container()
+    processor, queues = container.stripe_events, container.queues
     failures = []
     for record in event.get("Records", []):
         try:
-            result = processor.process(json.loads(record["body"])["event"])
+            message = queues.read(record)  # a large event comes through the bucket (a claim check)
+            if message is None:
+                continue  # its offloaded body is gone: handled already
+            result = processor.process(message["event"])
             get_logger().info("stripe event", extra=result)
+            queues.settle(record)
         except Exception:
             get_logger().exception("stripe event failed", extra={"message_id": record.get("messageId")})
             failures.append({"itemIdentifier": record["messageId"]})

@@ -19,7 +19,7 @@ the events it emits (so a replay or an older event changes nothing and emits not
   namespace keeps running: nothing is suspended for a failed payment; its owners get the event);
 - the subscription by the event's ``created``, then its status' progress (a ``canceled`` never goes
   back): ``customer.subscription.updated`` and ``.deleted`` keep its status, ``cancel_at_period_end``
-  and current period on the table (shown in the billing view)."""
+  and current period on the table (shown in the billing view); ``.created`` too."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ HANDLED = frozenset(
         "invoice.finalized",
         "invoice.paid",
         "invoice.payment_failed",
+        "customer.subscription.created",
         "customer.subscription.updated",
         "customer.subscription.deleted",
     }

@@ -149,9 +149,15 @@ class StripeStandIn(StandIn):
                 if customer is None or e.customer == customer
             ]
 
-    def fail(self, path: str, status: int, count: int = 1, method: str = "POST") -> None:
+    def fail(
+        self, path: str, status: int, count: int = 1, method: str = "POST", message: str = "", code: str = ""
+    ) -> None:
+        """The next ``count`` requests to ``path`` (a prefix) answer ``status`` before the endpoint runs:
+        429 as Stripe's rate limiter, 5xx as an outage (``api_error``), 4xx as a refusal with ``message``."""
         with self.state.lock:
-            self.faults.append({"path": path, "method": method, "status": status, "count": count})
+            self.faults.append(
+                {"path": path, "method": method, "status": status, "count": count, "message": message, "code": code}
+            )
 
     def received(self, path: str | None = None) -> list[dict[str, Any]]:
         with self.state.lock:
@@ -221,6 +227,14 @@ class StripeStandIn(StandIn):
                 if status == 429:
                     error = StripeError(
                         429, "Request rate limit exceeded.", type="rate_limit_error", code="rate_limit", saved=False
+                    )
+                elif status < 500:
+                    error = StripeError(
+                        status,
+                        str(fault.get("message") or "Refused by the stand-in's fault injection."),
+                        code=fault.get("code") or None,
+                        saved=False,
+                        should_retry=False,
                     )
                 else:
                     error = StripeError(
