@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import requests
-import stripe
 
 from chalicelib.domain.clock import SystemClock
 from chalicelib.domain.metering import MICROS, hour_key, hour_of
@@ -293,7 +292,7 @@ def signed(cloud: LocalCloud, event: dict[str, Any], t: int | None = None) -> re
 
 
 def invoice_event(
-    event_id: str, kind: str, created: int, status: str, attempt: int, invoice: str = "in_order"
+    event_id: str, kind: str, created: int, status: str, attempt: int, invoice: str, customer: str
 ) -> dict[str, Any]:
     return {
         "id": event_id,
@@ -305,7 +304,7 @@ def invoice_event(
             "object": {
                 "id": invoice,
                 "object": "invoice",
-                "customer": customer_of(),
+                "customer": customer,
                 "status": status,
                 "attempt_count": attempt,
                 "amount_due": 2000,
@@ -363,7 +362,7 @@ def test_a_bad_signature_or_an_old_timestamp_answers_400_and_changes_nothing(clo
     from localcloud.standins.stripe.webhooks import sign
 
     c = container()
-    event = invoice_event("evt_badsig_1", "invoice.paid", int(time.time()), "paid", 1, invoice="in_badsig")
+    event = invoice_event("evt_badsig_1", "invoice.paid", int(time.time()), "paid", 1, "in_badsig", customer_of())
     body = json.dumps(event).encode()
     wrong = sign("whsec_not_the_endpoint_s_secret", body)
     old = sign(cloud.stripe.webhook_secret, body, int(time.time()) - 301)  # the library's tolerance: 300 s
@@ -384,47 +383,55 @@ def test_a_bad_signature_or_an_old_timestamp_answers_400_and_changes_nothing(clo
 
 
 def test_replayed_and_reordered_webhooks_change_nothing_they_should_not(cloud: LocalCloud) -> None:
+    # a customer of its own (mapped to a namespace of its own), so that no other test's events interleave
     c = container()
+    ns, customer = "acme-ordering", "cus_ordering_test"
+    c.stores.namespaces.set_billing_customer(ns, customer)
     watch = bus_watcher(cloud)
     on_the_bus(cloud, watch)
     t = int(time.time())
-    paid = invoice_event("evt_order_paid", "invoice.paid", t + 10, "paid", 1)
-    failed = invoice_event("evt_order_failed", "invoice.payment_failed", t, "open", 1)
+    paid = invoice_event("evt_order_paid", "invoice.paid", t + 10, "paid", 1, "in_order", customer)
+    failed = invoice_event("evt_order_failed", "invoice.payment_failed", t, "open", 1, "in_order", customer)
     assert signed(cloud, paid).json()["status"] == "enqueued"
-    wait_until(lambda: any(i.invoice_id == "in_order" for i in c.billing_state.invoices(NS)), what="the paid invoice")
+    wait_until(lambda: c.billing_state.invoices(ns), what="the paid invoice")
     # the older failure arrives after the payment: it changes nothing and emits nothing
     assert signed(cloud, failed).json()["status"] == "enqueued"
     assert signed(cloud, paid).json()["status"] == "duplicate"  # a replay of the same event id
     time.sleep(2)  # the consumer's turn
-    [invoice] = [i for i in c.billing_state.invoices(NS) if i.invoice_id == "in_order"]
+    [invoice] = c.billing_state.invoices(ns)
     assert invoice.status == "paid" and invoice.event_id == "evt_order_paid"
-    types = [e["type"] for e in on_the_bus(cloud, watch) if e.get("data", {}).get("invoice_id") == "in_order"]
-    assert types == ["invoice.paid"]
-    # a subscription: deleted (newer) then an older update: it stays canceled
-    sub = c.stores.namespaces.get(NS).subscription_id
+    assert [e["type"] for e in on_the_bus(cloud, watch) if e["namespace"] == ns] == ["invoice.paid"]
+    # a second failed attempt after a first one is news: it is emitted once
+    retry = invoice_event("evt_retry_1", "invoice.payment_failed", t, "open", 1, "in_retry", customer)
+    second = invoice_event("evt_retry_2", "invoice.payment_failed", t + 5, "open", 2, "in_retry", customer)
+    for event in (second, retry):  # out of order: the first attempt's event arrives last
+        signed(cloud, event)
+    time.sleep(2)
+    emitted = [e for e in on_the_bus(cloud, watch) if e["namespace"] == ns]
+    assert [(e["type"], e["data"]["attempt_count"]) for e in emitted] == [("billing.payment_failed", 2)]
+    # the subscription: deleted (newer) and then an older update arrives: it stays canceled
     base = {"object": "event", "livemode": False}
+    sub = {"id": "sub_ordering", "customer": customer}
     newer = {
         **base,
         "id": "evt_sub_deleted",
         "type": "customer.subscription.deleted",
         "created": t + 100,
-        "data": {"object": {"id": sub, "customer": customer_of(), "status": "canceled", "cancel_at_period_end": False}},
+        "data": {"object": {**sub, "status": "canceled", "cancel_at_period_end": False}},
     }
     older = {
         **base,
         "id": "evt_sub_updated",
         "type": "customer.subscription.updated",
         "created": t + 50,
-        "data": {"object": {"id": sub, "customer": customer_of(), "status": "active", "cancel_at_period_end": True}},
+        "data": {"object": {**sub, "status": "active", "cancel_at_period_end": True}},
     }
     signed(cloud, newer)
-    wait_until(lambda: (s := c.billing_state.subscription(NS)) and s.status == "canceled", what="canceled")
+    wait_until(lambda: (s := c.billing_state.subscription(ns)) and s.status == "canceled", what="canceled")
     signed(cloud, older)
     time.sleep(2)
-    state = c.billing_state.subscription(NS)
+    state = c.billing_state.subscription(ns)
     assert state.status == "canceled" and state.event_id == "evt_sub_deleted"
-    # what the stand-in really holds is put back (later webhooks of the real subscription are newer still)
-    c.billing_state.apply_subscription(NS, type(state)(sub, "active", False, None, "evt_test_restore", t + 200), [])
 
 
 def test_a_payload_that_is_not_a_stripe_event_answers_400_without_a_claim(cloud: LocalCloud) -> None:
@@ -439,3 +446,150 @@ def test_a_payload_that_is_not_a_stripe_event_answers_400_without_a_claim(cloud:
         cloud, {"id": "evt_other_1", "object": "event", "type": "charge.refunded", "created": 1, "data": {"object": {}}}
     )
     assert ignored.status_code == 200 and ignored.json()["status"] == "ignored"
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+
+def test_reconciliation_shows_no_difference_then_finds_a_lost_event_and_fix_restores_it(
+    cloud: LocalCloud, tokens: dict[str, str], ingest: Any
+) -> None:
+    at = {"namespace": NS, "timestamp": (datetime.now(UTC) - timedelta(seconds=2)).isoformat(), "service": "recon"}
+    ingest({"id": "recon-req-1", "meter": "requests", "value": 321, **at})
+    close()
+    path = f"/v1/namespaces/{NS}/billing/reconciliation"
+    r = call(cloud, "GET", path, tokens["ada"])
+    assert r.status_code == 200, r.text
+    clean = r.json()
+    assert clean["mismatches"] == [] and clean["rows"], clean
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    [row] = [x for x in clean["rows"] if x["meter"] == "requests" and x["day"] == today]
+    assert row["difference"] == "0" and row["ledger"] == row["stripe"]
+
+    # Stripe loses one of the events
+    [lost] = [i for i in received(cloud) if ":requests:" in i and ":recon:" in i]
+    assert requests.delete(f"{cloud.stripe.url}/_stand-in/meter_events/{lost}", timeout=10).status_code == 204
+    found = call(cloud, "GET", path, tokens["ada"]).json()
+    [mismatch] = found["mismatches"]
+    assert (mismatch["meter"], mismatch["day"], mismatch["difference"]) == ("requests", today, "-321")
+
+    fixed = call(cloud, "POST", path, tokens["ada"], {"fix": True}).json()
+    [sent] = fixed["fixed"]
+    assert (sent["meter"], sent["day"], sent["sent"]) == ("requests", today, "321")
+    assert call(cloud, "GET", path, tokens["ada"]).json()["mismatches"] == []
+    assert received(cloud)[sent["identifier"]]["value"] == str(321 * MICROS)
+    # a second fix finds nothing missing and sends nothing
+    assert call(cloud, "POST", path, tokens["ada"], {"fix": True}).json()["fixed"] == []
+    # members see no money
+    assert call(cloud, "GET", path, tokens["grace"]).status_code == 403
+
+
+def test_the_daily_reconciliation_emits_one_mismatch_event_per_namespace_and_day(
+    cloud: LocalCloud, ingest: Any
+) -> None:
+    from functions.billing.handler import reconcile
+
+    c = container()
+    yesterday = now_hour() - timedelta(days=1)
+    at = {"namespace": NS, "timestamp": yesterday.isoformat(), "service": "daily"}
+    ingest({"id": "daily-req-1", "meter": "requests", "value": 11, **at})
+    close()
+    watch = bus_watcher(cloud)
+    on_the_bus(cloud, watch)
+    [lost] = [i for i in received(cloud) if ":daily:" in i]
+    requests.delete(f"{cloud.stripe.url}/_stand-in/meter_events/{lost}", timeout=10)
+    message = {"Records": [{"messageId": "m1", "body": json.dumps({"namespace": NS})}]}
+    assert reconcile(message, None) == {"batchItemFailures": []}
+    assert reconcile(message, None) == {"batchItemFailures": []}  # the same day again: no second event
+    events = [e for e in on_the_bus(cloud, watch) if e["type"] == "billing.reconciliation_mismatch"]
+    assert len(events) == 1 and events[0]["namespace"] == NS
+    [difference] = [d for d in events[0]["data"]["differences"] if d["meter"] == "requests"]
+    assert difference["day"] == yesterday.strftime("%Y-%m-%d") and difference["difference"] == "-11"
+    fixed = c.reconciliation.check(NS, fix=True)
+    assert [f["meter"] for f in fixed.fixed] == ["requests"]
+    assert not c.reconciliation.check(NS).mismatches
+
+
+# --------------------------------------------------------------------------- invoices, the portal, plans
+
+FRONTEND = "acme-frontend"
+
+
+@pytest.fixture(scope="module")
+def frontend(cloud: LocalCloud, tokens: dict[str, str]) -> str:
+    """A second namespace, whose subscription these tests renew and move between plans."""
+    team = {"github_org": "acme", "github_team": "frontend", "region": "local", "plan": "team"}
+    r = call(cloud, "POST", "/v1/namespaces", tokens["ada"], team)
+    assert r.status_code == 202, r.text
+    arn = cloud.resources["state_machines"]["onboarding"].replace(":stateMachine:", ":execution:")
+    assert cloud.wait_execution(f"{arn}:{FRONTEND}", timeout=90)["status"] == "SUCCEEDED"
+    return FRONTEND
+
+
+def test_stripe_s_invoice_for_the_period_equals_the_ledger_s_rating_to_the_cent(
+    cloud: LocalCloud, tokens: dict[str, str], ingest: Any, frontend: str
+) -> None:
+    at = {"namespace": frontend, "timestamp": (datetime.now(UTC) - timedelta(seconds=2)).isoformat(), "service": "web"}
+    # quantities that land between cents: 10,012,345 requests (0.00004 c above 10M: 0.4938 c), 1000.5 hours
+    ingest(
+        {"id": "inv-req-1", "meter": "requests", "value": 10_012_345, **at},
+        {"id": "inv-sh-1", "meter": "service_hours", "value": 1000.5, **at},
+    )
+    close(frontend)
+    rating = call(cloud, "GET", f"/v1/namespaces/{frontend}/billing", tokens["ada"]).json()
+    # Stripe closes the period (the renewal a month end makes): usage in arrears, the next base in advance
+    sub = container().stores.namespaces.get(frontend).subscription_id
+    renewed = requests.post(f"{cloud.stripe.url}/_stand-in/subscriptions/{sub}/renew", timeout=10)
+    assert renewed.status_code == 200, renewed.text
+    answer = call(cloud, "GET", f"/v1/namespaces/{frontend}/invoices", tokens["ada"])
+    assert answer.status_code == 200, answer.text
+    cycle = [i for i in answer.json()["invoices"] if i["billing_reason"] == "subscription_cycle"]
+    assert len(cycle) == 1
+    [invoice] = cycle
+    assert invoice["status"] == "paid" and invoice["ledger"] is not None
+    assert invoice["total"] == rating["subtotal"] == invoice["ledger"]["subtotal"], (invoice, rating)
+    by_meter = {line["meter"]: line for line in invoice["lines"] if line["kind"] == "usage"}
+    for item in rating["line_items"]:
+        if item["kind"] == "usage":
+            assert by_meter[item["meter"]]["amount"] == item["amount"], item
+    assert by_meter["requests"]["quantity"] == "10012345" and by_meter["requests"]["amount"] == 0  # 0.4938 c
+    # the creation invoice (nothing charged at onboarding) is listed too
+    first = [i for i in answer.json()["invoices"] if i["billing_reason"] == "subscription_create"]
+    assert first and first[0]["total"] == 0 and first[0]["ledger"] is None
+
+
+def test_the_billing_portal_answers_a_short_lived_stripe_address(
+    cloud: LocalCloud, tokens: dict[str, str], frontend: str
+) -> None:
+    r = call(cloud, "GET", f"/v1/namespaces/{frontend}/billing/portal", tokens["ada"])
+    assert r.status_code == 200, r.text
+    url = r.json()["url"]
+    assert url.startswith(f"{cloud.stripe.url}/p/session/")
+    page = requests.get(url, timeout=10)
+    assert page.status_code == 200 and frontend in page.text and "Invoices" in page.text
+    assert call(cloud, "GET", f"/v1/namespaces/{frontend}/billing/portal", tokens["grace"]).status_code == 404
+
+
+def test_a_plan_change_moves_the_subscription_with_prorations_and_the_quota_follows(
+    cloud: LocalCloud, tokens: dict[str, str], frontend: str
+) -> None:
+    path = f"/v1/namespaces/{frontend}"
+    bad = call(cloud, "PATCH", path, tokens["ada"], {"plan": "platinum"})
+    assert bad.status_code == 422 and bad.json()["error"]["details"]["fields"][0]["field"] == "plan"
+    assert call(cloud, "PATCH", path, tokens["ada"], {"plan": 3}).status_code == 422
+    r = call(cloud, "PATCH", path, tokens["ada"], {"plan": "scale"})
+    assert r.status_code == 200 and r.json()["plan"] == "scale", r.text
+    sub = container().stores.namespaces.get(frontend).subscription_id
+    state = requests.get(f"{cloud.stripe.url}/_stand-in/state", timeout=10).json()
+    [s] = [x for x in state["subscriptions"] if x["id"] == sub]
+    assert sorted(i["price"]["lookup_key"].split(":")[1] for i in s["items"]["data"]) == ["scale"] * 4
+    preview = call(cloud, "GET", f"/v1/namespaces/{frontend}/billing", tokens["ada"]).json()["provider"]["invoice"]
+    prorations = [line for line in preview["lines"] if line["kind"] == "proration"]
+    assert [line["amount"] < 0 for line in prorations] == [True, False]  # unused team time, remaining scale time
+    quota = json.loads((cloud.data_dir / "runtime" / "namespaces.json").read_text())[frontend]
+    assert "16384" in json.dumps(quota)  # the scale plan's memory quota (MiB)
+    # the same plan again changes nothing at Stripe
+    before = len(cloud.stripe.received())
+    assert call(cloud, "PATCH", path, tokens["ada"], {"plan": "scale"}).status_code == 200
+    assert len(cloud.stripe.received()) == before
+    assert call(cloud, "PATCH", path, tokens["grace"], {"plan": "team"}).status_code == 404

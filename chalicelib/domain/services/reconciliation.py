@@ -116,8 +116,7 @@ class ReconciliationService:
         now = self._clock.now()
         today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         end = until or today + DAY
-        first = ns.created_at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        start = max(first, today - (WINDOW_DAYS - 1) * DAY)
+        start = today - (WINDOW_DAYS - 1) * DAY  # days with nothing on either side make no row
         result = Reconciliation(ns_id, start, end)
         if end <= start:
             return result
