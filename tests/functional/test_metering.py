@@ -52,9 +52,7 @@ def wait_for(predicate: Any, timeout: float = 60, what: str = "condition") -> An
 
 
 @pytest.fixture(scope="module")
-def platform(
-    tmp_path_factory: pytest.TempPathFactory, env_restored: None
-) -> Iterator[dict[str, Any]]:
+def platform(tmp_path_factory: pytest.TempPathFactory, env_restored: None) -> Iterator[dict[str, Any]]:
     from chalicelib.composition import set_container
 
     local = tmp_path_factory.mktemp("metering") / "local"  # as .local: the clock file is local/data/clock.json
@@ -72,9 +70,11 @@ def platform(
     subprocess.run(make_repo, check=True, capture_output=True)
     dep = api("POST", f"/v1/namespaces/{NS}/services/hello/deployments", {"source": str(repo), "ref": "HEAD"}).json()
     done = wait_for(
-        lambda: (d := api("GET", f"/v1/namespaces/{NS}/services/hello/deployments/{dep['id']}").json())["status"]
-        in ("succeeded", "failed", "rolled_back")
-        and d,
+        lambda: (
+            (d := api("GET", f"/v1/namespaces/{NS}/services/hello/deployments/{dep['id']}").json())["status"]
+            in ("succeeded", "failed", "rolled_back")
+            and d
+        ),
         what="the deploy",
     )
     assert done["status"] == "succeeded", done
