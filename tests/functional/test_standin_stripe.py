@@ -238,7 +238,7 @@ class Receiver(BaseHTTPRequestHandler):
     got: list[tuple[dict[str, str], bytes]] = []
     fail_first = 0
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Receiver.got.append((dict(self.headers), body))
         status = 500 if Receiver.fail_first > 0 else 200
