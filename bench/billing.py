@@ -113,10 +113,22 @@ def main() -> None:
             ledger, ingestion.ingest_internal, billing, catalog, Namespaces(), Members(),  # type: ignore[arg-type]
             lambda ns: None, clock,
         )  # fmt: skip
+        stripe_time = [0.0]  # wall time inside the adapter's meter event calls (HTTP to the stand-in included)
+        report = billing.report_meter_event
+
+        def timed_report(event: Any) -> None:
+            t0 = time.perf_counter()
+            try:
+                report(event)
+            finally:
+                stripe_time[0] += time.perf_counter() - t0
+
+        billing.report_meter_event = timed_report  # type: ignore[method-assign]
         results = {}
         for label in ("first run", "the same hour again"):
             log_from = len(standin.requests)
             counted_from = billing.requests
+            stripe_time[0] = 0.0
             per_namespace: list[float] = []
             began = time.perf_counter()
             for ns_id in namespaces:
@@ -134,7 +146,8 @@ def main() -> None:
             )
             print(
                 f"  Stripe requests: {len(log)} ({len(log) / len(namespaces):.2f} per namespace; "
-                f"adapter counted {billing.requests - counted_from})"
+                f"adapter counted {billing.requests - counted_from}); time in them "
+                f"{stripe_time[0]:.1f} s ({stripe_time[0] / len(namespaces) * 1000:.1f} ms per namespace)"
             )
             for endpoint, n in sorted(results[label][2].items()):
                 print(f"    {endpoint}: {n} ({n / len(namespaces):.2f} per namespace)")
