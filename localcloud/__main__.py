@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.umask(0o077)  # everything it writes (data, runtime state, artifacts, logs) is for this user only
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for noisy in ("werkzeug", "botocore", "urllib3"):
+    for noisy in ("werkzeug", "botocore", "urllib3", "stripe"):  # stripe logs every request at INFO
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     from chalicelib.adapters.local_clock import FileOffsetClock
