@@ -39,7 +39,7 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb.accounts import NamespaceItem
-from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
+from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed, response_code
 from chalicelib.domain.clock import epoch_seconds
 from chalicelib.domain.errors import DependencyUnavailableError
 from chalicelib.domain.metering import DEDUP_KEEP, Bucket, PendingReport, UsageEvent
@@ -206,7 +206,7 @@ class DynamoUsageLedger:
                     duplicates += [chunk[i].id for i in sorted(counted)]
                     chunk = [ev for i, ev in enumerate(chunk) if i not in counted]
                     continue
-                code = e.cause_response_code
+                code = response_code(e)
                 if code is None:  # no answer (connection lost, timed out): the outcome is unknown
                     raise DependencyUnavailableError(
                         "the usage table did not answer; retry the batch (nothing is counted twice)",
@@ -218,7 +218,7 @@ class DynamoUsageLedger:
                 if attempt >= self._max_attempts:
                     raise DependencyUnavailableError(
                         "the usage table kept refusing the write; retry the batch (nothing is counted twice)",
-                        {"dependency": "dynamodb", "reason": e.cause_response_code or "conflict"},
+                        {"dependency": "dynamodb", "reason": response_code(e) or "conflict"},
                     ) from e
                 self._sleep(min(1.0, 0.02 * 2**attempt) * random.uniform(0.5, 1.0))
         return [], duplicates
@@ -491,7 +491,7 @@ def period_of_hour(hour: str) -> str:
 
 
 def _reasons(error: TransactWriteError) -> list[str | None]:
-    if error.cause_response_code != "TransactionCanceledException":
+    if response_code(error) != "TransactionCanceledException":
         return []
     return [getattr(r, "code", None) if r is not None else None for r in (error.cancellation_reasons or [])]
 
