@@ -120,6 +120,7 @@ def _decimal_text(d: Decimal) -> str:
 
 
 def create_customer(ctx: Ctx, p: dict[str, Any], _: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """docs.stripe.com/api/customers/create (every parameter optional); ``customer.created`` is sent."""
     st = ctx.state
     customer = {
         "id": new_id("cus"),
@@ -146,6 +147,8 @@ def _customer(st: State, customer_id: str, param: str = "id") -> dict[str, Any]:
 
 
 def get_customer(ctx: Ctx, p: dict[str, Any], m: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """docs.stripe.com/api/customers/retrieve ("If a customer has been deleted, a subset of the customer
+    will be returned, including a ``deleted`` property, which will be true")."""
     customer = ctx.state.customers.get(m["id"])
     if customer is None:
         raise no_such("customer", m["id"])
@@ -170,6 +173,7 @@ def delete_customer(ctx: Ctx, p: dict[str, Any], m: dict[str, str]) -> tuple[int
 
 
 def create_product(ctx: Ctx, p: dict[str, Any], _: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """docs.stripe.com/api/products/create: ``name`` required, ``id`` optional (one already taken is refused)."""
     st = ctx.state
     product_id = p.get("id") or new_id("prod")
     if product_id in st.products:
@@ -190,6 +194,7 @@ def create_product(ctx: Ctx, p: dict[str, Any], _: dict[str, str]) -> tuple[int,
 
 
 def get_product(ctx: Ctx, p: dict[str, Any], m: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """docs.stripe.com/api/products/retrieve: 404 ``resource_missing`` "No such product"."""
     product = ctx.state.products.get(m["id"])
     if product is None:
         raise no_such("product", m["id"])
@@ -372,6 +377,7 @@ def create_meter(ctx: Ctx, p: dict[str, Any], _: dict[str, str]) -> tuple[int, d
 
 
 def list_meters(ctx: Ctx, p: dict[str, Any], _: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """docs.stripe.com/api/billing/meter/list: the ``status`` filter (``active``, ``inactive``), pages."""
     meters = list(ctx.state.meters.values())
     if p.get("status"):
         meters = [m for m in meters if m["status"] == p["status"]]
@@ -379,6 +385,7 @@ def list_meters(ctx: Ctx, p: dict[str, Any], _: dict[str, str]) -> tuple[int, di
 
 
 def get_meter(ctx: Ctx, p: dict[str, Any], m: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """docs.stripe.com/api/billing/meter/retrieve."""
     meter = ctx.state.meters.get(m["id"])
     if meter is None:
         raise no_such("billing.meter", m["id"])
@@ -643,6 +650,7 @@ def _subscription(st: State, sub_id: str) -> dict[str, Any]:
 
 
 def get_subscription(ctx: Ctx, p: dict[str, Any], m: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """docs.stripe.com/api/subscriptions/retrieve."""
     return 200, _subscription(ctx.state, m["id"])
 
 
@@ -928,6 +936,7 @@ def list_invoices(ctx: Ctx, p: dict[str, Any], _: dict[str, str]) -> tuple[int, 
 
 
 def get_invoice(ctx: Ctx, p: dict[str, Any], m: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """docs.stripe.com/api/invoices/retrieve."""
     invoice = ctx.state.invoices.get(m["id"])
     if invoice is None:
         raise no_such("invoice", m["id"])
