@@ -19,17 +19,18 @@ from chalicelib.domain.clock import Clock, SystemClock
 if TYPE_CHECKING:
     from chalicelib.adapters.aws.eventbridge import EventBridgeBus
     from chalicelib.adapters.aws.workflows import SqsQueues, StepFunctionsWorkflows
+    from chalicelib.adapters.dynamodb.billing import DynamoBillingStateStore
     from chalicelib.adapters.dynamodb.outbox import DynamoOutbox
     from chalicelib.adapters.dynamodb.regions import DynamoRegionRegistry
     from chalicelib.adapters.dynamodb.usage import DynamoUsageLedger
     from chalicelib.adapters.runtime.credentials import ClusterCredentials
     from chalicelib.adapters.runtime.micro import MicroRuntime
+    from chalicelib.adapters.stripe_billing import StripeBilling
     from chalicelib.domain.deploys import DeployService
     from chalicelib.domain.gitops import GitOpsService
     from chalicelib.domain.metering import Catalog
     from chalicelib.domain.model import Namespace
     from chalicelib.domain.ports import (
-        BillingPort,
         Cluster,
         ClusterProbe,
         EncryptorPort,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.rating import RatingService
     from chalicelib.domain.services.audit import AuditService
     from chalicelib.domain.services.auth import AuthService
+    from chalicelib.domain.services.billing_account import BillingAccountService
     from chalicelib.domain.services.budgets import BudgetService
     from chalicelib.domain.services.delivery import DeliveryService
     from chalicelib.domain.services.github_webhooks import DeliveryRecovery, GitHubEventProcessor, GitHubWebhookService
@@ -58,9 +60,11 @@ if TYPE_CHECKING:
     from chalicelib.domain.services.metering_run import MeteringFanOut, MeteringService
     from chalicelib.domain.services.namespaces import NamespaceService
     from chalicelib.domain.services.outbox_relay import OutboxRelayService
+    from chalicelib.domain.services.reconciliation import ReconciliationService
     from chalicelib.domain.services.regions import RegionService
     from chalicelib.domain.services.reports import ReportService
     from chalicelib.domain.services.runtime_accounts import RuntimeAccountService
+    from chalicelib.domain.services.stripe_events import StripeEventProcessor, StripeWebhookService
     from chalicelib.domain.services.usage import UsageService
 
 
@@ -335,11 +339,18 @@ class Container:
         return DeliveryRecovery(self.github_repos, self.stores.deliveries, self.clock)
 
     @cached_property
-    def billing(self) -> BillingPort:
-        # Stripe comes with the billing issue.
-        from chalicelib.adapters.memory.billing import InMemoryBilling
+    def billing(self) -> StripeBilling:
+        """Stripe, at ``STRIPE_API_BASE`` when set (the local cloud's stand-in), else Stripe itself."""
+        from chalicelib.adapters.stripe_billing import StripeBilling
 
-        return InMemoryBilling()
+        return StripeBilling(
+            self.secrets.get("STRIPE_API_KEY", ""),
+            self.catalog,
+            self.clock,
+            api_base=self.settings.stripe_api_base,
+            retries=self.settings.stripe_retries,
+            backoff=self.settings.stripe_backoff_seconds,
+        )
 
     @cached_property
     def github(self) -> GitHubPort:
@@ -689,6 +700,51 @@ class Container:
         from chalicelib.domain.services.github_webhooks import GitHubEventProcessor
 
         return GitHubEventProcessor(self.membership, self.stores.namespaces, self.audit, self.clock, self.gitops)
+
+    # ------------------------------------------------------------------ billing through Stripe
+
+    @cached_property
+    def billing_state(self) -> DynamoBillingStateStore:
+        """What Stripe's webhooks told of each namespace's subscription and invoices."""
+        self.bind()
+        from chalicelib.adapters.dynamodb.billing import DynamoBillingStateStore
+
+        return DynamoBillingStateStore()
+
+    @cached_property
+    def stripe_webhooks(self) -> StripeWebhookService:
+        from chalicelib.adapters.stripe_billing import StripeWebhookVerifier
+        from chalicelib.domain.services.stripe_events import StripeWebhookService
+
+        verifier = StripeWebhookVerifier(self.secrets.get("STRIPE_WEBHOOK_SECRET", ""), tolerance=300)
+        return StripeWebhookService(verifier, self.stores.deliveries, self.queues, self.clock)
+
+    @cached_property
+    def stripe_events(self) -> StripeEventProcessor:
+        from chalicelib.domain.services.stripe_events import StripeEventProcessor
+
+        return StripeEventProcessor(self.stores.namespaces, self.billing_state, self.clock)
+
+    @cached_property
+    def billing_account(self) -> BillingAccountService:
+        from chalicelib.domain.services.billing_account import BillingAccountService
+
+        return BillingAccountService(self.stores.namespaces, self.billing, self.rating, self.billing_state, self.clock)
+
+    @cached_property
+    def reconciliation(self) -> ReconciliationService:
+        """The ledger against Stripe's meter event summaries (the daily schedule and the API)."""
+        from chalicelib.domain.services.reconciliation import ReconciliationService
+
+        state = self.billing_state
+        return ReconciliationService(
+            self.usage_ledger,
+            self.billing,
+            self.catalog,
+            self.stores.namespaces,
+            self.clock,
+            claim=lambda ns, day, events: state.claim_reconciliation(ns, day, events, self.clock.now()),
+        )
 
 
 def default_clock(settings: Settings) -> Clock:

@@ -68,6 +68,11 @@ class Settings:
     # the local stage only, the folder every email sent is also written to as an .eml file.
     email_from: str = "no-reply@platform.local"
     mail_dir: str | None = None
+    # Stripe: the API's address (unset: Stripe itself; the local cloud sets its stand-in's), and the
+    # adapter's retries of 429/5xx answers (back-off doubling from the given seconds).
+    stripe_api_base: str | None = None
+    stripe_retries: int = 4
+    stripe_backoff_seconds: float = 0.5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -114,6 +119,9 @@ class Settings:
             region_poll_seconds=int(e.get("PLATFORM_REGION_POLL_SECONDS", "5")),
             email_from=e.get("PLATFORM_EMAIL_FROM") or "no-reply@platform.local",
             mail_dir=(e.get("PLATFORM_MAIL_DIR") or None) if stage == "local" else None,
+            stripe_api_base=e.get("STRIPE_API_BASE") or None,
+            stripe_retries=int(e.get("PLATFORM_STRIPE_RETRIES", "4")),
+            stripe_backoff_seconds=float(e.get("PLATFORM_STRIPE_BACKOFF_SECONDS", "0.5")),
         )
 
 
@@ -133,4 +141,6 @@ SECRET_NAMES = (
     "GITHUB_WEBHOOK_SECRET",
     "PLATFORM_LOCAL_KEY",
     "MICRO_RUNTIME_TOKEN",
+    "STRIPE_API_KEY",
+    "STRIPE_WEBHOOK_SECRET",
 )

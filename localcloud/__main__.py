@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.umask(0o077)  # everything it writes (data, runtime state, artifacts, logs) is for this user only
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for noisy in ("werkzeug", "botocore", "urllib3"):
+    for noisy in ("werkzeug", "botocore", "urllib3", "stripe"):  # stripe logs every request at INFO
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     from chalicelib.adapters.local_clock import FileOffsetClock
@@ -65,6 +65,7 @@ Micro as a Service is running on the local cloud (stage {args.stage}), ready in 
   GitHub stand-in     {cloud.github.api_url}   (requests: {cloud.github.url}/_stand-in/requests)
   Slack stand-in      {cloud.slack.url}         (received: {cloud.slack.url}/_stand-in/received)
   micro stand-in      {cloud.micro.url}         region micro-local (state: {cloud.micro.url}/_stand-in/state)
+  Stripe stand-in     {cloud.stripe.url}         (requests: {cloud.stripe.url}/_stand-in/requests)
   Local data          {cloud.snapshot_path}  ({cloud.restored} items restored)
   Clock               {clock.now().isoformat(timespec="seconds")}  (move it: python -m localcloud.clock advance 3h)
   Queues consumed     {", ".join(cloud.consumers) or "none yet"}

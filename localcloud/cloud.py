@@ -38,6 +38,7 @@ class Ports:
     slack: int = 8011
     micro: int = 8012  # the micro stand-in's HTTP API gateway (the region micro-local)
     micro_proxy: int = 8013  # where its gRPC proxy would be
+    stripe: int = 8014  # the Stripe stand-in
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -49,18 +50,19 @@ class Ports:
             slack=int(e.get("PLATFORM_SLACK_PORT", 8011)),
             micro=int(e.get("PLATFORM_MICRO_PORT", 8012)),
             micro_proxy=int(e.get("PLATFORM_MICRO_PROXY_PORT", 8013)),
+            stripe=int(e.get("PLATFORM_STRIPE_PORT", 8014)),
         )
 
     @classmethod
     def any_free(cls) -> Ports:
         """Free ports picked now (for tests): every address is known before anything starts."""
-        socks = [socket.socket() for _ in range(6)]
+        socks = [socket.socket() for _ in range(7)]
         for s in socks:
             s.bind(("127.0.0.1", 0))
-        api, aws, github, slack, micro, micro_proxy = (int(s.getsockname()[1]) for s in socks)
+        api, aws, github, slack, micro, micro_proxy, stripe = (int(s.getsockname()[1]) for s in socks)
         for s in socks:
             s.close()
-        return cls(api=api, aws=aws, github=github, slack=slack, micro=micro, micro_proxy=micro_proxy)
+        return cls(api=api, aws=aws, github=github, slack=slack, micro=micro, micro_proxy=micro_proxy, stripe=stripe)
 
 
 def check_free(host: str, ports: dict[str, int]) -> None:
@@ -116,6 +118,7 @@ class LocalCloud:
         self.slack: Any = None
         self.micro: Any = None
         self.micro_proxy: Any = None
+        self.stripe: Any = None
         self.scheduler: Any = None
         self.snapshotter: Snapshotter | None = None
         self.journal: Journal | None = None
@@ -135,6 +138,7 @@ class LocalCloud:
                 "slack": self.ports.slack if self.standins else 0,
                 "micro": self.ports.micro if self.standins else 0,
                 "micro_proxy": self.ports.micro_proxy if self.standins else 0,
+                "stripe": self.ports.stripe if self.standins else 0,
             },
         )
         self.moto.start()
@@ -167,6 +171,8 @@ class LocalCloud:
             self._thread("api", self.api_server.serve_forever)
             if self.github is not None:  # the GitHub App's webhooks come to this API
                 self.github.webhook_url = f"{self.api_url}/v1/webhooks/github"
+            if self.stripe is not None:  # and Stripe's
+                self.stripe.webhook_url = f"{self.api_url}/v1/webhooks/stripe"
         if self.on_ready:
             self.on_ready(self)
         return self
@@ -188,7 +194,7 @@ class LocalCloud:
         if self.journal is not None:
             self.moto.app.journal = None
             self.journal.close()
-        for standin in (self.micro_proxy, self.micro, self.github, self.slack):
+        for standin in (self.stripe, self.micro_proxy, self.micro, self.github, self.slack):
             if standin is not None:
                 standin.stop()
         moto_patches.uninstall()
@@ -321,6 +327,7 @@ class LocalCloud:
         self.github = GitHubStandIn(self.host, self.ports.github, webhook_secret=secret).start()
         self.slack = SlackStandIn(self.host, self.ports.slack).start()
         self._start_micro()
+        self._start_stripe()
         app = self.github.app
         os.environ.update(
             {
@@ -355,6 +362,22 @@ class LocalCloud:
                 "MICRO_RUNTIME_TOKEN": self.micro.admin_token(),
                 # the GitHub stand-in's clone URLs (file://) are what https://github.com/ stands for
                 "PLATFORM_GIT_REMOTE_ALIASES": f"{repos}=https://github.com/",
+            }
+        )
+
+    def _start_stripe(self) -> None:
+        """The Stripe stand-in, on the local cloud's clock (a moved clock moves Stripe's too). A webhook
+        secret set in the environment is honoured as GITHUB_WEBHOOK_SECRET is: the API verifies with it and
+        the stand-in signs with it."""
+        from localcloud.standins.stripe import StripeStandIn
+
+        secret = os.environ.get("STRIPE_WEBHOOK_SECRET") or None
+        self.stripe = StripeStandIn(self.host, self.ports.stripe, clock=self.clock, webhook_secret=secret).start()
+        os.environ.update(
+            {
+                "STRIPE_API_BASE": self.stripe.api_base,
+                "STRIPE_API_KEY": self.stripe.api_key,
+                "STRIPE_WEBHOOK_SECRET": self.stripe.webhook_secret,
             }
         )
 

@@ -12,9 +12,18 @@ from chalice.app import Blueprint
 
 from chalicelib.api.registry import Auth, Call, registry
 from chalicelib.composition import get_container
-from chalicelib.domain.errors import NotFoundError, ValidationError
+from chalicelib.domain.errors import (
+    BillingRejectedError,
+    ConflictError,
+    DependencyUnavailableError,
+    NotFoundError,
+    ValidationError,
+)
 
 if TYPE_CHECKING:
+    from chalicelib.domain.ports import InvoiceSummary
+    from chalicelib.domain.rating import Rating
+    from chalicelib.domain.services.billing_account import ProviderPreview
     from chalicelib.domain.services.budgets import BudgetStatus, Overview
 
 bp = Blueprint(__name__)
@@ -104,13 +113,16 @@ def _decimal(value: Any) -> str:
     "GET",
     tag="billing",
     auth=Auth(scope="billing", role="admin"),
-    response=f"{S}:BillingOut",
+    response=f"{S}:BillingWithProviderOut",
     errors=(NotFoundError,),
     summary="The current period's invoice preview (line items in cents, rounded once per item, half up), "
-    "its run-rate forecast and the budget's state",
+    "its run-rate forecast, the budget's state, and Stripe's own preview of the next invoice beside it",
 )
 def get_billing(call: Call) -> dict[str, Any]:
-    return billing_view(get_container().budgets.overview(call.params["ns"]))
+    c = get_container()
+    view = billing_view(c.budgets.overview(call.params["ns"]))
+    view["provider"] = provider_view(c.billing_account.preview(call.params["ns"]), view["subtotal"])
+    return view
 
 
 @registry.route(
@@ -146,3 +158,169 @@ def put_budget(call: Call) -> dict[str, Any]:
     )
     call.audit_target = "budget"
     return budget_view(status)
+
+
+# ---------------------------------------------------------------------------- Stripe: invoices, portal, plan
+
+
+def invoice_view(invoice: InvoiceSummary) -> dict[str, Any]:
+    from chalicelib.domain.metering import format_micros
+
+    return {
+        "id": invoice.id,
+        "status": invoice.status,
+        "currency": invoice.currency,
+        "total": invoice.total,
+        "amount_due": invoice.amount_due,
+        "amount_paid": invoice.amount_paid,
+        "period": {"start": invoice.period_start, "end": invoice.period_end},
+        "created": invoice.created,
+        "hosted_invoice_url": invoice.hosted_invoice_url,
+        "attempt_count": invoice.attempt_count,
+        "billing_reason": invoice.billing_reason,
+        "lines": [
+            {
+                "description": line.description,
+                "kind": line.kind,
+                "meter": line.meter,
+                "quantity": format_micros(line.quantity) if line.kind == "usage" else str(line.quantity),
+                "amount": line.amount,
+            }
+            for line in invoice.lines
+        ],
+    }
+
+
+def provider_view(p: ProviderPreview, subtotal: int) -> dict[str, Any]:
+    s = p.subscription
+    return {
+        "invoice": invoice_view(p.invoice) if p.invoice is not None else None,
+        "difference": p.invoice.total - subtotal if p.invoice is not None else None,
+        "subscription": {
+            "id": s.subscription_id,
+            "status": s.status,
+            "cancel_at_period_end": s.cancel_at_period_end,
+            "current_period_end": s.current_period_end,
+        }
+        if s is not None
+        else None,
+        "unavailable": p.unavailable,
+    }
+
+
+def ledger_view(rating: Rating) -> dict[str, Any]:
+    from chalicelib.domain.metering import format_micros
+
+    return {
+        "period": rating.period,
+        "subtotal": rating.subtotal,
+        "line_items": [
+            {
+                "kind": item.kind,
+                "meter": item.meter,
+                "quantity": format_micros(item.quantity),
+                "amount": item.amount,
+            }
+            for item in rating.line_items
+        ],
+    }
+
+
+@registry.route(
+    bp,
+    "/v1/namespaces/{ns}/invoices",
+    "GET",
+    tag="billing",
+    auth=Auth(scope="billing", role="admin"),
+    response=f"{S}:InvoicesOut",
+    errors=(NotFoundError, DependencyUnavailableError, BillingRejectedError),
+    query={"limit": "at most this many, newest first (1-100, default 12)"},
+    summary="The namespace's invoices from Stripe, newest first, each with the ledger's rating of the month "
+    "whose usage it bills",
+)
+def list_invoices(call: Call) -> dict[str, Any]:
+    limit = call.int_param("limit", 12, 1, 100)
+    found = get_container().billing_account.invoices(call.params["ns"], limit)
+    return {
+        "invoices": [
+            {**invoice_view(i.invoice), "ledger": ledger_view(i.ledger) if i.ledger is not None else None}
+            for i in found
+        ]
+    }
+
+
+@registry.route(
+    bp,
+    BILLING + "/portal",
+    "GET",
+    tag="billing",
+    auth=Auth(scope="billing", role="admin"),
+    response=f"{S}:PortalOut",
+    errors=(NotFoundError, ConflictError, DependencyUnavailableError, BillingRejectedError),
+    summary="A short-lived address of the namespace's Stripe billing portal (payment methods, invoices)",
+)
+def billing_portal(call: Call) -> dict[str, Any]:
+    c = get_container()
+    ns = call.params["ns"]
+    return {"url": c.billing_account.portal_url(ns, f"{c.settings.public_url}/")}
+
+
+@registry.route(
+    bp,
+    "/v1/namespaces/{ns}",
+    "PATCH",
+    tag="billing",
+    auth=Auth(scope="billing", role="admin"),
+    request=f"{S}:PlanIn",
+    response="chalicelib.api.schemas.accounts:NamespaceOut",
+    errors=(NotFoundError, ValidationError, ConflictError, DependencyUnavailableError, BillingRejectedError),
+    summary="Change the namespace's plan now: Stripe prorates the base price; the runtime quota follows",
+)
+def change_plan(call: Call) -> dict[str, Any]:
+    from chalicelib.api.namespaces import namespace_view
+
+    ns = get_container().namespaces.change_plan(call.params["ns"], call.body.plan)
+    call.audit_target = f"plan:{ns.plan}"
+    return namespace_view(ns)
+
+
+def reconciliation_view(r: Any) -> dict[str, Any]:
+    return {
+        "namespace": r.namespace,
+        "start": r.start,
+        "end": r.end,
+        "rows": [row.as_dict() for row in r.rows],
+        "mismatches": [row.as_dict() for row in r.mismatches],
+        "fixed": r.fixed,
+        "notes": r.notes,
+    }
+
+
+@registry.route(
+    bp,
+    BILLING + "/reconciliation",
+    "GET",
+    tag="billing",
+    auth=Auth(scope="billing", role="admin"),
+    response=f"{S}:ReconciliationOut",
+    errors=(NotFoundError, ConflictError, DependencyUnavailableError, BillingRejectedError),
+    summary="The ledger's reported usage per meter and day (the last 35 days) against Stripe's meter event summaries",
+)
+def get_reconciliation(call: Call) -> dict[str, Any]:
+    return reconciliation_view(get_container().reconciliation.check(call.params["ns"]))
+
+
+@registry.route(
+    bp,
+    BILLING + "/reconciliation",
+    "POST",
+    tag="billing",
+    auth=Auth(scope="billing", role="admin"),
+    request=f"{S}:ReconcileIn",
+    response=f"{S}:ReconciliationOut",
+    errors=(NotFoundError, ConflictError, DependencyUnavailableError, BillingRejectedError),
+    summary="Reconcile now; with fix, re-send to Stripe what its summaries are missing",
+)
+def post_reconciliation(call: Call) -> dict[str, Any]:
+    call.audit_target = "reconciliation"
+    return reconciliation_view(get_container().reconciliation.check(call.params["ns"], fix=call.body.fix))

@@ -22,6 +22,7 @@ STATUS: dict[type[e.PlatformError], int] = {
     e.ValidationError: 422,
     e.RateLimitedError: 429,
     e.DependencyUnavailableError: 503,
+    e.BillingRejectedError: 502,
     e.PlatformError: 500,
 }
 

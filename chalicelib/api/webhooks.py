@@ -29,3 +29,22 @@ def github_webhook(call: Call) -> Response:
     return Response(
         body=json.dumps(receipt.body), status_code=receipt.status, headers={"Content-Type": "application/json"}
     )
+
+
+@registry.route(
+    bp,
+    "/v1/webhooks/stripe",
+    "POST",
+    tag="webhooks",
+    status=200,
+    response=f"{S}:WebhookOut",
+    errors=(BadRequestError, DependencyUnavailableError),
+    summary="Stripe's webhook: 200 enqueued, duplicate or ignored; 400 a bad or old Stripe-Signature",
+)
+def stripe_webhook(call: Call) -> Response:
+    import json
+
+    receipt = get_container().stripe_webhooks.receive(dict(call.request.headers or {}), call.request.raw_body or b"")
+    return Response(
+        body=json.dumps(receipt.body), status_code=receipt.status, headers={"Content-Type": "application/json"}
+    )

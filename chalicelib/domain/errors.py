@@ -82,6 +82,14 @@ class DependencyUnavailableError(PlatformError):
     code = "dependency_unavailable"
 
 
+class BillingRejectedError(PlatformError):
+    """The billing provider refused a request (a 4xx other than "not found"): sending it again would be
+    refused again, so it is not retried; ``details`` carries the provider's status, type, code, param and
+    message, which the caller records (HTTP 502 when it reaches the API)."""
+
+    code = "billing_rejected"
+
+
 class ConditionFailedError(ConflictError):
     """A conditional write lost: the item exists already, or changed under us."""
 

@@ -44,6 +44,8 @@ EVENT_TYPES: dict[str, int] = {
     "billing.threshold_crossed": 1,
     "billing.suspended": 1,
     "billing.resumed": 1,
+    "billing.payment_failed": 1,
+    "billing.reconciliation_mismatch": 1,
     "alert.fired": 1,
     "alert.delivery_failed": 1,
     "report.sent": 1,

@@ -243,6 +243,8 @@ class Bucket:
     reported: int
     reports: int  # how many reports were recorded (the next identifier's sequence is reports + 1)
     pending: PendingReport | None = None
+    refused: str | None = None  # why billing last refused its report (kept until a report is recorded)
+    unbillable: bool = False  # given up: past what billing accepts (out of the unreported index)
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,14 @@ class UsageLedger(Protocol):
 
     def finish_report(self, bucket: Bucket, pending: PendingReport, max_meter: bool) -> None:
         """Record the sent report, and leave the unreported index when nothing is left to report."""
+        ...
+
+    def refuse_report(
+        self, bucket: Bucket, pending: PendingReport | None, reason: str, now: datetime, *, final: bool = False
+    ) -> None:
+        """Billing refused the report: drop the intent (nothing was counted) and record why on the
+        bucket. ``final``: it never will be accepted (older than billing takes): the bucket is marked
+        unbillable and leaves the unreported index, its unreported part staying in the ledger."""
         ...
 
     def cursor(self, namespace: str) -> str | None:

@@ -168,23 +168,88 @@ class MeterEvent:
 
 
 @dataclass(frozen=True)
+class InvoiceLine:
+    """One line of a provider's invoice: ``meter`` names the catalog meter of a metered line, ``kind``
+    says what it bills (``base``, ``usage``, ``proration``, ``other``); money in cents; ``quantity`` in
+    the provider's units (millionths of a meter's unit for usage)."""
+
+    description: str
+    amount: int
+    quantity: int
+    kind: str = "other"
+    meter: str | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
+@dataclass(frozen=True)
 class InvoiceSummary:
-    id: str
+    id: str | None  # None for a preview (the provider made nothing yet)
     customer_id: str
     status: str
     amount_due: int
     currency: str
     period_start: datetime
     period_end: datetime
+    total: int = 0
+    amount_paid: int = 0
+    created: datetime | None = None
+    hosted_invoice_url: str | None = None
+    attempt_count: int = 0
+    billing_reason: str | None = None
+    lines: tuple[InvoiceLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class CatalogSync:
+    """What syncing the catalog to the provider found and made (provider ids by our names)."""
+
+    meters: dict[str, str]  # meter name -> provider meter id
+    prices: dict[str, dict[str, str]]  # plan -> {"base" or meter name -> provider price id}
+    created: list[str] = field(default_factory=list)  # what was made this time ("meter requests", ...)
 
 
 class BillingPort(Protocol):
+    """The billing provider (Stripe): customers, subscriptions to a plan's prices, meter events, invoices.
+
+    Every write carries an idempotency key (a retry with it acts once). ``BillingRejectedError`` is a
+    refusal that would be refused again (not retried); ``DependencyUnavailableError`` is an outage the
+    adapter already retried (the caller may try again later); ``NotFoundError`` a customer or
+    subscription the provider does not know."""
+
     def create_customer(self, namespace: str, email: str | None, idempotency_key: str) -> str: ...
     def delete_customer(self, customer_id: str) -> None: ...
-    def create_subscription(self, customer_id: str, plan: str, idempotency_key: str) -> str: ...
+    def create_subscription(
+        self, customer_id: str, plan: str, idempotency_key: str, *, start: datetime | None = None
+    ) -> str:
+        """Subscribe to ``plan``'s prices; usage counts from ``start`` (the namespace's first hour)."""
+        ...
+
+    def change_plan(self, subscription_id: str, plan: str, idempotency_key: str) -> None:
+        """Move the subscription to ``plan``'s prices now, prorating the base price."""
+        ...
+
     def cancel_subscription(self, subscription_id: str, *, at_period_end: bool = True) -> None: ...
-    def report_meter_event(self, event: MeterEvent) -> None: ...
-    def list_invoices(self, customer_id: str) -> list[InvoiceSummary]: ...
+    def report_meter_event(self, event: MeterEvent) -> None:
+        """Send one meter event; a repeat of an identifier the provider has seen is taken as delivered."""
+        ...
+
+    def list_invoices(self, customer_id: str, limit: int = 12) -> list[InvoiceSummary]: ...
+    def upcoming_invoice(self, subscription_id: str) -> InvoiceSummary | None:
+        """The provider's preview of the invoice that closes the current period (None: none coming)."""
+        ...
+
+    def portal_url(self, customer_id: str, return_url: str) -> str: ...
+    def usage_totals(
+        self, customer_id: str, meter: str, start: datetime, end: datetime, window: Literal["hour", "day"]
+    ) -> dict[datetime, int]:
+        """The provider's aggregated usage of ``meter`` (a catalog meter's name) per window start, in
+        millionths, for windows in ``[start, end)`` that hold events."""
+        ...
+
+    def sync_catalog(self) -> CatalogSync:
+        """Create what is missing of the catalog's meters and prices at the provider; idempotent."""
+        ...
 
 
 # --------------------------------------------------------------------------- regions and clusters

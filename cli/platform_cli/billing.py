@@ -1,4 +1,5 @@
-"""The commands for usage and money: ``usage``, ``billing``, ``budget set|show`` and ``plans``.
+"""The commands for usage and money: ``usage``, ``billing [show|portal|reconcile]``, ``invoices``,
+``plan set``, ``budget set|show`` and ``plans``.
 
 Money comes from the API as whole cents and is shown as dollars (``$72.92``); ``--limit`` takes
 dollars with at most two decimals and is sent as cents, so nothing is ever a float. Quantities are the
@@ -165,6 +166,9 @@ def cmd_billing(ctx: Context, args: argparse.Namespace) -> int:
             ),
         ]
     )
+    provider = _provider_text(b, currency)
+    if provider:
+        text += provider
     budget = b.get("budget")
     text += "\n" + (
         "budget:\n" + "".join(f"  {line}\n" for line in key_values(_budget_pairs(_dict(budget), currency)).splitlines())
@@ -172,6 +176,93 @@ def cmd_billing(ctx: Context, args: argparse.Namespace) -> int:
         else "budget:  none (platform budget set --limit 50.00)\n"
     )
     ctx.emit(b, text)
+    return EXIT_OK
+
+
+def _provider_text(b: dict[str, Any], currency: str) -> str:
+    provider = b.get("provider")
+    if not isinstance(provider, dict):
+        return ""
+    sub = provider.get("subscription")
+    pairs: list[tuple[str, Any]] = []
+    if isinstance(sub, dict):
+        state = str(sub.get("status"))
+        if sub.get("cancel_at_period_end"):
+            state += ", cancels at period end"
+        pairs.append(("subscription", state))
+    invoice = provider.get("invoice")
+    if isinstance(invoice, dict):
+        difference = provider.get("difference")
+        same = "the same as the ledger" if difference == 0 else f"{money(difference, currency)} from the ledger"
+        pairs.append(("stripe preview", f"{money(invoice.get('total'), currency)} ({same})"))
+    elif provider.get("unavailable"):
+        pairs.append(("stripe preview", f"unavailable: {provider['unavailable']}"))
+    return key_values(pairs) if pairs else ""
+
+
+def cmd_billing_portal(ctx: Context, args: argparse.Namespace) -> int:
+    ns = _ns(ctx, args)
+    answer = _dict(ctx.api().request("GET", f"/v1/namespaces/{seg(ns)}/billing/portal"))
+    ctx.emit(answer, f"{answer.get('url')}\n")
+    return EXIT_OK
+
+
+def cmd_billing_reconcile(ctx: Context, args: argparse.Namespace) -> int:
+    ns = _ns(ctx, args)
+    path = f"/v1/namespaces/{seg(ns)}/billing/reconciliation"
+    api = ctx.api()
+    answer = _dict(api.request("POST", path, json={"fix": True}) if args.fix else api.request("GET", path))
+    rows = [
+        [
+            r.get("day"),
+            r.get("meter"),
+            r.get("ledger"),
+            r.get("stripe"),
+            r.get("difference"),
+            "in flight" if r.get("in_flight") else "",
+        ]
+        for r in _list(answer, "rows")
+    ]
+    mismatches = _list(answer, "mismatches")
+    text = f"{ns}: the ledger against Stripe from {answer.get('start')} to {answer.get('end')}\n"
+    text += table(["day", "meter", "ledger", "stripe", "difference", ""], rows) if rows else "no usage reported\n"
+    text += f"\n{len(mismatches)} difference(s)\n" if mismatches else "\nno difference\n"
+    for fixed in _list(answer, "fixed"):
+        text += f"re-sent {fixed.get('sent')} {fixed.get('meter')} of {fixed.get('day')} ({fixed.get('identifier')})\n"
+    for note in answer.get("notes") or []:
+        text += f"note: {note}\n"
+    ctx.emit(answer, text)
+    return EXIT_OK
+
+
+def cmd_invoices(ctx: Context, args: argparse.Namespace) -> int:
+    ns = _ns(ctx, args)
+    limit = max(1, min(int(args.limit), 100))
+    answer = _dict(ctx.api().request("GET", f"/v1/namespaces/{seg(ns)}/invoices?limit={limit}"))
+    rows = []
+    for invoice in _list(answer, "invoices"):
+        currency = str(invoice.get("currency") or "usd")
+        period = _dict(invoice.get("period"))
+        ledger = invoice.get("ledger")
+        rows.append(
+            [
+                invoice.get("id"),
+                invoice.get("status"),
+                f"{str(period.get('start'))[:10]} to {str(period.get('end'))[:10]}",
+                money(invoice.get("total"), currency),
+                money(invoice.get("amount_due"), currency),
+                money(_dict(ledger).get("subtotal"), currency) if isinstance(ledger, dict) else "-",
+            ]
+        )
+    text = table(["invoice", "status", "period", "total", "due", "ledger"], rows) if rows else "no invoices yet\n"
+    ctx.emit(answer, text)
+    return EXIT_OK
+
+
+def cmd_plan_set(ctx: Context, args: argparse.Namespace) -> int:
+    ns = _ns(ctx, args)
+    answer = _dict(ctx.api().request("PATCH", f"/v1/namespaces/{seg(ns)}", json={"plan": args.plan}))
+    ctx.emit(answer, f"{answer.get('id')}: plan {answer.get('plan')}\n")
     return EXIT_OK
 
 
@@ -230,13 +321,36 @@ def add_commands(command: Any, group: Any, sub: Any) -> None:
     )
     p.add_argument("--to", metavar="TIME", help="an ISO 8601 time or a duration back from now; default: now")
     p.add_argument("--granularity", choices=("hour", "day"), help="hour (default) or day")
-    command(
-        sub,
+    billing = group(
         "billing",
-        cmd_billing,
-        "the current period's invoice preview, forecast and budget (admins and owners)",
+        "the current period's invoice preview (`platform billing`), Stripe's portal, reconciliation",
         namespaced=True,
     )
+    command(
+        billing,
+        "show",
+        cmd_billing,
+        "the current period's invoice preview, forecast and budget, and Stripe's preview beside it",
+        namespaced=True,
+    )
+    command(
+        billing, "portal", cmd_billing_portal, "the address of the namespace's Stripe billing portal", namespaced=True
+    )
+    p = command(
+        billing,
+        "reconcile",
+        cmd_billing_reconcile,
+        "the ledger's reported usage per meter and day against Stripe's (the last 35 days)",
+        namespaced=True,
+    )
+    p.add_argument("--fix", action="store_true", help="re-send to Stripe what it is missing")
+    p = command(
+        sub, "invoices", cmd_invoices, "the namespace's Stripe invoices, with the ledger's figure", namespaced=True
+    )
+    p.add_argument("--limit", type=int, default=12, metavar="N", help="at most N, newest first (default 12)")
+    plan = group("plan", "the namespace's plan", namespaced=True)
+    p = command(plan, "set", cmd_plan_set, "change the plan now (Stripe prorates the base price)", namespaced=True)
+    p.add_argument("plan", metavar="PLAN", help="starter, team or scale (platform plans)")
     budget = group("budget", "the namespace's monthly budget of usage charges", namespaced=True)
     command(budget, "show", cmd_budget_show, "the budget and this period's spend", namespaced=True)
     p = command(

@@ -77,7 +77,11 @@ _DEFAULT_LIST = {
     "services": ("list", "show", "delete"),
     "deployments": ("list", "show"),
     "config": ("list", "set", "unset"),
+    "billing": ("show", "portal", "reconcile"),
 }
+# A group whose default subcommand is not ``list``; and those that take one with no argument at all.
+_DEFAULT_NAME = {"billing": "show"}
+_BARE_DEFAULT = ("services", "billing")
 _VALUED_OPTIONS = ("-o", "--output", "-n", "--namespace")
 
 
@@ -101,11 +105,12 @@ def with_default_subcommand(argv: Sequence[str]) -> list[str]:
     if not positions or args[positions[0]] not in _DEFAULT_LIST:
         return args
     group, at = args[positions[0]], positions[0] + 1
+    default = _DEFAULT_NAME.get(group, "list")
     if len(positions) == 2:
         if args[positions[1]] not in _DEFAULT_LIST[group]:
-            args.insert(at, "list")
-    elif group == "services" and not {"-h", "--help"} & set(args):
-        args.insert(at, "list")
+            args.insert(at, default)
+    elif group in _BARE_DEFAULT and not {"-h", "--help"} & set(args):
+        args.insert(at, default)
     return args
 
 

@@ -52,9 +52,7 @@ def wait_for(predicate: Any, timeout: float = 60, what: str = "condition") -> An
 
 
 @pytest.fixture(scope="module")
-def platform(
-    tmp_path_factory: pytest.TempPathFactory, env_restored: None
-) -> Iterator[dict[str, Any]]:
+def platform(tmp_path_factory: pytest.TempPathFactory, env_restored: None) -> Iterator[dict[str, Any]]:
     from chalicelib.composition import set_container
 
     local = tmp_path_factory.mktemp("metering") / "local"  # as .local: the clock file is local/data/clock.json
@@ -72,9 +70,11 @@ def platform(
     subprocess.run(make_repo, check=True, capture_output=True)
     dep = api("POST", f"/v1/namespaces/{NS}/services/hello/deployments", {"source": str(repo), "ref": "HEAD"}).json()
     done = wait_for(
-        lambda: (d := api("GET", f"/v1/namespaces/{NS}/services/hello/deployments/{dep['id']}").json())["status"]
-        in ("succeeded", "failed", "rolled_back")
-        and d,
+        lambda: (
+            (d := api("GET", f"/v1/namespaces/{NS}/services/hello/deployments/{dep['id']}").json())["status"]
+            in ("succeeded", "failed", "rolled_back")
+            and d
+        ),
         what="the deploy",
     )
     assert done["status"] == "succeeded", done
@@ -153,22 +153,24 @@ def test_moving_the_clock_three_hours_closes_each_hour_once_and_bills_it(
     assert len(hours) >= 2 and hours == [hour_key(until - timedelta(hours=i)) for i in reversed(range(len(hours)))]
     assert usage(api, "requests", start, end) == {hour_key(burst_hour): str(BURST)}
 
-    billing = container().billing
-    events = {i: e for i, e in billing.meter_events.items() if i.startswith(f"{NS}:")}
+    # what the Stripe stand-in received, as Stripe would count it
+    events = {e["identifier"]: e for e in cloud.stripe.meter_events() if e["identifier"].startswith(f"{NS}:")}
     for meter in ("service_hours", "requests"):
         buckets = ledger.buckets(NS, hour_key(start), hour_key(end), meter=meter)
         assert buckets and all(b.reported == b.total and b.pending is None for b in buckets)
-        assert sum(e.value for e in events.values() if e.event_name == meter) == sum(b.total for b in buckets)
-    assert sum(e.value for e in events.values() if e.event_name == "requests") == BURST * MICROS
-    seats = [e.value for e in events.values() if e.event_name == "seats"]
+        assert sum(int(e["value"]) for e in events.values() if e["event_name"] == meter) == sum(
+            b.total for b in buckets
+        )
+    assert sum(int(e["value"]) for e in events.values() if e["event_name"] == "requests") == BURST * MICROS
+    seats = [int(e["value"]) for e in events.values() if e["event_name"] == "seats"]
     assert seats and set(seats) == {3 * MICROS}  # ada, linus, grace
 
     # the same hour again (a redelivered message, a second execution): nothing more is reported
-    sent = dict(billing.meter_events)
+    sent = cloud.stripe.meter_events()
     cloud.start_execution("metering", {"scheduled_time": scheduled.isoformat()}, "metering-hourly-again")
     assert cloud.wait_execution(execution.rsplit(":", 1)[0] + ":metering-hourly-again")["status"] == "SUCCEEDED"
     time.sleep(2)  # the consumer's turn
-    assert billing.meter_events == sent
+    assert cloud.stripe.meter_events() == sent
 
 
 def _described(cloud: LocalCloud, arn: str) -> bool:
@@ -184,8 +186,7 @@ def test_offboarding_closes_the_namespace_a_last_time_before_cancelling_its_bill
 ) -> None:
     cloud: LocalCloud = platform["cloud"]
     api: Api = platform["api"]
-    billing = container().billing
-    before = set(billing.meter_events)
+    before = {e["identifier"] for e in cloud.stripe.meter_events()}
     assert api("DELETE", f"/v1/namespaces/{NS}").status_code == 202
     arn = cloud.resources["state_machines"]["offboarding"].replace(":stateMachine:", ":execution:")
     name = f"{arn}:{NS}-offboard-1"
@@ -196,8 +197,8 @@ def test_offboarding_closes_the_namespace_a_last_time_before_cancelling_its_bill
     assert ledger.cursor(NS) == hour_key(now)  # the unfinished hour too
     [last] = ledger.buckets(NS, hour_key(now), hour_key(now + timedelta(hours=1)), meter="service_hours")
     assert 0 < last.total <= MICROS and last.reported == last.total
-    new = {i for i in set(billing.meter_events) - before if ":service_hours:" in i}
-    assert any(hour_key(now) in i for i in new)
-    sub = next(iter(billing.subscriptions.values()))
-    assert sub.cancel_at_period_end  # cancelled after the last report
+    new = {e["identifier"] for e in cloud.stripe.meter_events()} - before
+    assert any(hour_key(now) in i for i in new if ":service_hours:" in i)
+    sub = cloud.stripe.state.subscriptions[container().stores.namespaces.get(NS).subscription_id]
+    assert sub["cancel_at_period_end"]  # cancelled after the last report
     assert datetime.now(UTC) < now  # the clock moved: the last close happened on it

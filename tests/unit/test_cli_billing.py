@@ -161,7 +161,71 @@ class BillingApi(FakeApi):
 
             self.budget = BudgetIn.model_validate(body).model_dump()
             return self.budget_answer()
+        if re.fullmatch(r"/v1/namespaces/[^/]+/(invoices|billing/portal|billing/reconciliation)", route) or (
+            method == "PATCH" and re.fullmatch(r"/v1/namespaces/[^/]+", route)
+        ):
+            self.calls.append((base_url, token, method, path, body))
+            if (method, route) in self.forced:
+                status, code, message = self.forced[(method, route)]
+                self.fail(status, code, message)
+            if self.sessions.get(token or "") is None:
+                self.fail(401, "unauthorized", "the token is missing, expired or revoked")
+            return self.stripe_answer(method, route, body)
         return super().handle(base_url, token, method, path, body)
+
+    def stripe_answer(self, method: str, route: str, body: Any) -> Any:
+        """The Stripe routes' answers, checked against the API's response models."""
+        from chalicelib.api.schemas import billing
+
+        if route.endswith("/invoices"):
+            return billing.InvoicesOut.model_validate({"invoices": INVOICES}).model_dump(mode="json")
+        if route.endswith("/portal"):
+            return billing.PortalOut(url="https://billing.stripe.com/p/session/test_x").model_dump(mode="json")
+        if route.endswith("/reconciliation"):
+            fix = method == "POST" and billing.ReconcileIn.model_validate(body).fix
+            answer = {**RECONCILIATION, "fixed": [FIXED] if fix else []}
+            return billing.ReconciliationOut.model_validate(answer).model_dump(mode="json")
+        from chalicelib.api.schemas.accounts import NamespaceOut
+
+        ns = self.namespaces[route.rsplit("/", 1)[1]]
+        ns["plan"] = billing.PlanIn.model_validate(body).plan
+        return NamespaceOut.model_validate({**ns, "created_by": "user:ada"}).model_dump(mode="json")
+
+
+INVOICE = {
+    "id": "in_1",
+    "status": "paid",
+    "currency": "usd",
+    "total": 2188,
+    "amount_due": 2188,
+    "amount_paid": 2188,
+    "period": {"start": "2026-11-01T00:00:00Z", "end": "2026-12-01T00:00:00Z"},
+    "created": "2026-12-01T01:00:00Z",
+    "hosted_invoice_url": None,
+    "attempt_count": 1,
+    "billing_reason": "subscription_cycle",
+    "lines": [{"description": "Service hours (Team)", "kind": "usage", "meter": "service_hours", "quantity": "1234.5",
+               "amount": 188}],
+    "ledger": {"period": "2026-11", "subtotal": 2188, "line_items": []},
+}  # fmt: skip
+INVOICES = [INVOICE, {**INVOICE, "id": "in_0", "total": 0, "amount_due": 0, "lines": [], "ledger": None}]
+ROW = {"meter": "requests", "day": "2026-11-30", "ledger": "1200", "stripe": "950", "difference": "-250",
+       "in_flight": False}  # fmt: skip
+RECONCILIATION = {
+    "namespace": NS,
+    "start": "2026-10-27T00:00:00Z",
+    "end": "2026-12-01T00:00:00Z",
+    "rows": [ROW, {**ROW, "meter": "seats", "ledger": "3", "stripe": "3", "difference": "0"}],
+    "mismatches": [ROW],
+    "fixed": [],
+    "notes": [],
+}
+FIXED = {
+    "meter": "requests",
+    "day": "2026-11-30",
+    "identifier": "fix:acme-backend:requests:2026-11-30:950",
+    "sent": "250",
+}
 
 
 @pytest.fixture
@@ -295,3 +359,41 @@ def test_amounts_are_exact() -> None:
     for bad in ("1e3x", "0.001", "inf"):
         with pytest.raises(argparse.ArgumentTypeError):
             dollars_arg(bad)
+
+
+# ----------------------------------------------------------------------------- billing through Stripe
+
+
+def test_invoices_lists_stripe_s_invoices_beside_the_ledger_and_clamps_the_limit(cli: Cli, bapi: BillingApi) -> None:
+    result = cli("invoices", "--limit", "500")
+    assert result.code == 0, result.err
+    assert bapi.calls[-1][2:4] == ("GET", f"/v1/namespaces/{NS}/invoices?limit=100")
+    assert re.search(r"^in_1\s+paid\s+2026-11-01 to 2026-12-01\s+\$21\.88\s+\$21\.88\s+\$21\.88$", result.out, re.M)
+    assert re.search(r"^in_0\s+paid\s+.*\$0\.00\s+\$0\.00\s+-$", result.out, re.M)  # bills no usage: no ledger
+
+
+def test_billing_portal_prints_the_address_alone(cli: Cli) -> None:
+    result = cli("billing", "portal")
+    assert (result.code, result.out) == (0, "https://billing.stripe.com/p/session/test_x\n")
+
+
+def test_billing_reconcile_shows_the_differences_and_fix_asks_for_the_repair(cli: Cli, bapi: BillingApi) -> None:
+    shown = cli("billing", "reconcile", "--namespace", NS)
+    assert shown.code == 0, shown.err
+    assert bapi.calls[-1][2:] == ("GET", f"/v1/namespaces/{NS}/billing/reconciliation", None)
+    assert re.search(r"^2026-11-30\s+requests\s+1200\s+950\s+-250\s+-$", shown.out, re.M)
+    assert "1 difference(s)" in shown.out and "re-sent" not in shown.out
+    fixed = cli("billing", "reconcile", "--namespace", NS, "--fix")
+    assert fixed.code == 0, fixed.err
+    assert bapi.calls[-1][2:] == ("POST", f"/v1/namespaces/{NS}/billing/reconciliation", {"fix": True})
+    assert "re-sent 250 requests of 2026-11-30 (fix:acme-backend:requests:2026-11-30:950)" in fixed.out
+
+
+def test_plan_set_patches_the_namespace_and_a_refusal_keeps_the_api_s_message(cli: Cli, bapi: BillingApi) -> None:
+    result = cli("plan", "set", "scale")
+    assert (result.code, result.out) == (0, f"{NS}: plan scale\n")
+    assert bapi.calls[-1][2:] == ("PATCH", f"/v1/namespaces/{NS}", {"plan": "scale"})
+    bapi.forced[("PATCH", f"/v1/namespaces/{NS}")] = (502, "billing_rejected", "Stripe refused the plan change")
+    refused = cli("plan", "set", "team")
+    assert refused.code != 0 and "Stripe refused the plan change (billing_rejected)" in refused.err
+    assert bapi.namespaces[NS]["plan"] == "scale"

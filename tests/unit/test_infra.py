@@ -127,7 +127,10 @@ def test_the_table_has_stage_dependent_deletion_protection_and_pitr() -> None:
     assert table["stream_enabled"] is True
 
 
-USES_FIELDS = {"table", "bus", "queues", "state_machines", "buckets", "secrets", "kms", "email", "sms", "task_tokens", "region_secrets"}
+USES_FIELDS = {
+    "table", "bus", "queues", "state_machines", "buckets", "secrets", "kms", "email", "sms", "task_tokens",
+    "region_secrets",
+}  # fmt: skip
 
 
 def test_every_deployed_function_and_the_api_say_what_they_use() -> None:

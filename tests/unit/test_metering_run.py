@@ -416,7 +416,8 @@ class ChaosUsage:
 
 
 @pytest.mark.parametrize(
-    ("world", "seed"), [("memory", seed) for seed in range(40)] + [("dynamodb", 0)],
+    ("world", "seed"),
+    [("memory", seed) for seed in range(40)] + [("dynamodb", 0)],
     indirect=["world"],
 )
 def test_crashes_anywhere_and_re_runs_count_and_report_everything_exactly_once(world: World, seed: int) -> None:
@@ -542,3 +543,98 @@ def test_the_hourly_run_is_declared_once_for_aws_and_the_local_cloud() -> None:
     assert not [s for s in machine["States"].values() if s["Type"] in ("Map", "Parallel")]
     offboarding = json.loads((ROOT / "statemachines" / "offboarding.asl.json").read_text())["States"]
     assert offboarding["Runtime"]["Next"] == "Usage" and offboarding["Usage"]["Next"] == "Billing"
+
+
+# --------------------------------------------------------------------------- Stripe's limits (issue 12)
+
+
+class RefusingBilling(RecordingBilling):
+    """A provider that refuses meter events (a 4xx) while ``refusing`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refusing = True
+
+    def report_meter_event(self, event: MeterEvent) -> None:
+        from chalicelib.domain.errors import BillingRejectedError
+
+        if self.refusing:
+            self.received.append(event)
+            raise BillingRejectedError(
+                "Stripe refused the meter event: Invalid payload",
+                {"status": 400, "code": "parameter_invalid", "param": "payload[value]"},
+            )
+        super().report_meter_event(event)
+
+
+@on_both_ledgers
+def test_a_refused_report_is_not_retried_in_the_run_its_reason_is_kept_and_the_next_run_sends_it(
+    world: World,
+) -> None:
+    refusing = RefusingBilling()
+    refusing.customers = world.billing.customers
+    world.usage.count("hello", at(0), 4)
+    world.clock.set(at(1) + timedelta(minutes=5))
+    result = world.close(at(0), billing=refusing)
+    identifier = f"{NS}:requests:2026-12-01T00:hello:1"
+    assert identifier in result.refused and identifier not in result.reported
+    assert [e.identifier for e in refusing.received].count(identifier) == 1  # not retried
+    [bucket] = [b for b in world.ledger.unreported(NS) if b.meter == "requests"]
+    assert bucket.pending is None and bucket.reported == 0
+    assert bucket.refused and "Invalid payload" in bucket.refused and "parameter_invalid" in bucket.refused
+    refusing.refusing = False
+    again = world.close(at(0), billing=refusing)
+    assert identifier in again.reported  # the same identifier: the refused one never counted
+    [done] = world.ledger.buckets(NS, "2026-12-01T00", "2026-12-01T01", meter="requests")
+    assert done.reported == done.total and done.refused is None
+
+
+@on_both_ledgers
+def test_a_bucket_older_than_stripe_s_35_days_is_given_up_not_sent_and_leaves_the_index(world: World) -> None:
+    world.usage.count("hello", at(0), 7)
+    world.clock.set(at(1) + timedelta(minutes=5))
+    world.close(at(0), billing=RefusingBilling())  # Stripe refused it all along (then it is too late)
+    world.clock.set(at(0) + timedelta(days=35, minutes=5))
+    sent_before = len(world.billing.received)
+    result = world.close(at(0) + timedelta(days=35) - H)
+    assert len(world.billing.received) == sent_before or all(
+        not e.identifier.startswith(f"{NS}:requests:2026-12-01T00") for e in world.billing.received[sent_before:]
+    )
+    assert any("2026-12-01T00" in n and "35 days" in n for n in result.notes)
+    [bucket] = world.ledger.buckets(NS, "2026-12-01T00", "2026-12-01T01", meter="requests")
+    assert bucket.unbillable and bucket.reported == 0 and bucket.total == 7 * MICROS  # kept in the ledger
+    assert all(b.hour != "2026-12-01T00" for b in world.ledger.unreported(NS))
+
+
+def test_an_intent_older_than_stripe_s_identifier_window_is_checked_before_it_is_sent_again(world: World) -> None:
+    world.usage.count("hello", at(0), 10)
+    world.usage.count("other", at(0), 3)
+    world.clock.set(at(1) + timedelta(minutes=5))
+    world.billing.kill_after_call = 0
+    with pytest.raises(Killed):
+        world.close(at(0))
+    [sent] = world.billing.received
+    # a day later Stripe no longer recognises the identifier: sending it blind could count it twice
+    world.clock.set(at(25) + timedelta(minutes=5))
+    result = world.close(at(24))
+    assert f"{sent.identifier}: found delivered" in result.notes
+    assert [e.identifier for e in world.billing.received].count(sent.identifier) == 1
+    assert world.billing.billed(sent.event_name) == sum(world.totals(sent.event_name).values())
+
+    # an old intent Stripe never got is sent
+    world.usage.count("hello", at(26), 5)
+    world.clock.set(at(27) + timedelta(minutes=5))
+
+    class Lost(RecordingBilling):
+        def report_meter_event(self, event: MeterEvent) -> None:
+            self.received.append(event)
+            raise Killed("the call never reached Stripe")
+
+    lost = Lost()
+    lost.customers = world.billing.customers
+    with pytest.raises(Killed):
+        world.close(at(26), billing=lost)
+    [never] = lost.received
+    world.clock.set(at(52))
+    world.close(at(51))
+    assert world.billing.meter_events[never.identifier].value == never.value

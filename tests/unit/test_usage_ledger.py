@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from pynamodb.exceptions import TransactWriteError, VerboseClientError
 
 from chalicelib.adapters.dynamodb.accounts import NamespaceItem
@@ -161,14 +161,23 @@ def test_a_table_that_keeps_refusing_answers_503_and_a_retry_counts_the_rest_onc
     assert rollup_total(NS, "2026-11") == 200 * 1_500_000
 
 
-def test_a_lost_answer_is_503_and_the_retry_finds_the_events_counted(container: Any) -> None:
+@pytest.mark.parametrize(
+    "lost",
+    [
+        lambda: EndpointConnectionError(endpoint_url="x"),
+        # botocore's read timeout carries response=None, on which PynamoDB's cause_response_code crashed (500)
+        lambda: ReadTimeoutError(endpoint_url="x", error="read timeout=5"),
+    ],
+    ids=["connection lost", "read timed out"],
+)
+def test_a_lost_answer_is_503_and_the_retry_finds_the_events_counted(container: Any, lost: Any) -> None:
     place(NS)
     lose = {"on": True}
 
     def lost_answer(commit: Any, chunk: Any, token: str, now: datetime) -> None:
         commit(chunk, token, now)
         if lose["on"]:
-            raise TransactWriteError("Failed to write transaction items", EndpointConnectionError(endpoint_url="x"))
+            raise TransactWriteError("Failed to write transaction items", lost())
 
     ingest = service(container, DynamoUsageLedger(commit=lost_answer, sleep=lambda s: None))
     with pytest.raises(DependencyUnavailableError):

@@ -155,6 +155,7 @@ NAMESPACE_FIELDS = {
     "attempt",
     "github_org",
     "github_team",
+    "plan",
 }
 
 
@@ -308,6 +309,12 @@ class DynamoNamespaceStore:
 
     def remove_billing_customer(self, customer_id: str) -> None:
         BillingCustomerItem(*BillingCustomerItem.key(customer_id)).delete()
+
+    def by_billing_customer(self, customer_id: str) -> str | None:
+        try:
+            return str(BillingCustomerItem.get(*BillingCustomerItem.key(customer_id), consistent_read=True).ns)
+        except BillingCustomerItem.DoesNotExist:
+            return None
 
 
 # ============================================================================ members

@@ -83,9 +83,18 @@ class BaseItem(Model):
         return item if item.is_live(now) else None
 
 
+def response_code(error: Exception) -> str | None:
+    """The AWS error code of a PynamoDB error's cause; None when there was no answer. PynamoDB's own
+    ``cause_response_code`` raises AttributeError for a read timeout (botocore's ``ReadTimeoutError``
+    carries ``response=None``), the most common lost answer."""
+    response = getattr(getattr(error, "cause", None), "response", None)
+    code = ((response or {}).get("Error") or {}).get("Code") if isinstance(response, dict) else None
+    return str(code) if code else None
+
+
 def condition_failed(error: Exception) -> bool:
     """Whether a PynamoDB write failed on its condition (the expected race), not on anything else."""
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+    return response_code(error) == "ConditionalCheckFailedException"
 
 
 def bind_table(table_name: str, region: str, host: str | None) -> None:

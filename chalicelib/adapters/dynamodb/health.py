@@ -7,7 +7,7 @@ from typing import Any
 
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib.adapters.dynamodb.base import BaseItem
+from chalicelib.adapters.dynamodb.base import BaseItem, response_code
 from chalicelib.domain.errors import DependencyUnavailableError
 
 
@@ -23,6 +23,6 @@ class TableHealthCheck:
         except PynamoDBException as e:
             raise DependencyUnavailableError(
                 f"the table {BaseItem.Meta.table_name} does not answer",
-                {"error": e.cause_response_code or type(e.cause).__name__},
+                {"error": response_code(e) or type(e.cause).__name__},
             ) from e
         return {"latency_ms": round((time.monotonic() - started) * 1000, 1)}

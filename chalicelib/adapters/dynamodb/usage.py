@@ -33,13 +33,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb.accounts import NamespaceItem
-from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
+from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed, response_code
 from chalicelib.domain.clock import epoch_seconds
 from chalicelib.domain.errors import DependencyUnavailableError
 from chalicelib.domain.metering import DEDUP_KEEP, Bucket, PendingReport, UsageEvent
@@ -101,6 +101,9 @@ class UsageBucketItem(BaseItem, discriminator="UsageBucket"):
     reported = NumberAttribute(null=True)
     reports = NumberAttribute(null=True)
     pending = PendingAttribute(null=True)
+    refused = UnicodeAttribute(null=True)  # why billing last refused its report
+    refused_at = UTCDateTimeAttribute(null=True)
+    unbillable = BooleanAttribute(null=True)  # past what billing accepts: out of the unreported index
 
     @staticmethod
     def key(ns: str, hour: str, meter: str, service: str) -> tuple[str, str]:
@@ -120,6 +123,8 @@ class UsageBucketItem(BaseItem, discriminator="UsageBucket"):
             reported=int(self.reported or 0),
             reports=int(self.reports or 0),
             pending=pending,
+            refused=self.refused,
+            unbillable=bool(self.unbillable),
         )
 
 
@@ -201,7 +206,7 @@ class DynamoUsageLedger:
                     duplicates += [chunk[i].id for i in sorted(counted)]
                     chunk = [ev for i, ev in enumerate(chunk) if i not in counted]
                     continue
-                code = e.cause_response_code
+                code = response_code(e)
                 if code is None:  # no answer (connection lost, timed out): the outcome is unknown
                     raise DependencyUnavailableError(
                         "the usage table did not answer; retry the batch (nothing is counted twice)",
@@ -213,7 +218,7 @@ class DynamoUsageLedger:
                 if attempt >= self._max_attempts:
                     raise DependencyUnavailableError(
                         "the usage table kept refusing the write; retry the batch (nothing is counted twice)",
-                        {"dependency": "dynamodb", "reason": e.cause_response_code or "conflict"},
+                        {"dependency": "dynamodb", "reason": response_code(e) or "conflict"},
                     ) from e
                 self._sleep(min(1.0, 0.02 * 2**attempt) * random.uniform(0.5, 1.0))
         return [], duplicates
@@ -315,7 +320,13 @@ class DynamoUsageLedger:
         )
         try:
             UsageBucketItem(PK=pk, SK=sk).update(
-                actions=[record, UsageBucketItem.reports.set(pending.seq), UsageBucketItem.pending.remove()],
+                actions=[
+                    record,
+                    UsageBucketItem.reports.set(pending.seq),
+                    UsageBucketItem.pending.remove(),
+                    UsageBucketItem.refused.remove(),
+                    UsageBucketItem.refused_at.remove(),
+                ],
                 condition=UsageBucketItem.pending["seq"] == pending.seq,
             )
         except UpdateError as e:
@@ -323,6 +334,32 @@ class DynamoUsageLedger:
                 raise
             # a lost condition: this report was recorded already (a re-run); nothing to do
         self._leave_index(pk, sk)
+
+    def refuse_report(
+        self, bucket: Bucket, pending: PendingReport | None, reason: str, now: datetime, *, final: bool = False
+    ) -> None:
+        pk, sk = UsageBucketItem.key(bucket.namespace, bucket.hour, bucket.meter, bucket.service)
+        actions: list[Any] = [
+            UsageBucketItem.pending.remove(),
+            UsageBucketItem.refused.set(reason[:500]),
+            UsageBucketItem.refused_at.set(now),
+        ]
+        if final:
+            actions += [
+                UsageBucketItem.unbillable.set(True),
+                UsageBucketItem.GSI1PK.remove(),
+                UsageBucketItem.GSI1SK.remove(),
+            ]
+        condition = (
+            UsageBucketItem.pending["seq"] == pending.seq
+            if pending is not None
+            else UsageBucketItem.PK.exists() & UsageBucketItem.pending.does_not_exist()
+        )
+        try:
+            UsageBucketItem(PK=pk, SK=sk).update(actions=actions, condition=condition)
+        except UpdateError as e:
+            if not condition_failed(e):
+                raise  # a lost condition: recorded or refused meanwhile by another run
 
     def _leave_index(self, pk: str, sk: str) -> None:
         """Out of the unreported index when nothing is left to report. An increment that lands in
@@ -454,7 +491,7 @@ def period_of_hour(hour: str) -> str:
 
 
 def _reasons(error: TransactWriteError) -> list[str | None]:
-    if error.cause_response_code != "TransactionCanceledException":
+    if response_code(error) != "TransactionCanceledException":
         return []
     return [getattr(r, "code", None) if r is not None else None for r in (error.cancellation_reasons or [])]
 

@@ -1,14 +1,18 @@
-"""An in-memory billing provider: the ``BillingPort`` contract, with Stripe's idempotency rules
-(the same key answers the same object) and meter-event identifier deduplication."""
+"""An in-memory billing provider for unit tests: the ``BillingPort`` contract, with Stripe's idempotency
+rules (the same key answers the same object) and meter-event identifier deduplication. Every stage runs
+the Stripe adapter (chalicelib/adapters/stripe_billing.py); the local cloud points it at its Stripe
+stand-in."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
 from chalicelib.domain.errors import ConflictError, NotFoundError
 from chalicelib.domain.ids import new_id
-from chalicelib.domain.ports import InvoiceSummary, MeterEvent
+from chalicelib.domain.ports import CatalogSync, InvoiceSummary, MeterEvent
 
 
 @dataclass
@@ -43,7 +47,9 @@ class InMemoryBilling:
             if self.customers.pop(customer_id, None) is None:
                 raise NotFoundError(f"no such customer: {customer_id}", {"customer": customer_id})
 
-    def create_subscription(self, customer_id: str, plan: str, idempotency_key: str) -> str:
+    def create_subscription(
+        self, customer_id: str, plan: str, idempotency_key: str, *, start: datetime | None = None
+    ) -> str:
         with self._lock:
             if idempotency_key in self._idempotency:
                 return self._idempotency[idempotency_key]
@@ -77,5 +83,36 @@ class InMemoryBilling:
                 return
             self.meter_events.setdefault(event.identifier, event)
 
-    def list_invoices(self, customer_id: str) -> list[InvoiceSummary]:
+    def change_plan(self, subscription_id: str, plan: str, idempotency_key: str) -> None:
+        with self._lock:
+            sub = self.subscriptions.get(subscription_id)
+            if sub is None:
+                raise NotFoundError(f"no such subscription: {subscription_id}", {"subscription": subscription_id})
+            sub.plan = plan
+
+    def list_invoices(self, customer_id: str, limit: int = 12) -> list[InvoiceSummary]:
         return []
+
+    def upcoming_invoice(self, subscription_id: str) -> InvoiceSummary | None:
+        return None
+
+    def portal_url(self, customer_id: str, return_url: str) -> str:
+        return f"https://billing.invalid/p/session/{customer_id}"
+
+    def usage_totals(
+        self, customer_id: str, meter: str, start: datetime, end: datetime, window: Literal["hour", "day"]
+    ) -> dict[datetime, int]:
+        """Per window start, the events' values (a ``seats`` meter keeps the last, as Stripe's ``last``)."""
+        size = 3600 if window == "hour" else 86400
+        out: dict[datetime, int] = {}
+        with self._lock:
+            events = sorted(self.meter_events.values(), key=lambda e: e.timestamp)
+            for e in events:
+                if e.customer_id != customer_id or e.event_name != meter or not start <= e.timestamp < end:
+                    continue
+                at = datetime.fromtimestamp(int(e.timestamp.timestamp()) // size * size, e.timestamp.tzinfo)
+                out[at] = e.value if meter == "seats" else out.get(at, 0) + e.value
+        return out
+
+    def sync_catalog(self) -> CatalogSync:
+        return CatalogSync(meters={}, prices={})

@@ -123,10 +123,22 @@ class InMemoryUsageLedger:
             current = self._bucket(key)
             if current.pending is not None and current.pending.seq == pending.seq:
                 reported = pending.value if max_meter else current.reported + pending.value
-                current = replace(current, reported=reported, reports=pending.seq, pending=None)
+                current = replace(current, reported=reported, reports=pending.seq, pending=None, refused=None)
                 self.bucket_items[key] = current
             # else: recorded already (a re-run): nothing to do
             if current.pending is None and current.total <= current.reported:
+                self.unreported_index.discard(key)
+
+    def refuse_report(
+        self, bucket: Bucket, pending: PendingReport | None, reason: str, now: datetime, *, final: bool = False
+    ) -> None:
+        with self._lock:
+            key = self._key(bucket)
+            current = self._bucket(key)
+            if pending is not None and (current.pending is None or current.pending.seq != pending.seq):
+                return  # recorded meanwhile
+            self.bucket_items[key] = replace(current, pending=None, refused=reason, unbillable=final)
+            if final:
                 self.unreported_index.discard(key)
 
     # ------------------------------------------------------------------ the collection cursor

@@ -97,3 +97,113 @@ class BillingOut(ApiModel):
     forecast: ForecastOut
     budget: BudgetOut | None
     state: Literal["ok", "suspended"] = Field(description="suspended: a budget's hard cap stops new deploys")
+
+
+# ---------------------------------------------------------------------------- the billing provider (Stripe)
+
+
+class ProviderLineOut(ApiModel):
+    description: str
+    kind: Literal["base", "usage", "proration", "other"]
+    meter: str | None
+    quantity: str = Field(description="units of the meter for usage lines (decimal string), else a count")
+    amount: int = Field(description="cents, as the provider rounded it (once per line)")
+
+
+class ProviderPeriodOut(ApiModel):
+    start: datetime
+    end: datetime
+
+
+class ProviderInvoiceOut(ApiModel):
+    id: str | None = Field(description="the provider's invoice id; null for a preview")
+    status: str
+    currency: str
+    total: int
+    amount_due: int
+    amount_paid: int
+    period: ProviderPeriodOut
+    created: datetime | None
+    hosted_invoice_url: str | None
+    attempt_count: int
+    billing_reason: str | None
+    lines: list[ProviderLineOut]
+
+
+class ProviderSubscriptionOut(ApiModel):
+    id: str
+    status: str = Field(description="as Stripe's webhooks last said: active, past_due, canceled, ...")
+    cancel_at_period_end: bool
+    current_period_end: datetime | None
+
+
+class ProviderPreviewOut(ApiModel):
+    invoice: ProviderInvoiceOut | None = Field(description="Stripe's preview of the invoice that closes the period")
+    difference: int | None = Field(description="cents: Stripe's preview total minus the ledger's subtotal")
+    subscription: ProviderSubscriptionOut | None
+    unavailable: str | None = Field(description="why Stripe's preview could not be read, if it could not")
+
+
+class BillingWithProviderOut(BillingOut):
+    provider: ProviderPreviewOut | None = None
+
+
+class LedgerItemOut(ApiModel):
+    kind: Literal["base", "usage"]
+    meter: str | None
+    quantity: str
+    amount: int
+
+
+class LedgerRatingOut(ApiModel):
+    period: str
+    subtotal: int
+    line_items: list[LedgerItemOut]
+
+
+class InvoiceOut(ProviderInvoiceOut):
+    ledger: LedgerRatingOut | None = Field(
+        description="the ledger's rating of the calendar month whose usage the invoice bills (null when it bills none)"
+    )
+
+
+class InvoicesOut(ApiModel):
+    invoices: list[InvoiceOut]
+
+
+class PortalOut(ApiModel):
+    url: str = Field(description="a short-lived address of the namespace's Stripe billing portal")
+
+
+class PlanIn(ApiInput):
+    plan: str = Field(min_length=1, max_length=40, description="a plan of GET /v1/plans")
+
+
+class ReconcileIn(ApiInput):
+    fix: StrictBool = Field(default=False, description="re-send what Stripe is missing")
+
+
+class ReconcileRowOut(ApiModel):
+    meter: str
+    day: str
+    ledger: str = Field(description="units the ledger reported that day (decimal string)")
+    stripe: str = Field(description="units in Stripe's meter event summary of that day")
+    difference: str = Field(description="stripe minus ledger")
+    in_flight: bool = Field(description="a report of that day is being sent: not judged")
+
+
+class ReconcileFixOut(ApiModel):
+    meter: str
+    day: str
+    identifier: str
+    sent: str
+
+
+class ReconciliationOut(ApiModel):
+    namespace: str
+    start: datetime
+    end: datetime
+    rows: list[ReconcileRowOut]
+    mismatches: list[ReconcileRowOut]
+    fixed: list[ReconcileFixOut]
+    notes: list[str]

@@ -35,12 +35,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from chalicelib.domain.clock import Clock
+from chalicelib.domain.errors import BillingRejectedError
 from chalicelib.domain.metering import (
     MAX_BATCH,
     MAX_EVENT_AGE,
     MICROS,
+    Bucket,
     Catalog,
     IngestResult,
+    PendingReport,
     UsageEvent,
     UsageLedger,
     hour_key,
@@ -58,6 +61,9 @@ MAX_IDENTIFIER = 100  # Stripe's limit on a meter event's identifier
 FAN_OUT_PAGE = 200  # namespaces per fan-out task (one index query page, 20 SendMessageBatch requests)
 METERING_QUEUE = "metering"
 RUN_MARGIN = timedelta(minutes=10)  # an hour at the 35-day edge stays acceptable while the run lasts
+# Stripe deduplicates meter event identifiers "within a rolling period of at least 24 hours": an intent
+# older than this is checked against the provider's totals before it is sent again.
+IDENTIFIER_WINDOW = timedelta(hours=23)
 
 Ingest = Callable[[Sequence[UsageEvent]], IngestResult]  # the ingestion path (IngestionService)
 Rate = Callable[[str, datetime], object]  # rating and budgets of one namespace, after its close
@@ -71,6 +77,7 @@ class CloseResult:
     accepted: int = 0
     duplicates: int = 0
     reported: list[str] = field(default_factory=list)  # identifiers sent to billing
+    refused: list[str] = field(default_factory=list)  # identifiers billing refused (reason on the bucket)
     notes: list[str] = field(default_factory=list)  # what the caller should log
 
     def as_dict(self) -> dict[str, object]:
@@ -80,6 +87,7 @@ class CloseResult:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "reported": self.reported,
+            "refused": self.refused,
             "notes": self.notes,
         }
 
@@ -233,16 +241,26 @@ class MeteringService:
         if not ns.customer_id:
             result.notes.append("no billing customer: usage kept unreported")
             return
+        oldest = self._oldest(now)
         period_max: dict[str, dict[str, int]] = {}
         for bucket in self._ledger.unreported(ns.id):
             meter = self._catalog.meter(bucket.meter)
             if meter is None:
                 result.notes.append(f"unknown meter {bucket.meter} in {bucket.hour}: not reported")
                 continue
+            hour = parse_hour_key(bucket.hour)
+            if hour < oldest:
+                # Stripe refuses meter events over 35 days old (docs.stripe.com/api/billing/meter-event/create):
+                # never sent now, this usage is given up, not moved to another hour (it would land in a
+                # period whose invoice is closed, or bill it twice). The ledger keeps it, marked unbillable.
+                reason = f"older than the {MAX_EVENT_AGE.days} days billing accepts: not billed"
+                self._ledger.refuse_report(bucket, bucket.pending, reason, now, final=True)
+                result.notes.append(f"{bucket.meter} of {bucket.service or '-'} in {bucket.hour}: {reason}")
+                continue
             pending = bucket.pending
             if pending is None:
                 if meter.aggregation == "max":
-                    period = period_of(parse_hour_key(bucket.hour))
+                    period = period_of(hour)
                     if period not in period_max:
                         period_max[period] = self._ledger.rollups(ns.id, period)
                     value = max(period_max[period].get(meter.name, 0), bucket.total)
@@ -256,13 +274,45 @@ class MeteringService:
                 pending = self._ledger.begin_report(bucket, value, identifier, now)
                 if pending is None:
                     continue  # another run wrote its intent first: it reports this one
-            self._billing.report_meter_event(
-                MeterEvent(
-                    pending.identifier, meter.event_name, ns.customer_id, pending.value, parse_hour_key(bucket.hour)
+            elif now - pending.at > IDENTIFIER_WINDOW and self._delivered(ns, bucket, pending, meter.aggregation):
+                # An intent older than Stripe's identifier window is not sent blind (a repeat would no
+                # longer be recognised): the provider's own total for that hour says whether it arrived.
+                self._ledger.finish_report(bucket, pending, max_meter=meter.aggregation == "max")
+                result.notes.append(f"{pending.identifier}: found delivered")
+                continue
+            try:
+                self._billing.report_meter_event(
+                    MeterEvent(pending.identifier, meter.event_name, ns.customer_id, pending.value, hour)
                 )
-            )
+            except BillingRejectedError as e:
+                # A refusal is not retried now (it would be refused again); the reason is recorded on the
+                # bucket, which stays unreported: the next run tries again, under the same identifier.
+                reason = f"{e.message} ({_refusal_code(e)})"
+                self._ledger.refuse_report(bucket, pending, reason, now)
+                result.refused.append(pending.identifier)
+                result.notes.append(f"{pending.identifier}: refused: {reason}")
+                continue
             self._ledger.finish_report(bucket, pending, max_meter=meter.aggregation == "max")
             result.reported.append(pending.identifier)
+
+    def _delivered(self, ns: Namespace, bucket: Bucket, pending: PendingReport, aggregation: str) -> bool:
+        """Whether the provider counted ``pending`` already: its total of the bucket's meter and hour
+        against what the ledger recorded of that hour (every service), plus this intent."""
+        assert ns.customer_id
+        hour = parse_hour_key(bucket.hour)
+        totals = self._billing.usage_totals(ns.customer_id, bucket.meter, hour, hour + HOUR, "hour")
+        provider = totals.get(hour, 0)
+        if aggregation == "max":
+            return provider == pending.value
+        recorded = sum(
+            b.reported for b in self._ledger.buckets(ns.id, bucket.hour, hour_key(hour + HOUR), meter=bucket.meter)
+        )
+        return provider >= recorded + pending.value
+
+
+def _refusal_code(e: BillingRejectedError) -> str:
+    d = e.details
+    return ", ".join(f"{k} {d[k]}" for k in ("status", "code", "param") if d.get(k) not in (None, "")) or "refused"
 
 
 # --------------------------------------------------------------------------- the hourly fan-out

@@ -297,8 +297,40 @@ class NamespaceService:
         customer = ns.customer_id or self._billing.create_customer(ns_id, None, idempotency_key=f"{key}-customer")
         self._namespaces.set_billing_customer(ns_id, customer)
         self._namespaces.update(ns_id, {"customer_id": customer}, expect_status=["provisioning"])
-        subscription = self._billing.create_subscription(customer, ns.plan, idempotency_key=f"{key}-subscription")
+        # Usage counts from the namespace's first hour (its meter events carry their hour's start).
+        start = ns.created_at.replace(minute=0, second=0, microsecond=0)
+        subscription = self._billing.create_subscription(
+            customer, ns.plan, idempotency_key=f"{key}-subscription", start=start
+        )
         self._namespaces.update(ns_id, {"subscription_id": subscription}, expect_status=["provisioning"])
+
+    def change_plan(self, ns_id: str, plan: str) -> Namespace:
+        """``PATCH /v1/namespaces/{ns} {plan}``: the subscription moves to the plan's prices now (the base
+        price prorated by the provider), then the namespace's plan and its runtime quota. The provider
+        goes first: when it refuses, nothing changed; a retry after a later failure finds the
+        subscription on the plan already, and the provider's update changes nothing more."""
+        ns = self.get(ns_id)
+        if plan not in self._plans:
+            raise ValidationError(
+                f"unknown plan {plan!r}",
+                {"fields": [{"field": "plan", "message": f"one of {', '.join(sorted(self._plans))}"}]},
+            )
+        if ns.status != "active":
+            raise ConflictError(
+                f"the namespace {ns_id} is {ns.status}: its plan can change once it is active",
+                {"namespace": ns_id, "status": ns.status},
+            )
+        if ns.plan == plan:
+            return ns
+        if ns.subscription_id:
+            import uuid
+
+            self._billing.change_plan(ns.subscription_id, plan, idempotency_key=f"plan-{ns_id}-{uuid.uuid4()}")
+        self._namespaces.update(ns_id, {"plan": plan}, expect_status=["active"])
+        if ns.cluster_id:
+            quota = self._plans[plan]
+            self._runtime_of(ns).set_quota(ns_id, QUOTA_NAME, quota, quota)
+        return self.get(ns_id)
 
     def step_place(self, ns_id: str) -> str:
         ns = self._provisioning(ns_id)
