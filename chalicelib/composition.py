@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         GitHubOAuthPort,
         GitHubPort,
         GitHubReposPort,
+        NotifierPort,
         RuntimeAuthPort,
         RuntimePort,
         RuntimeUsagePort,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.services.audit import AuditService
     from chalicelib.domain.services.auth import AuthService
     from chalicelib.domain.services.budgets import BudgetService
+    from chalicelib.domain.services.delivery import DeliveryService
     from chalicelib.domain.services.github_webhooks import DeliveryRecovery, GitHubEventProcessor, GitHubWebhookService
     from chalicelib.domain.services.health import HealthService
     from chalicelib.domain.services.ingestion import IngestionService, IngestTokenService
@@ -487,6 +489,34 @@ class Container:
         from chalicelib.domain.services.budgets import BudgetService
 
         return BudgetService(DynamoBudgetStore(), self.rating, self.clock, self.catalog.currency)
+
+    @cached_property
+    def notifiers(self) -> dict[str, NotifierPort]:
+        """One notifier per channel: email through SES (and, locally, an .eml copy of each), Slack
+        through incoming webhooks, on the outbound rules (the local stage may post to loopback)."""
+        from chalicelib.adapters.notify.outbound import OutboundPolicy
+        from chalicelib.adapters.notify.ses import SesEmailNotifier
+        from chalicelib.adapters.notify.slack import SlackWebhookNotifier
+
+        mailbox = None
+        if self.settings.mail_dir:
+            from chalicelib.adapters.notify.eml import EmlMailbox
+
+            mailbox = EmlMailbox(Path(self.settings.mail_dir), self.clock)
+        local = self.settings.stage == "local"
+        return {
+            "email": SesEmailNotifier(self.settings.email_from, mailbox=mailbox, clock=self.clock, **self._aws()),
+            "slack": SlackWebhookNotifier(OutboundPolicy.local() if local else OutboundPolicy()),
+        }
+
+    @cached_property
+    def delivery(self) -> DeliveryService:
+        """The one way to send an email or a Slack message: claim, send once, record (reports, alerts)."""
+        self.bind()
+        from chalicelib.adapters.dynamodb.deliveries import DynamoDeliveryLog
+        from chalicelib.domain.services.delivery import DeliveryService
+
+        return DeliveryService(DynamoDeliveryLog(), self.notifiers, self.clock)
 
     @cached_property
     def github_webhooks(self) -> GitHubWebhookService:

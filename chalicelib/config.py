@@ -53,6 +53,10 @@ class Settings:
     # Local stage only: git remote prefixes a cluster knows by another name ("PREFIX=REPLACEMENT;..."):
     # the GitHub stand-in's file:// clone URLs stand for https://github.com/.
     git_remote_aliases: tuple[tuple[str, str], ...] = ()
+    # Notifications: the sender of every email (the SES identity of infra/resources.json), and, in
+    # the local stage only, the folder every email sent is also written to as an .eml file.
+    email_from: str = "no-reply@platform.local"
+    mail_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -91,6 +95,8 @@ class Settings:
             micro_local_api_address=e.get("PLATFORM_MICRO_LOCAL_API_ADDRESS", ""),
             micro_local_proxy_address=e.get("PLATFORM_MICRO_LOCAL_PROXY_ADDRESS", ""),
             git_remote_aliases=_aliases(e.get("PLATFORM_GIT_REMOTE_ALIASES", "")) if stage == "local" else (),
+            email_from=e.get("PLATFORM_EMAIL_FROM") or "no-reply@platform.local",
+            mail_dir=(e.get("PLATFORM_MAIL_DIR") or None) if stage == "local" else None,
         )
 
 

@@ -258,6 +258,9 @@ class LocalCloud:
                 "PLATFORM_RUNTIME_DIR": str((self.data_dir or Path(".local/data")) / "runtime"),
                 "PLATFORM_ARTIFACTS_DIR": str((self.data_dir or Path(".local/data")) / "artifacts"),
                 "PLATFORM_DEPLOY_POLL_SECONDS": os.environ.get("PLATFORM_DEPLOY_POLL_SECONDS", "1"),
+                # every email is sent from the declared SES identity, and kept as an .eml file here
+                "PLATFORM_EMAIL_FROM": (self.decl.data.get("ses_identity") or {}).get("email", ""),
+                "PLATFORM_MAIL_DIR": str((self.data_dir or Path(".local/data")) / "mail"),
             }
         )
         if self.data_dir is not None and self.stage == "local":

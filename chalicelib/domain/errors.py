@@ -96,3 +96,17 @@ class NoCapacityError(PlatformError):
 
 class OAuthError(BadRequestError):
     """A step of an OAuth flow the client must react to (``code`` is the OAuth error name)."""
+
+
+class DeliveryRefusedError(PlatformError):
+    """A notification's provider (or the platform's outbound rules) refused it for good: sending it
+    again would not help."""
+
+    code = "delivery_refused"
+
+
+class DeliveryOutcomeUnknownError(PlatformError):
+    """A notification's request left and no answer came back: it may have been delivered, so it is
+    never sent again blindly."""
+
+    code = "delivery_outcome_unknown"

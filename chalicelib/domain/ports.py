@@ -456,21 +456,67 @@ class EncryptorPort(Protocol):
 
 # --------------------------------------------------------------------------- notifications
 
+NotificationChannel = Literal["email", "sms", "slack", "webhook"]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with an email. ``content_id`` makes it inline: a part of the HTML's
+    ``multipart/related`` that the HTML shows as ``<img src="cid:<content_id>">`` (a chart), rather
+    than a file to download (a CSV)."""
+
+    filename: str
+    content: bytes
+    mime_type: str
+    content_id: str | None = None
+
 
 @dataclass(frozen=True)
 class Notification:
-    channel: Literal["email", "sms", "slack", "webhook"]
+    """One message to one destination (reports and alerts build them; a notifier sends them).
+
+    - ``target``: the destination, one per notification: an email address (``email``), a Slack
+      incoming-webhook URL (``slack``, a secret: never stored or logged as it is), a phone number
+      (``sms``), an https URL (``webhook``).
+    - ``subject`` and ``text``: an email's subject and plain-text part; Slack's ``text`` is the
+      message's fallback (notifications, clients without Block Kit).
+    - ``html``: an email's HTML part; ``attachments``: an email's files, inline or not.
+    - ``blocks``: a Slack message's Block Kit blocks (JSON objects).
+    - ``key``: what makes two sends the same delivery (``DeliveryService`` claims it before sending, so
+      a retried step does not send twice): ``<what>:<namespace>:<which one>:<channel id>``, at most 200
+      characters of ``[A-Za-z0-9._:-]``.
+    """
+
+    channel: NotificationChannel
     target: str
     subject: str
     text: str
     html: str | None = None
-    attachments: tuple[tuple[str, bytes, str], ...] = ()  # (filename, content, mime type)
-    idempotency_key: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    blocks: tuple[dict[str, Any], ...] = ()
+    key: str = ""
 
 
 class NotifierPort(Protocol):
-    def send(self, notification: Notification) -> str:
-        """Deliver; answer the provider's message id. Raises DependencyUnavailableError to be retried."""
+    """Sends one notification of one channel, once: a notifier never retries on its own (a retry is
+    the delivery service's decision, made from what the last attempt is known to have done).
+
+    Answers the provider's message id (SES's ``MessageId``; Slack gives none: the adapter answers a
+    digest of what it sent). Raises, by what is known of the outcome:
+
+    - ``DependencyUnavailableError``: surely not delivered (no connection was made, the provider
+      answered that it did not take it: a throttle, a 5xx). Safe to send again.
+    - ``DeliveryRefusedError``: the provider refused it for good (an unverified sender, a revoked
+      Slack webhook, an address the platform does not send to). Sending it again would not help.
+    - ``DeliveryOutcomeUnknownError``: the request left and no answer came back (a read timeout, a
+      connection reset after sending): it may have been delivered. Never sent again blindly.
+    """
+
+    def send(self, notification: Notification) -> str: ...
+
+    def describe(self, target: str) -> str:
+        """What of a target may be stored and shown (delivery records, logs): an email address as it
+        is; a Slack webhook's scheme and host with the rest masked (its path is its credential)."""
         ...
 
 

@@ -64,39 +64,3 @@ def test_github_teams_and_tokens() -> None:
     assert [(m.login, m.role) for m in gh.team_members("acme", "backend")] == [("linus", "maintainer")]
     with pytest.raises(NotFoundError):
         gh.team_members("acme", "frontend")
-
-
-def test_ses_sends_html_email_with_an_attachment(aws: Any) -> None:
-    import boto3
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.ses.models import ses_backends
-
-    from chalicelib.adapters.aws.ses import SesEmailNotifier
-    from chalicelib.domain.ports import Notification
-
-    boto3.client("sesv2").create_email_identity(EmailIdentity="no-reply@platform.local")
-    notifier = SesEmailNotifier("no-reply@platform.local")
-    message_id = notifier.send(
-        Notification(
-            channel="email",
-            target="ada@acme.test",
-            subject="Weekly usage",
-            text="plain",
-            html="<b>hi</b>",
-            attachments=(("usage.csv", b"meter,value\nrequests,40\n", "text/csv"),),
-        )
-    )
-    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
-    assert message_id and len(sent) == 1
-    raw = sent[0].raw_data
-    assert "Weekly usage" in raw and "usage.csv" in raw
-
-
-def test_ses_refusal_is_a_retryable_dependency_error(aws: Any) -> None:
-    from chalicelib.adapters.aws.ses import SesEmailNotifier
-    from chalicelib.domain.errors import DependencyUnavailableError
-    from chalicelib.domain.ports import Notification
-
-    with pytest.raises(DependencyUnavailableError) as info:
-        SesEmailNotifier("unverified@platform.local").send(Notification("email", "a@b.test", "s", "t"))
-    assert info.value.details["provider_error"]
