@@ -57,6 +57,8 @@ class Settings:
     # the local stage only, the folder every email sent is also written to as an .eml file.
     email_from: str = "no-reply@platform.local"
     mail_dir: str | None = None
+    # Alerts: where platform-wide events (a region unhealthy) are emailed (the platform admins).
+    alert_emails: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -97,6 +99,7 @@ class Settings:
             git_remote_aliases=_aliases(e.get("PLATFORM_GIT_REMOTE_ALIASES", "")) if stage == "local" else (),
             email_from=e.get("PLATFORM_EMAIL_FROM") or "no-reply@platform.local",
             mail_dir=(e.get("PLATFORM_MAIL_DIR") or None) if stage == "local" else None,
+            alert_emails=tuple(a.strip() for a in e.get("PLATFORM_ALERT_EMAILS", "").split(",") if a.strip()),
         )
 
 

@@ -124,7 +124,7 @@ class SqsQueues(_Configured):
             self._limits[url] = min(declared, SQS_MESSAGE_LIMIT)
         return self._limits[url]
 
-    def send(self, queue: str, body: dict[str, Any], *, dedup_id: str | None = None) -> str:
+    def send(self, queue: str, body: dict[str, Any], *, dedup_id: str | None = None, delay_seconds: int = 0) -> str:
         url = self.resolve(queue)
         text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))  # escaping would double non-ASCII text
         attributes = {"dedup_id": {"DataType": "String", "StringValue": dedup_id}} if dedup_id else {}
@@ -133,7 +133,10 @@ class SqsQueues(_Configured):
             self.s3.put_object(Bucket=self.bucket(), Key=key, Body=text.encode(), ContentType="application/json")
             attributes[CLAIM_CHECK] = {"DataType": "String", "StringValue": key}
             text = json.dumps({CLAIM_CHECK: key})
-        answer = self.client.send_message(QueueUrl=url, MessageBody=text, MessageAttributes=attributes)
+        # DelaySeconds: the message stays invisible to consumers that long, at most 15 minutes (SQS
+        # Developer Guide, "Amazon SQS message timers").
+        delay = {"DelaySeconds": max(0, min(int(delay_seconds), 900))} if delay_seconds else {}
+        answer = self.client.send_message(QueueUrl=url, MessageBody=text, MessageAttributes=attributes, **delay)
         return str(answer["MessageId"])
 
     @staticmethod
