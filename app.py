@@ -2,7 +2,7 @@
 
 from chalice import Chalice
 
-from chalicelib.api import auth, billing, namespaces, repos, security, services, system, tokens, usage, webhooks
+from chalicelib.api import alerts, auth, billing, namespaces, repos, security, services, system, tokens, usage, webhooks
 from chalicelib.api.middleware import http_middleware
 from chalicelib.api.registry import registry
 
@@ -19,5 +19,6 @@ for blueprint in (
     usage.bp,
     webhooks.bp,
     billing.bp,
+    alerts.bp,
 ):
     app.register_blueprint(blueprint)

@@ -59,6 +59,9 @@ class Settings:
     mail_dir: str | None = None
     # Alerts: where platform-wide events (a region unhealthy) are emailed (the platform admins).
     alert_emails: tuple[str, ...] = ()
+    # Local stage only: the Slack and webhook receiver stand-ins, read back by GET /v1/local/outbox.
+    slack_standin_url: str = ""
+    webhook_receiver_url: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -100,6 +103,8 @@ class Settings:
             email_from=e.get("PLATFORM_EMAIL_FROM") or "no-reply@platform.local",
             mail_dir=(e.get("PLATFORM_MAIL_DIR") or None) if stage == "local" else None,
             alert_emails=tuple(a.strip() for a in e.get("PLATFORM_ALERT_EMAILS", "").split(",") if a.strip()),
+            slack_standin_url=e.get("PLATFORM_SLACK_STANDIN_URL", "") if stage == "local" else "",
+            webhook_receiver_url=e.get("PLATFORM_WEBHOOK_RECEIVER_URL", "") if stage == "local" else "",
         )
 
 

@@ -44,6 +44,7 @@ MAX_CHANNELS = 50
 MAX_NAME = 100
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 CHANNEL_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")  # a ULID (the built-ins apart)
+CHANNEL_PATH = re.compile(r"^(?:[0-9A-HJKMNP-TV-Z]{26}|owners)$")  # what a path may name
 # Messages per hour a channel sends at most (each attempt counts); a channel may set its own.
 DEFAULT_RATE_LIMIT: dict[ChannelKind, int] = {"email": 30, "sms": 10, "slack": 60, "webhook": 120}
 MAX_RATE_LIMIT = 3600

@@ -167,6 +167,24 @@ class SqsQueues(_Configured):
         if key is not None:
             self.s3.delete_object(Bucket=self.bucket(), Key=key)
 
+    def dead_letter_depths(self) -> dict[str, int]:
+        """Messages waiting in the dead-letter queue of every configured queue (``PLATFORM_QUEUE_<NAME>_URL``),
+        by queue name: its ``RedrivePolicy`` names the dead-letter queue, ``ApproximateNumberOfMessages`` counts."""
+        depths: dict[str, int] = {}
+        for key, url in sorted(self._env.items()):
+            if not (key.startswith("PLATFORM_QUEUE_") and key.endswith("_URL")):
+                continue
+            name = key.removeprefix("PLATFORM_QUEUE_").removesuffix("_URL").lower().replace("_", "-")
+            attributes = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+            policy = attributes.get("Attributes", {}).get("RedrivePolicy")
+            if not policy:
+                continue
+            dlq_name = json.loads(policy)["deadLetterTargetArn"].rsplit(":", 1)[-1]
+            dlq_url = self.client.get_queue_url(QueueName=dlq_name)["QueueUrl"]
+            counted = self.client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
+            depths[name] = int(counted["Attributes"]["ApproximateNumberOfMessages"])
+        return depths
+
     def send_batch(self, queue: str, bodies: Sequence[dict[str, Any]]) -> None:
         url = self.resolve(queue)
         for start in range(0, len(bodies), SQS_BATCH):

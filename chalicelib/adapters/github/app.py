@@ -92,7 +92,11 @@ class PyGithubAdapter:
 
         client = Github(**self._kwargs())
         user = self._call(lambda: client.get_user(login))
-        return None if user is None else GitHubUser(id=int(user.id), login=str(user.login), name=user.name)
+        return (
+            None
+            if user is None
+            else GitHubUser(id=int(user.id), login=str(user.login), name=user.name, email=user.email)
+        )
 
     # ------------------------------------------------------------------ organizations and teams
 

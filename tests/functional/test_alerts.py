@@ -1,0 +1,301 @@
+"""Alerts on the local cloud, end to end: a deployment that fails goes from the outbox to the bus, the
+``alerts`` rule, the queue and the notifier, and reaches the namespace's owners by email (SES on moto,
+and an .eml file), a Slack channel (the Slack stand-in) and a signed webhook (the receiver stand-in
+verifies it); the same event three times gives one message per channel; ten failures in a few seconds
+give one grouped message per channel; a test message says what happened; a poison message reaches the
+dead-letter queue and its depth is a metric; ``GET /v1/local/outbox`` lists everything sent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email import message_from_string, policy
+from typing import Any
+
+import pytest
+import requests
+
+from chalicelib.domain.clock import SystemClock
+from chalicelib.domain.ids import new_id
+from localcloud.cloud import LocalCloud
+from tests.fixtures import start_platform
+from tests.functional.test_accounts import login, wait_until
+from tests.helpers import ROOT
+
+NS = "acme-backend"
+
+
+def call(cloud: LocalCloud, method: str, path: str, token: str, body: Any = None) -> requests.Response:
+    return requests.request(
+        method, f"{cloud.api_url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    )
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory, env_restored: None) -> Iterator[LocalCloud]:
+    from chalicelib.composition import set_container
+
+    c = start_platform(tmp_path_factory.mktemp("alerts"), SystemClock())
+    ada = login(c, "ada")
+    r = call(c, "POST", "/v1/namespaces", ada, {"github_org": "acme", "github_team": "backend", "region": "local"})
+    assert r.status_code == 202, r.text
+    arn = c.resources["state_machines"]["onboarding"].replace(":stateMachine:", ":execution:")
+    assert c.wait_execution(f"{arn}:{NS}", timeout=90)["status"] == "SUCCEEDED"
+    yield c
+    c.stop()
+    set_container(None)
+
+
+@pytest.fixture(scope="module")
+def setup(cloud: LocalCloud) -> dict[str, Any]:
+    """A Slack channel, a webhook channel (its secret registered with the receiver, as a person would),
+    and failures sent to them and to the owners with a 2 s grouping window."""
+    ada = login(cloud, "ada")
+    slack = call(
+        cloud, "POST", f"/v1/namespaces/{NS}/alerts/channels", ada,
+        {"kind": "slack", "name": "ops room", "target": cloud.slack.webhook_url("ops")},
+    ).json()  # fmt: skip
+    hook = call(
+        cloud, "POST", f"/v1/namespaces/{NS}/alerts/channels", ada,
+        {"kind": "webhook", "name": "ci", "target": cloud.webhooks.endpoint_url("ci")},
+    ).json()  # fmt: skip
+    assert slack["target"].endswith("/services/T0LOCAL000/***") and hook["secret"].startswith("whsec_")
+    r = requests.put(f"{cloud.webhooks.url}/_stand-in/endpoints/ci", json={"secret": hook["secret"]}, timeout=10)
+    assert r.status_code == 200
+    rules = {
+        "rules": [
+            {
+                "id": "failures",
+                "events": ["deployment.failed"],
+                "channels": ["owners", slack["id"], hook["id"]],
+                "severity": "critical",
+                "group_window": 2,
+            }
+        ]
+    }
+    r = call(cloud, "PUT", f"/v1/namespaces/{NS}/alerts/rules", ada, rules)
+    assert r.status_code == 200 and r.json()["default"] is False, r.text
+    return {"ada": ada, "slack": slack, "hook": hook}
+
+
+def sent_emails(cloud: LocalCloud) -> list[dict[str, Any]]:
+    data = requests.get(f"{cloud.moto.endpoint}/moto-api/data.json", timeout=10).json()
+    return list(data["ses"]["RawMessage"])
+
+
+def publish(cloud: LocalCloud, envelope: dict[str, Any]) -> None:
+    """Put an event on the platform's bus, as the outbox relay does."""
+    answer = cloud.client("events").put_events(
+        Entries=[
+            {
+                "Source": "platform",
+                "DetailType": envelope["type"],
+                "Detail": json.dumps(envelope),
+                "EventBusName": cloud.resources["bus"]["name"],
+            }
+        ]
+    )
+    assert answer["FailedEntryCount"] == 0
+
+
+def failed_event(service: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "id": new_id(now),
+        "type": "deployment.failed",
+        "version": 1,
+        "namespace": NS,
+        "occurred_at": now.isoformat(),
+        "data": {"service": service, "deployment_id": new_id(now), "reason": "the health check never passed"},
+    }
+
+
+def counts(cloud: LocalCloud) -> tuple[int, int, int]:
+    """Emails sent through SES, Slack posts, webhooks the receiver verified."""
+    verified = [m for m in cloud.webhooks.received("ci") if m["verified"]]
+    return len(sent_emails(cloud)), len(cloud.slack.received()), len(verified)
+
+
+def test_a_failed_deploy_reaches_every_channel_once_and_a_replay_sends_nothing_more(
+    cloud: LocalCloud, setup: dict[str, Any], tmp_path: Any
+) -> None:
+    from chalicelib.composition import get_container
+
+    ada = setup["ada"]
+    before = counts(cloud)
+    # a real deployment that fails: an invalid manifest
+    repo = tmp_path / "hello"
+    subprocess.run(
+        ["bash", str(ROOT / "examples" / "make-example-repo.sh"), str(repo)], check=True, capture_output=True
+    )
+    (repo / "micro.yaml").write_text((repo / "micro.yaml").read_text().replace("port: 8080", "port: 99999"))
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "bad"], check=True
+    )
+    r = call(
+        cloud, "POST", f"/v1/namespaces/{NS}/services/hello/deployments", ada, {"source": str(repo), "ref": "HEAD"}
+    )
+    assert r.status_code == 202, r.text
+    dep_id = r.json()["id"]
+    wait_until(
+        lambda: (
+            call(cloud, "GET", f"/v1/namespaces/{NS}/services/hello/deployments/{dep_id}", ada).json()["status"]
+            == "failed"
+        ),
+        60,
+        "the deployment to fail",
+    )
+    get_container().outbox_relay.relay()  # what its every-minute schedule does
+    expected = (before[0] + 1, before[1] + 1, before[2] + 1)
+    after = wait_until(lambda: (c := counts(cloud)) == expected and c, 30, "the alert's messages")
+    time.sleep(3)  # anything more would have come by now
+    assert counts(cloud) == after
+
+    sent = sent_emails(cloud)[-1]
+    email = message_from_string(sent["raw_data"], policy=policy.default)
+    assert sent["destinations"][0] == email["To"] == "ada@acme.example"
+    assert email["Subject"] == "[acme-backend] Deploy of hello failed in acme-backend"
+    text = email.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    html = email.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    link = f"/v1/namespaces/{NS}/services/hello/deployments/{dep_id}"
+    assert link in text and f'href="{cloud.api_url}{link}"' in html and "services[0].port" in text
+    assert list((cloud.data_dir / "mail").glob("*.eml"))  # type: ignore[operator]
+    post = cloud.slack.received()[-1]["body"]
+    assert post["blocks"][0]["type"] == "header" and "Deploy of hello failed" in post["text"]
+    hook = cloud.webhooks.received("ci")[-1]
+    assert hook["verified"] and hook["body"]["data"]["alerts"][0]["data"]["deployment_id"] == dep_id
+
+    # the history: the alert, and every channel's delivery
+    alerts = call(cloud, "GET", f"/v1/namespaces/{NS}/alerts", ada).json()["alerts"]
+    mine = next(a for a in alerts if a["event_type"] == "deployment.failed")
+    assert {c["kind"]: c["status"] for c in mine["channels"]} == {"email": "sent", "slack": "sent", "webhook": "sent"}
+
+    # the same event again, three times over: nothing more is sent
+    replay = {
+        "id": mine["event_id"],
+        "type": "deployment.failed",
+        "version": 1,
+        "namespace": NS,
+        "occurred_at": mine["occurred_at"],
+        "data": {"service": "hello", "deployment_id": dep_id, "reason": "x"},
+    }
+    for _ in range(3):
+        publish(cloud, replay)
+    time.sleep(5)
+    assert counts(cloud) == after
+
+
+def test_ten_failures_in_a_few_seconds_give_one_grouped_message_per_channel(
+    cloud: LocalCloud, setup: dict[str, Any]
+) -> None:
+    ada = setup["ada"]
+    rules = call(cloud, "GET", f"/v1/namespaces/{NS}/alerts/rules", ada).json()
+    rules["rules"][0]["group_window"] = 15  # the ten are alerted within it, however loaded this machine is
+    assert call(cloud, "PUT", f"/v1/namespaces/{NS}/alerts/rules", ada, {"rules": rules["rules"]}).status_code == 200
+    before = counts(cloud)
+    for i in range(10):
+        publish(cloud, failed_event(f"svc{i}"))
+    expected = (before[0] + 1, before[1] + 1, before[2] + 1)
+    wait_until(lambda: counts(cloud) == expected, 45, "the grouped messages")
+    time.sleep(3)
+    assert counts(cloud) == expected
+    hook = cloud.webhooks.received("ci")[-1]
+    assert hook["verified"] and hook["body"]["data"]["total"] == 10
+    assert "10 alerts" in cloud.slack.received()[-1]["body"]["text"]
+
+
+def test_a_test_message_says_what_really_happened(cloud: LocalCloud, setup: dict[str, Any]) -> None:
+    ada = setup["ada"]
+    r = call(cloud, "POST", f"/v1/namespaces/{NS}/alerts/channels/{setup['slack']['id']}/test", ada)
+    assert r.status_code == 200 and r.json()["delivered"] is True, r.text
+    gone = call(
+        cloud, "POST", f"/v1/namespaces/{NS}/alerts/channels", ada,
+        {"kind": "webhook", "name": "gone", "target": cloud.webhooks.endpoint_url("gone")},
+    ).json()  # fmt: skip
+    r = call(cloud, "POST", f"/v1/namespaces/{NS}/alerts/channels/{gone['id']}/test", ada)
+    result = r.json()
+    assert r.status_code == 200 and result["delivered"] is False
+    assert result["results"][0]["status"] == "refused" and "410" in result["results"][0]["error"]
+    redirect = call(
+        cloud, "POST", f"/v1/namespaces/{NS}/alerts/channels", ada,
+        {"kind": "webhook", "name": "redirect", "target": cloud.webhooks.endpoint_url("redirect")},
+    ).json()  # fmt: skip
+    r = call(cloud, "POST", f"/v1/namespaces/{NS}/alerts/channels/{redirect['id']}/test", ada)
+    assert r.json()["results"][0]["error"] == "redirect_302: the receiver answered 302: redirects are not followed"
+
+
+def test_bad_input_is_refused_naming_the_field(cloud: LocalCloud, setup: dict[str, Any]) -> None:
+    ada, grace = setup["ada"], login(cloud, "grace")
+    for kind, target in (("email", "nope"), ("sms", "555-0100"), ("slack", "ftp://x"), ("webhook", "file:///etc")):
+        r = call(
+            cloud, "POST", f"/v1/namespaces/{NS}/alerts/channels", ada, {"kind": kind, "name": "x", "target": target}
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["details"]["fields"][0]["field"] == "target"
+    r = call(
+        cloud,
+        "PUT",
+        f"/v1/namespaces/{NS}/alerts/rules",
+        ada,
+        {"rules": [{"id": "x", "events": ["nope"], "channels": ["owners"]}]},
+    )
+    assert r.status_code == 422 and r.json()["error"]["details"]["fields"][0]["field"] == "rules.0.events.0"
+    # members read, admins change
+    assert call(cloud, "GET", f"/v1/namespaces/{NS}/alerts/channels", grace).status_code == 200
+    r = call(
+        cloud,
+        "POST",
+        f"/v1/namespaces/{NS}/alerts/channels",
+        grace,
+        {"kind": "email", "name": "x", "target": "a@b.example"},
+    )
+    assert r.status_code == 403
+
+
+def test_a_poison_message_reaches_the_dead_letter_queue_and_its_depth_is_a_metric(
+    cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs = cloud.client("sqs")
+    queue = cloud.resources["queues"]["alerts"]
+    sqs.set_queue_attributes(QueueUrl=queue["url"], Attributes={"VisibilityTimeout": "1"})  # the test's own pace
+    time.sleep(1.5)  # a receive already waiting (1 s long polls) took the queue's visibility timeout when it began
+    try:
+        sqs.send_message(QueueUrl=queue["url"], MessageBody="not json at all")
+        wait_until(
+            lambda: (
+                int(
+                    sqs.get_queue_attributes(QueueUrl=queue["dlq_url"], AttributeNames=["ApproximateNumberOfMessages"])[
+                        "Attributes"
+                    ]["ApproximateNumberOfMessages"]
+                )
+                == 1
+            ),
+            60,
+            "the poison message in the dead-letter queue",
+        )
+    finally:
+        sqs.set_queue_attributes(QueueUrl=queue["url"], Attributes={"VisibilityTimeout": "90"})
+    capsys.readouterr()
+    result, error = cloud.router.invoke("queue-metrics", {})
+    assert error is None and result["dead_letter_messages"]["alerts"] == 1, result
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    metric = next(m for m in lines if m.get("queue") == "alerts")
+    assert metric["DeadLetterMessages"] == [1.0]
+    assert metric["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "MicroPlatform"
+
+
+def test_the_local_outbox_lists_what_was_sent_of_every_kind(cloud: LocalCloud, setup: dict[str, Any]) -> None:
+    ada = setup["ada"]
+    for channel in ("owners", setup["slack"]["id"], setup["hook"]["id"]):
+        r = call(cloud, "POST", f"/v1/namespaces/{NS}/alerts/channels/{channel}/test", ada)
+        assert r.json()["delivered"] is True, r.text
+    r = call(cloud, "GET", "/v1/local/outbox", ada)
+    assert r.status_code == 200, r.text
+    messages = r.json()["messages"]
+    assert {"email", "slack", "webhook"} <= {m["kind"] for m in messages}
+    email = next(m for m in messages if m["kind"] == "email" and "Test message" in m["summary"])
+    assert email["to"] == "ada@acme.example" and email["file"] and email["file"].endswith(".eml")
+    assert all(m["verified"] for m in messages if m["kind"] == "webhook" and m["to"] == "ci")
