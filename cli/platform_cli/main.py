@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TextIO
 
-from cli.platform_cli import __version__, billing, commands, deploys
+from cli.platform_cli import __version__, alerts, billing, commands, deploys
 from cli.platform_cli.client import ClientFactory, default_factory
 from cli.platform_cli.context import Context, _utcnow
 from cli.platform_cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE, CliError
@@ -228,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_deploy_commands(command, group, sub)
     billing.add_commands(command, group, sub)
+    alerts.add_commands(command, group, sub)
     return parser
 
 

@@ -299,3 +299,35 @@ def test_the_local_outbox_lists_what_was_sent_of_every_kind(cloud: LocalCloud, s
     email = next(m for m in messages if m["kind"] == "email" and "Test message" in m["summary"])
     assert email["to"] == "ada@acme.example" and email["file"] and email["file"].endswith(".eml")
     assert all(m["verified"] for m in messages if m["kind"] == "webhook" and m["to"] == "ci")
+
+
+def test_the_cli_shows_channels_rules_history_and_tests_a_channel(cloud: LocalCloud, setup: dict[str, Any]) -> None:
+    import io
+
+    from cli.platform_cli.main import main
+
+    environ = {"PLATFORM_API_URL": cloud.api_url, "PLATFORM_TOKEN": setup["ada"], "MICRO_NAMESPACE": NS, "HOME": "/x"}
+
+    def platform(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(list(argv), environ=environ, stdin=io.StringIO(), stdout=out, stderr=err)
+        return code, out.getvalue(), err.getvalue()
+
+    code, out, _ = platform("alerts", "channels")
+    assert code == 0 and "owners" in out and "ops room" in out and "/services/T0LOCAL000/***" in out
+    code, out, _ = platform("alerts", "rules")
+    assert code == 0 and "failures" in out and "deployment.failed" in out
+    code, out, _ = platform("alerts", "test", setup["slack"]["id"])
+    assert code == 0 and "sent" in out
+    code, out, err = platform("alerts", "channels", "add", "--kind", "email", "--name", "x", "--target", "not-mail")
+    assert code == 2 and "not a valid email address" in err
+    code, out, err = platform("alerts", "channels", "add", "--kind", "webhook", "--name", "x", "--target",
+                              cloud.webhooks.endpoint_url("fail500"))  # fmt: skip
+    assert code == 0 and "whsec_" in out and "not shown again" in err
+    failing = next(line.split()[-1] for line in out.splitlines() if line.startswith("id:"))
+    code, out, _ = platform("alerts", "test", failing)
+    assert code == 1 and "failed" in out and "http_500" in out
+    code, out, _ = platform("alerts", "history", "--limit", "5")
+    assert code == 0 and "Deploy of" in out and "sent" in out
+    code, out, _ = platform("outbox", "--kind", "email")
+    assert code == 0 and ".eml" in out and "ada@acme.example" in out
