@@ -225,6 +225,16 @@ def test_a_test_message_says_what_really_happened(cloud: LocalCloud, setup: dict
     ).json()  # fmt: skip
     r = call(cloud, "POST", f"/v1/namespaces/{NS}/alerts/channels/{redirect['id']}/test", ada)
     assert r.json()["results"][0]["error"] == "redirect_302: the receiver answered 302: redirects are not followed"
+    slow = call(
+        cloud, "POST", f"/v1/namespaces/{NS}/alerts/channels", ada,
+        {"kind": "webhook", "name": "slow", "target": cloud.webhooks.endpoint_url("slow")},
+    ).json()  # fmt: skip
+    began = time.monotonic()
+    r = call(cloud, "POST", f"/v1/namespaces/{NS}/alerts/channels/{slow['id']}/test", ada)
+    waited = time.monotonic() - began
+    # the receiver answers after 8 s; the platform stopped waiting at its 5 s timeout (sent again later)
+    assert r.json()["results"][0]["status"] == "failed" and "did not answer in time" in r.json()["results"][0]["error"]
+    assert waited < cloud.webhooks.slow_seconds
 
 
 def test_bad_input_is_refused_naming_the_field(cloud: LocalCloud, setup: dict[str, Any]) -> None:
