@@ -327,6 +327,13 @@ class DynamoAlertStore:
         except AlertChannelItem.DoesNotExist:
             return None
 
+    def channels(self, namespace: str, channel_ids: Sequence[str]) -> dict[str, Channel]:
+        keys = [AlertChannelItem.key(namespace, c) for c in dict.fromkeys(channel_ids)]
+        if not keys:
+            return {}
+        found = AlertChannelItem.batch_get(keys, consistent_read=True)
+        return {i.channel_id: i.to_domain() for i in found if isinstance(i, AlertChannelItem)}
+
     def list_channels(self, namespace: str) -> list[Channel]:
         return [
             i.to_domain()
@@ -463,7 +470,7 @@ class DynamoAlertStore:
             if not condition_failed(e):
                 raise
 
-    def close_group(self, namespace: str, group_id: str, now: datetime) -> AlertGroup | None:
+    def close_group(self, namespace: str, group_id: str, now: datetime) -> tuple[AlertGroup | None, bool]:
         pk, sk = AlertGroupItem.key(namespace, group_id)
         item = AlertGroupItem(PK=pk, SK=sk)
         try:
@@ -474,8 +481,8 @@ class DynamoAlertStore:
         except UpdateError as e:
             if not condition_failed(e):
                 raise
-            return self.group(namespace, group_id)
-        return item.to_domain()
+            return self.group(namespace, group_id), False
+        return item.to_domain(), True
 
     def group(self, namespace: str, group_id: str) -> AlertGroup | None:
         try:

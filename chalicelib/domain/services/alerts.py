@@ -123,6 +123,7 @@ class AlertStore(Protocol):
         ...
 
     def get_channel(self, namespace: str, channel_id: str) -> Channel | None: ...
+    def channels(self, namespace: str, channel_ids: Sequence[str]) -> dict[str, Channel]: ...
     def list_channels(self, namespace: str) -> list[Channel]: ...
     def delete_channel(self, namespace: str, channel_id: str) -> bool: ...
     def get_rules(self, namespace: str) -> RuleSet | None: ...
@@ -154,8 +155,9 @@ class AlertStore(Protocol):
         """``occurrences + 1`` on the alert (a repeat within its repeat interval)."""
         ...
 
-    def close_group(self, namespace: str, group_id: str, now: datetime) -> AlertGroup | None:
-        """``open`` -> ``flushed`` (conditionally) and answer the group; a flushed group as it is; None if unknown."""
+    def close_group(self, namespace: str, group_id: str, now: datetime) -> tuple[AlertGroup | None, bool]:
+        """``open`` -> ``flushed`` (conditionally): the group, and whether this call flushed it (a group
+        flushed before is answered as it is); (None, False) if unknown."""
         ...
 
     def group(self, namespace: str, group_id: str) -> AlertGroup | None: ...
@@ -559,10 +561,10 @@ class AlertService:
     def flush(self, ns: str, group_id: str) -> dict[str, str]:
         """Close the group and send its message to each of its channels; answers each channel's status.
         Safe to run again (a redelivered flush message): what was sent is not sent again."""
-        group = self._store.close_group(ns, group_id, self._clock.now())
+        group, flushed_now = self._store.close_group(ns, group_id, self._clock.now())
         if group is None:
             return {}
-        return self.deliver_group(group)
+        return self.deliver_group(group, fresh=flushed_now)
 
     def retry(self, ns: str, group_id: str, channel_id: str) -> dict[str, str]:
         """A delayed retry of one channel's message(s)."""
@@ -571,10 +573,14 @@ class AlertService:
             return {}
         return self.deliver_group(group, only=channel_id)
 
-    def deliver_group(self, group: AlertGroup, only: str | None = None) -> dict[str, str]:
+    def deliver_group(self, group: AlertGroup, only: str | None = None, fresh: bool = False) -> dict[str, str]:
+        """Send the group to each channel (``only``: one of them). ``fresh``: this call just flushed it, so
+        nothing was recorded for any channel yet."""
         statuses: dict[str, str] = {}
         errors: list[Exception] = []
-        recorded = {c.channel_id: c for c in self._store.group_channels(group.namespace, group.id)}
+        recorded = {} if fresh else {c.channel_id: c for c in self._store.group_channels(group.namespace, group.id)}
+        wanted = [c for c in group.channel_ids if only is None or c == only]
+        channels = self._channels_for(group.namespace, wanted)
         message: AlertMessage | None = None
         for channel_id in group.channel_ids:
             if only is not None and channel_id != only:
@@ -582,7 +588,9 @@ class AlertService:
             try:
                 if message is None:
                     message = self._message(group)
-                statuses[channel_id] = self._deliver_channel(group, channel_id, recorded.get(channel_id), message)
+                statuses[channel_id] = self._deliver_channel(
+                    group, channel_id, channels.get(channel_id), recorded.get(channel_id), message
+                )
             except Exception as e:  # one channel never holds up the others; the message is retried
                 from chalicelib.logs import get_logger
 
@@ -596,11 +604,15 @@ class AlertService:
         return statuses
 
     def _deliver_channel(
-        self, group: AlertGroup, channel_id: str, recorded: GroupChannel | None, message: AlertMessage
+        self,
+        group: AlertGroup,
+        channel_id: str,
+        channel: Channel | None,
+        recorded: GroupChannel | None,
+        message: AlertMessage,
     ) -> str:
         ns = group.namespace
         now = self._clock.now()
-        channel = self._channel_for(ns, channel_id)
         notifications: list[tuple[str, Notification]] = []
         if channel is not None and channel.enabled:
             base = f"alert:{'platform' if ns == PLATFORM else ns}:{group.id}:{channel.id}"
@@ -672,13 +684,15 @@ class AlertService:
             self._store.report_failure(group.namespace, group.id, channel_id, key, event)
         return None
 
-    def _channel_for(self, ns: str, channel_id: str) -> Channel | None:
+    def _channels_for(self, ns: str, channel_ids: Sequence[str]) -> dict[str, Channel]:
+        """The channels as they are now (one read for the stored ones); a deleted one is missing."""
         now = self._clock.now()
-        if channel_id == OWNERS:
-            return builtin_owners(ns, now)
-        if channel_id == ADMINS:
-            return replace(builtin_owners(ns, now), id=ADMINS, name="the platform admins")
-        return self._store.get_channel(ns, channel_id)
+        out = self._store.channels(ns, [c for c in channel_ids if c not in (OWNERS, ADMINS)])
+        if OWNERS in channel_ids:
+            out[OWNERS] = builtin_owners(ns, now)
+        if ADMINS in channel_ids:
+            out[ADMINS] = replace(builtin_owners(ns, now), id=ADMINS, name="the platform admins")
+        return out
 
     def _notifications(self, channel: Channel, message: AlertMessage, base: str) -> list[tuple[str, Notification]]:
         """(delivery key, notification) for each address of the channel."""
