@@ -38,19 +38,20 @@ functional: venv
 run: venv
 	@$(BIN)/python -m localcloud
 
-# Stops a `make run` started elsewhere (its pid is in .local/run.pid) and waits until it has saved its data.
+# Stops a `make run` started elsewhere (its pid is in $PLATFORM_DATA_DIR/run.pid, .local by default) and waits
+# until it has saved its data.
 stop:
-	@pid=$$(cat .local/run.pid 2>/dev/null); \
+	@pid=$$(cat "$${PLATFORM_DATA_DIR:-.local}/run.pid" 2>/dev/null); \
 	if [ -n "$$pid" ] && kill -0 $$pid 2>/dev/null; then \
 	  kill -TERM $$pid; \
 	  for i in $$(seq 1 300); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
 	  if kill -0 $$pid 2>/dev/null; then echo "still stopping after 30 s (pid $$pid)"; exit 1; fi; \
 	  echo "stopped"; \
-	else echo "nothing running"; rm -f .local/run.pid; fi
+	else echo "nothing running"; rm -f "$${PLATFORM_DATA_DIR:-.local}/run.pid"; fi
 
 # Wipes the local data on purpose (stops a running local cloud first).
 reset: stop
-	rm -rf .local/data
+	rm -rf "$${PLATFORM_DATA_DIR:-.local}/data"
 	@echo "local data wiped"
 
 bench: venv

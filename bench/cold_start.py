@@ -1,10 +1,14 @@
-"""Cold start: for app.py and each functions/*/handler.py, the median over fresh processes of the
-time to import the handler and make its first AWS client, next to the floor measured in the same
-run (a fresh process that imports boto3 and creates one DynamoDB client).
+"""Cold start: for app.py and each functions/*/handler.py, the time to import the handler and make its
+first AWS client in a fresh process, next to the floor (a fresh process that imports boto3 and creates
+one DynamoDB client).
 
     .venv/bin/python bench/cold_start.py [--runs 15]
 
-Prints one line per handler with ``ratio=<handler median / floor median>`` (goal: <= 1.3)."""
+The floor and the handler are measured alternately, run by run (floor, handler, floor, handler, ...),
+so that the machine's drift during the run lands on both sides of each pair: the figure is the median
+of the pairwise ratios (handler run i / floor run i), with their spread (the interquartile range) and
+the absolute medians beside it. Prints one line per handler with ``ratio=<median pairwise ratio>``
+(goal: <= 1.3)."""
 
 from __future__ import annotations
 
@@ -63,9 +67,25 @@ def run(code: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def median_of(code: str, runs: int) -> float:
-    run(code)  # warm the file cache and write .pyc files, as a deployed package has them
-    return statistics.median(run(code) for _ in range(runs))
+def paired(code: str, runs: int) -> tuple[list[float], list[float]]:
+    """``runs`` pairs (floor, handler), each pair measured back to back, after one warm-up of each (the
+    file cache and .pyc files warm, as a deployed package has them)."""
+    run(FLOOR)
+    run(code)
+    floors, handler = [], []
+    for i in range(runs):
+        if i % 2:  # alternate which goes first, so neither always runs on the warmer machine
+            handler.append(run(code))
+            floors.append(run(FLOOR))
+        else:
+            floors.append(run(FLOOR))
+            handler.append(run(code))
+    return floors, handler
+
+
+def quartiles(values: list[float]) -> tuple[float, float]:
+    q = statistics.quantiles(values, n=4)
+    return q[0], q[2]
 
 
 def main() -> None:
@@ -73,14 +93,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     runs = max(10, args.runs)
-    floor = median_of(FLOOR, runs)
-    print(f"floor (import boto3 + one DynamoDB client): median {floor * 1000:.1f} ms over {runs} processes")
+    print(f"each handler measured in {runs} pairs with the floor (import boto3 + one DynamoDB client)")
     worst = 0.0
     for module in handlers():
-        median = median_of(HANDLER.format(module=module), runs)
-        ratio = median / floor
+        floors, times = paired(HANDLER.format(module=module), runs)
+        ratios = [t / f for t, f in zip(times, floors, strict=True)]
+        ratio = statistics.median(ratios)
+        low, high = quartiles(ratios)
         worst = max(worst, ratio)
-        print(f"{module}: median {median * 1000:.1f} ms ratio={ratio:.2f}")
+        handler_ms, floor_ms = statistics.median(times) * 1000, statistics.median(floors) * 1000
+        spread = f"(IQR {low:.2f}-{high:.2f})"
+        print(f"{module}: median {handler_ms:.1f} ms, floor {floor_ms:.1f} ms ratio={ratio:.2f} {spread}")
     print(f"worst ratio={worst:.2f} (goal <= 1.30)")
 
 
