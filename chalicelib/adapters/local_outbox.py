@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
+from email.policy import default as email_policy
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,9 @@ def read_outbox(aws_endpoint: str | None, mail_dir: str | None, slack_url: str, 
     if aws_endpoint:
         data = _get(f"{aws_endpoint.rstrip('/')}/moto-api/data.json")
         for raw in (data.get("ses") or {}).get("RawMessage", []):
-            headers = BytesHeaderParser().parsebytes(str(raw.get("raw_data", "")).encode())
+            headers = BytesHeaderParser(policy=email_policy).parsebytes(  # unfolds long headers
+                str(raw.get("raw_data", "")).encode()
+            )
             message_id = str(raw.get("id"))
             kept = emls.get(re.sub(r"[^A-Za-z0-9._-]", "_", message_id)[:100])
             to = ", ".join(dict.fromkeys(raw.get("destinations") or []))
