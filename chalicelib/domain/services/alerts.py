@@ -11,8 +11,9 @@ The pipeline, per event the bus rule ``alerts`` routes to the ``alerts`` queue (
    and its rule's, so a redelivered event writes nothing either.
 3. **Grouping.** The alert joins the open group of its rule and event type, or opens one, in the same
    transaction. Opening sends one delayed message (``DelaySeconds`` = the rule's window, default 30 s)
-   to the same queue, first: the group is flushed when it arrives, with whatever joined it meanwhile.
-   No Lambda sleeps. A window of 0 flushes at once.
+   to the notifier's own queue ``alerts-timers`` (not behind the events waiting on ``alerts``), first:
+   the group is flushed when it arrives, with whatever joined it meanwhile. No Lambda sleeps. A window
+   of 0 flushes at once.
 4. **Flush.** The group is closed (``open`` -> ``flushed``, conditionally: a flush message delivered
    twice flushes once), and each of its rule's channels gets one message listing the group's alerts.
 5. **Per channel**, once per group: a slot of the channel's rate limit (messages per hour) is taken
@@ -20,10 +21,10 @@ The pipeline, per event the bus rule ``alerts`` routes to the ``alerts`` queue (
    the group says why), then each message goes through the ``DeliveryService`` (the platform's one
    way to send: a claim before the send, every attempt recorded, an unknown outcome never resent).
    A delivery that surely did not arrive (a timeout before sending, a 5xx, a throttle) is tried
-   again after a backoff (a delayed message: 10 s, 30 s, 90 s, 270 s), at most ``MAX_ATTEMPTS`` in all;
-   one refused for good (a 4xx, an address the outbound rules forbid) is not. A delivery given up
-   emits ``alert.delivery_failed``, once (recorded with it). Channels are independent: one that keeps
-   failing never holds up the others.
+   again after a backoff (a delayed message on ``alerts-timers``: 10 s, 30 s, 90 s, 270 s), at most
+   ``MAX_ATTEMPTS`` in all; one refused for good (a 4xx, an address the outbound rules forbid) is not.
+   A delivery given up emits ``alert.delivery_failed``, once (recorded with it). Channels are
+   independent: one that keeps failing never holds up the others.
 
 Nothing here touches what the event reports on: the producer wrote its state before its event left.
 """
@@ -77,7 +78,10 @@ from chalicelib.domain.ports import EncryptorPort, Notification, QueuePort
 from chalicelib.domain.services.delivery import Delivery, DeliveryService
 from chalicelib.domain.stores import AccountStore, MemberStore
 
-QUEUE = "alerts"  # infra/resources.json: the notifier's queue (events from the bus, and its own messages)
+QUEUE = "alerts"  # infra/resources.json: the events the bus rule ``alerts`` routes to the notifier
+# its own delayed messages (flushes, retries), on a queue of their own: on the events' queue they would be
+# received behind every event waiting there, so a burst's first message would wait for the whole burst
+TIMERS = "alerts-timers"
 ROTATION_OVERLAP = timedelta(hours=24)  # after a rotation, the previous webhook secret signs this long too
 BACKOFF_SECONDS = (10, 30, 90, 270)  # before attempts 2, 3, 4, 5
 MAX_DELAY = 900  # SQS's longest DelaySeconds
@@ -485,9 +489,10 @@ class AlertService:
             last_seen_at=now,
         )
         dedup_until = now + timedelta(seconds=rule.repeat_interval)
+        closed: str | None = None  # a group found flushed before its time (its flush came a little early)
         for _ in range(5):
             pointer = self._store.open_group(ns, rule.id, event.type)
-            joinable = pointer is not None and pointer.flush_at > now
+            joinable = pointer is not None and pointer.flush_at > now and pointer.group_id != closed
             try:
                 if joinable and pointer is not None:
                     placed = replace(alert, group_id=pointer.group_id)
@@ -517,7 +522,7 @@ class AlertService:
                     # first: once the group is written, its flush is sure to come (a flush of a group
                     # that was never written finds nothing)
                     self._queues.send(
-                        QUEUE,
+                        TIMERS,
                         {"alerts": "flush", "namespace": ns, "group_id": group.id},
                         delay_seconds=rule.group_window,
                     )
@@ -539,6 +544,8 @@ class AlertService:
                     handled.repeats.append(dup.alert_id)
                 return
             except GroupMoved:
+                if joinable and pointer is not None:
+                    closed = pointer.group_id  # not open any more: the next try opens a new group
                 continue
         raise ConflictError("the alert's group kept changing", {"rule": rule.id, "type": event.type})
 
@@ -646,7 +653,7 @@ class AlertService:
         if retry_in:
             # one message for the channel, when the latest of its deliveries may go again
             self._queues.send(
-                QUEUE,
+                TIMERS,
                 {"alerts": "retry", "namespace": ns, "group_id": group.id, "channel_id": channel_id},
                 delay_seconds=max(retry_in),
             )
