@@ -1,13 +1,15 @@
-"""The notifier: consumer of the ``alerts`` queue, with Powertools' batch processing (each record
-handled alone, the failed ones reported back as ``batchItemFailures`` and retried, then dead-lettered).
+"""The notifier: consumer of the ``alerts`` queue (events) and the ``alerts-timers`` queue (its own
+delayed messages: apart, so that they are not received behind a backlog of events), with Powertools'
+batch processing (each record handled alone, the failed ones reported back as ``batchItemFailures``
+and retried, then dead-lettered).
 
 A record is one of:
 
 - an event from the bus (the rule ``alerts`` routes the types of ``chalicelib.domain.alerts.ALERTABLE``):
   ``AlertService.handle_event``;
-- ``{"alerts": "flush", "namespace", "group_id"}``, sent delayed by the grouping window:
+- ``{"alerts": "flush", "namespace", "group_id"}``, sent to ``alerts-timers`` delayed by the grouping window:
   ``AlertService.flush``;
-- ``{"alerts": "retry", "namespace", "group_id", "channel_id"}``, sent delayed by the backoff:
+- ``{"alerts": "retry", "namespace", "group_id", "channel_id"}``, sent there delayed by the backoff:
   ``AlertService.retry``.
 
 Anything else (a body that is not JSON, an envelope that cannot be read, an event version the notifier

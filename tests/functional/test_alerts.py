@@ -341,3 +341,51 @@ def test_the_cli_shows_channels_rules_history_and_tests_a_channel(cloud: LocalCl
     assert code == 0 and "Deploy of" in out and "sent" in out
     code, out, _ = platform("outbox", "--kind", "email")
     assert code == 0 and ".eml" in out and "ada@acme.example" in out
+
+
+def test_a_group_is_flushed_on_time_behind_a_backlog_of_events(cloud: LocalCloud, setup: dict[str, Any]) -> None:
+    """The flush of a group is a delayed message; were it on the events' queue it would be received after
+    every event already waiting there, so a burst's first message would wait for the whole burst."""
+    ada, hook = setup["ada"], setup["hook"]
+    rules = {"rules": [{"id": "burst", "events": ["deployment.failed"], "channels": [hook["id"]], "group_window": 1}]}
+    assert call(cloud, "PUT", f"/v1/namespaces/{NS}/alerts/rules", ada, rules).status_code == 200
+    r = call(cloud, "PATCH", f"/v1/namespaces/{NS}/alerts/channels/{hook['id']}", ada, {"rate_limit": 3600})
+    assert r.status_code == 200, r.text  # many small groups: none skipped for the rate limit
+    sqs, queue = cloud.client("sqs"), cloud.resources["queues"]["alerts"]["url"]
+    consumer = cloud.consumers["alerts"]
+    before = len(cloud.webhooks.received("ci"))
+    events = [failed_event(f"burst{i}") for i in range(120)]
+    consumer.poll_once = lambda wait_seconds=0: time.sleep(0.2) or 0  # type: ignore[method-assign]
+    try:
+        time.sleep(2)  # a receive in flight has ended
+        for start in range(0, len(events), 10):  # the burst is on the queue before the notifier reads it
+            answer = cloud.client("events").put_events(
+                Entries=[
+                    {
+                        "Source": "platform",
+                        "DetailType": e["type"],
+                        "Detail": json.dumps(e),
+                        "EventBusName": cloud.resources["bus"]["name"],
+                    }
+                    for e in events[start : start + 10]
+                ]
+            )
+            assert answer["FailedEntryCount"] == 0
+        waiting = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
+        assert int(waiting["Attributes"]["ApproximateNumberOfMessages"]) >= len(events)
+    finally:
+        del consumer.poll_once  # the consumer reads again
+    ours = {e["data"]["deployment_id"] for e in events}
+
+    def delivered() -> list[dict[str, Any]]:
+        posts = cloud.webhooks.received("ci")[before:]
+        return [p for p in posts if {a["data"]["deployment_id"] for a in p["body"]["data"]["alerts"]} <= ours]
+
+    first = wait_until(delivered, 120, "the first grouped message")[0]
+    alerts = call(cloud, "GET", f"/v1/namespaces/{NS}/alerts?limit=200", ada).json()["alerts"]
+    written = sorted(a["last_seen_at"] for a in alerts if a["rule_id"] == "burst")
+    # the first group went out while the burst was still being read, not after the last of it
+    assert len(written) < len(events) or datetime.fromisoformat(first["received_at"]) < datetime.fromisoformat(
+        written[-1]
+    ), (first["received_at"], written[-1])
+    wait_until(lambda: sum(p["body"]["data"]["total"] for p in delivered()) == len(events), 240, "every alert")
