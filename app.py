@@ -3,6 +3,7 @@
 from chalice import Chalice
 
 from chalicelib.api import (
+    alerts,
     auth,
     billing,
     namespaces,
@@ -35,6 +36,7 @@ for blueprint in (
     billing.bp,
     regions.bp,
     reports.bp,
+    alerts.bp,
 ):
     app.register_blueprint(blueprint)
 # The dashboard's pages: outside the API's registry and /v1 (chalicelib/pages).

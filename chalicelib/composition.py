@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         TerraformPort,
     )
     from chalicelib.domain.rating import RatingService
+    from chalicelib.domain.services.alerts import AlertService
     from chalicelib.domain.services.audit import AuditService
     from chalicelib.domain.services.auth import AuthService
     from chalicelib.domain.services.billing_account import BillingAccountService
@@ -617,9 +618,17 @@ class Container:
 
             mailbox = EmlMailbox(Path(self.settings.mail_dir), self.clock)
         local = self.settings.stage == "local"
+        from chalicelib.adapters.notify.sns import SnsSmsNotifier
+        from chalicelib.adapters.notify.webhook import SignedWebhookNotifier
+        from chalicelib.domain.alerts import SLACK_HOST
+
+        policy = OutboundPolicy.local() if local else OutboundPolicy()
         return {
             "email": SesEmailNotifier(self.settings.email_from, mailbox=mailbox, clock=self.clock, **self._aws()),
-            "slack": SlackWebhookNotifier(OutboundPolicy.local() if local else OutboundPolicy()),
+            "slack": SlackWebhookNotifier(policy, hosts=() if local else (SLACK_HOST,)),
+            "sms": SnsSmsNotifier(**self._aws()),
+            # signed with the real time: receivers check webhook-timestamp against their own clocks
+            "webhook": SignedWebhookNotifier(policy),
         }
 
     @cached_property
@@ -686,6 +695,35 @@ class Container:
                 email = user.email if user is not None else None
             out.append((member.login, email))
         return out
+
+    @cached_property
+    def alerts(self) -> AlertService:
+        """Alert channels and rules (the API) and the notifier's pipeline (functions/alerts)."""
+        self.bind()
+        from chalicelib.adapters.dynamodb.alerts import DynamoAlertStore
+        from chalicelib.adapters.notify.outbound import OutboundPolicy
+        from chalicelib.domain.services.alerts import AlertService, AlertSettings
+
+        local = self.settings.stage == "local"
+        policy = OutboundPolicy.local() if local else OutboundPolicy()
+
+        def renderer() -> Any:
+            from chalicelib.adapters.notify.alert_messages import JinjaAlertRenderer
+
+            return JinjaAlertRenderer()
+
+        return AlertService(
+            DynamoAlertStore(),
+            self.stores.members,
+            self.stores.accounts,
+            self.encryptor,
+            self.queues,
+            self.delivery,
+            renderer,
+            policy.check_url,
+            self.clock,
+            AlertSettings(local=local, public_url=self.settings.public_url, platform_emails=self.settings.alert_emails),
+        )
 
     @cached_property
     def github_webhooks(self) -> GitHubWebhookService:

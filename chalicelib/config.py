@@ -73,6 +73,11 @@ class Settings:
     stripe_api_base: str | None = None
     stripe_retries: int = 4
     stripe_backoff_seconds: float = 0.5
+    # Alerts: where platform-wide events (a region unhealthy) are emailed (the platform admins).
+    alert_emails: tuple[str, ...] = ()
+    # Local stage only: the Slack and webhook receiver stand-ins, read back by GET /v1/local/outbox.
+    slack_standin_url: str = ""
+    webhook_receiver_url: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -122,6 +127,9 @@ class Settings:
             stripe_api_base=e.get("STRIPE_API_BASE") or None,
             stripe_retries=int(e.get("PLATFORM_STRIPE_RETRIES", "4")),
             stripe_backoff_seconds=float(e.get("PLATFORM_STRIPE_BACKOFF_SECONDS", "0.5")),
+            alert_emails=tuple(a.strip() for a in e.get("PLATFORM_ALERT_EMAILS", "").split(",") if a.strip()),
+            slack_standin_url=e.get("PLATFORM_SLACK_STANDIN_URL", "") if stage == "local" else "",
+            webhook_receiver_url=e.get("PLATFORM_WEBHOOK_RECEIVER_URL", "") if stage == "local" else "",
         )
 
 

@@ -64,6 +64,8 @@ Micro as a Service is running on the local cloud (stage {args.stage}), ready in 
   AWS (moto server)   {cloud.moto.endpoint}     table {cloud.decl.table_name}, bus {cloud.decl.bus_name}
   GitHub stand-in     {cloud.github.api_url}   (requests: {cloud.github.url}/_stand-in/requests)
   Slack stand-in      {cloud.slack.url}         (received: {cloud.slack.url}/_stand-in/received)
+  Webhook receiver    {cloud.webhooks.url}         (received: {cloud.webhooks.url}/_stand-in/received)
+  Mail (.eml)         {cloud.data_dir / "mail" if cloud.data_dir else "-"}  (everything sent: platform outbox)
   micro stand-in      {cloud.micro.url}         region micro-local (state: {cloud.micro.url}/_stand-in/state)
   Stripe stand-in     {cloud.stripe.url}         (requests: {cloud.stripe.url}/_stand-in/requests)
   Local data          {cloud.snapshot_path}  ({cloud.restored} items restored)

@@ -39,6 +39,7 @@ class Ports:
     micro: int = 8012  # the micro stand-in's HTTP API gateway (the region micro-local)
     micro_proxy: int = 8013  # where its gRPC proxy would be
     stripe: int = 8014  # the Stripe stand-in
+    webhooks: int = 8016  # the signed-webhook receiver stand-in (alerts)
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -51,18 +52,28 @@ class Ports:
             micro=int(e.get("PLATFORM_MICRO_PORT", 8012)),
             micro_proxy=int(e.get("PLATFORM_MICRO_PROXY_PORT", 8013)),
             stripe=int(e.get("PLATFORM_STRIPE_PORT", 8014)),
+            webhooks=int(e.get("PLATFORM_WEBHOOKS_PORT", 8016)),
         )
 
     @classmethod
     def any_free(cls) -> Ports:
         """Free ports picked now (for tests): every address is known before anything starts."""
-        socks = [socket.socket() for _ in range(7)]
+        socks = [socket.socket() for _ in range(8)]
         for s in socks:
             s.bind(("127.0.0.1", 0))
-        api, aws, github, slack, micro, micro_proxy, stripe = (int(s.getsockname()[1]) for s in socks)
+        api, aws, github, slack, micro, micro_proxy, stripe, webhooks = (int(s.getsockname()[1]) for s in socks)
         for s in socks:
             s.close()
-        return cls(api=api, aws=aws, github=github, slack=slack, micro=micro, micro_proxy=micro_proxy, stripe=stripe)
+        return cls(
+            api=api,
+            aws=aws,
+            github=github,
+            slack=slack,
+            micro=micro,
+            micro_proxy=micro_proxy,
+            stripe=stripe,
+            webhooks=webhooks,
+        )
 
 
 def check_free(host: str, ports: dict[str, int]) -> None:
@@ -116,6 +127,7 @@ class LocalCloud:
         self.resources: dict[str, Any] = {}
         self.github: Any = None
         self.slack: Any = None
+        self.webhooks: Any = None
         self.micro: Any = None
         self.micro_proxy: Any = None
         self.stripe: Any = None
@@ -139,6 +151,7 @@ class LocalCloud:
                 "micro": self.ports.micro if self.standins else 0,
                 "micro_proxy": self.ports.micro_proxy if self.standins else 0,
                 "stripe": self.ports.stripe if self.standins else 0,
+                "webhooks": self.ports.webhooks if self.standins else 0,
             },
         )
         self.moto.start()
@@ -194,7 +207,7 @@ class LocalCloud:
         if self.journal is not None:
             self.moto.app.journal = None
             self.journal.close()
-        for standin in (self.stripe, self.micro_proxy, self.micro, self.github, self.slack):
+        for standin in (self.stripe, self.micro_proxy, self.micro, self.github, self.slack, self.webhooks):
             if standin is not None:
                 standin.stop()
         moto_patches.uninstall()
@@ -320,12 +333,14 @@ class LocalCloud:
     def _start_standins(self) -> None:
         from localcloud.standins.github import GitHubStandIn
         from localcloud.standins.slack import SlackStandIn
+        from localcloud.standins.webhooks import WebhookReceiverStandIn
 
         # A webhook secret set in the environment is the App's (a person's own GitHub App, through a
         # tunnel): the API verifies with it, and the stand-in signs with it too.
         secret = os.environ.get("GITHUB_WEBHOOK_SECRET") or None
         self.github = GitHubStandIn(self.host, self.ports.github, webhook_secret=secret).start()
         self.slack = SlackStandIn(self.host, self.ports.slack).start()
+        self.webhooks = WebhookReceiverStandIn(self.host, self.ports.webhooks).start()
         self._start_micro()
         self._start_stripe()
         app = self.github.app
@@ -339,6 +354,7 @@ class LocalCloud:
                 "GITHUB_WEBHOOK_SECRET": app.webhook_secret,
                 "GITHUB_APP_PRIVATE_KEY": self.github.app_private_key_pem.decode(),
                 "PLATFORM_SLACK_STANDIN_URL": self.slack.url,
+                "PLATFORM_WEBHOOK_RECEIVER_URL": self.webhooks.url,
             }
         )
 

@@ -20,6 +20,7 @@ MAX_KEY_LENGTH = 255
 NOT_KEPT = frozenset({"create_token", "local_login", "poll_device_login", "start_device_login", "create_ingest_token"})
 # Idempotent by design, and not a user's call: usage events are deduplicated by their own ids.
 NOT_KEPT |= {"ingest_usage_events"}
+NOT_KEPT |= {"create_alert_channel", "rotate_alert_secret"}  # a webhook channel's signing secret
 
 
 def applies(spec: RouteSpec, key: str | None) -> bool:

@@ -75,6 +75,7 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
         "chalicelib.domain.manifest:CONFIG_KEY",
         "a config var name: A-Z, 0-9 and _, not starting with a digit; at most 128",
     ),
+    "channel": PathParameter("chalicelib.domain.alerts:CHANNEL_PATH", "an alert channel id: a ULID, or owners"),
 }
 
 

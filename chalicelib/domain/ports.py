@@ -669,7 +669,9 @@ class WorkflowPort(Protocol):
 
 
 class QueuePort(Protocol):
-    def send(self, queue: str, body: dict[str, Any], *, dedup_id: str | None = None) -> str: ...
+    def send(self, queue: str, body: dict[str, Any], *, dedup_id: str | None = None, delay_seconds: int = 0) -> str:
+        """Send one message; ``delay_seconds`` (0-900, SQS's DelaySeconds) keeps it from its consumer that long."""
+        ...
 
     def send_batch(self, queue: str, bodies: Sequence[dict[str, Any]]) -> None:
         """Sends every body, ten a request; DependencyUnavailableError when some were not sent (a retry
@@ -712,6 +714,8 @@ class Notification:
       message's fallback (notifications, clients without Block Kit).
     - ``html``: an email's HTML part; ``attachments``: an email's files, inline or not.
     - ``blocks``: a Slack message's Block Kit blocks (JSON objects).
+    - ``signing_secrets``: a ``webhook``'s Standard Webhooks secrets (``whsec_...``), each signing the
+      message (two during a rotation); secrets, never shown or logged.
     - ``key``: what makes two sends the same delivery (``DeliveryService`` claims it before sending, so
       a retried step does not send twice): ``<what>:<namespace>:<which one>:<channel id>``, at most 200
       characters of ``[A-Za-z0-9._:-]``.
@@ -725,6 +729,7 @@ class Notification:
     attachments: tuple[Attachment, ...] = ()
     blocks: tuple[dict[str, Any], ...] = ()
     key: str = ""
+    signing_secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 class NotifierPort(Protocol):

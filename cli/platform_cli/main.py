@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TextIO
 
-from cli.platform_cli import __version__, billing, commands, deploys, reports
+from cli.platform_cli import __version__, alerts, billing, commands, deploys, reports
 from cli.platform_cli import regions as regions_cli
 from cli.platform_cli.client import ClientFactory, default_factory
 from cli.platform_cli.context import Context, _utcnow
@@ -236,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_deploy_commands(command, group, sub)
     billing.add_commands(command, group, sub)
     reports.add_commands(command, group, sub)
+    alerts.add_commands(command, group, sub)
     return parser
 
 

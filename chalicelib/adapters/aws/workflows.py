@@ -156,7 +156,7 @@ class SqsQueues(_Configured):
             self._limits[url] = min(declared, SQS_MESSAGE_LIMIT)
         return self._limits[url]
 
-    def send(self, queue: str, body: dict[str, Any], *, dedup_id: str | None = None) -> str:
+    def send(self, queue: str, body: dict[str, Any], *, dedup_id: str | None = None, delay_seconds: int = 0) -> str:
         url = self.resolve(queue)
         text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))  # escaping would double non-ASCII text
         attributes = {"dedup_id": {"DataType": "String", "StringValue": dedup_id}} if dedup_id else {}
@@ -165,7 +165,10 @@ class SqsQueues(_Configured):
             self.s3.put_object(Bucket=self.bucket(), Key=key, Body=text.encode(), ContentType="application/json")
             attributes[CLAIM_CHECK] = {"DataType": "String", "StringValue": key}
             text = json.dumps({CLAIM_CHECK: key})
-        answer = self.client.send_message(QueueUrl=url, MessageBody=text, MessageAttributes=attributes)
+        # DelaySeconds: the message stays invisible to consumers that long, at most 15 minutes (SQS
+        # Developer Guide, "Amazon SQS message timers").
+        delay = {"DelaySeconds": max(0, min(int(delay_seconds), 900))} if delay_seconds else {}
+        answer = self.client.send_message(QueueUrl=url, MessageBody=text, MessageAttributes=attributes, **delay)
         return str(answer["MessageId"])
 
     @staticmethod
@@ -195,6 +198,24 @@ class SqsQueues(_Configured):
         key = self.claim_check(record)
         if key is not None:
             self.s3.delete_object(Bucket=self.bucket(), Key=key)
+
+    def dead_letter_depths(self) -> dict[str, int]:
+        """Messages waiting in the dead-letter queue of every configured queue (``PLATFORM_QUEUE_<NAME>_URL``),
+        by queue name: its ``RedrivePolicy`` names the dead-letter queue, ``ApproximateNumberOfMessages`` counts."""
+        depths: dict[str, int] = {}
+        for key, url in sorted(self._env.items()):
+            if not (key.startswith("PLATFORM_QUEUE_") and key.endswith("_URL")):
+                continue
+            name = key.removeprefix("PLATFORM_QUEUE_").removesuffix("_URL").lower().replace("_", "-")
+            attributes = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+            policy = attributes.get("Attributes", {}).get("RedrivePolicy")
+            if not policy:
+                continue
+            dlq_name = json.loads(policy)["deadLetterTargetArn"].rsplit(":", 1)[-1]
+            dlq_url = self.client.get_queue_url(QueueName=dlq_name)["QueueUrl"]
+            counted = self.client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
+            depths[name] = int(counted["Attributes"]["ApproximateNumberOfMessages"])
+        return depths
 
     def send_batch(self, queue: str, bodies: Sequence[dict[str, Any]]) -> None:
         url = self.resolve(queue)

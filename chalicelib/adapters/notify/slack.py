@@ -55,9 +55,12 @@ def describe_webhook(url: str) -> str:
 
 
 class SlackWebhookNotifier:
-    def __init__(self, policy: OutboundPolicy | None = None, timeout: float = CONNECT_TIMEOUT) -> None:
+    def __init__(
+        self, policy: OutboundPolicy | None = None, timeout: float = CONNECT_TIMEOUT, hosts: tuple[str, ...] = ()
+    ) -> None:
         self._policy = policy or OutboundPolicy()
         self._timeout = timeout
+        self._hosts = tuple(h.lower() for h in hosts)  # when set, the only hosts posted to (Slack's, outside local)
 
     def describe(self, target: str) -> str:
         return describe_webhook(target)
@@ -74,9 +77,14 @@ class SlackWebhookNotifier:
             raise ValidationError("the Slack notifier sends Slack messages only", {"channel": notification.channel})
         register_secret(notification.target)  # its path is its credential: never in a log line
         try:
-            self._policy.check_url(notification.target)
+            _, host, _ = self._policy.check_url(notification.target)
         except OutboundRefusedError as e:
             raise DeliveryRefusedError(f"the webhook URL is refused: {e}", {"provider_error": "address_refused"}) from e
+        if self._hosts and host.rstrip(".").lower() not in self._hosts:
+            raise DeliveryRefusedError(
+                f"the webhook URL is refused: not Slack's webhook host ({', '.join(self._hosts)})",
+                {"provider_error": "address_refused"},
+            )
         client = _CheckedWebhookClient(notification.target, self._policy, self._timeout)
         payload: dict[str, Any] = {"text": notification.text}
         if notification.blocks:
