@@ -226,8 +226,9 @@ class Container:
         self.bind()
         quotas = self.catalog.quotas()
 
-        def quota_of(ns_id: str) -> Any:
-            return quotas.get(self.namespaces.get(ns_id).plan)
+        def locate(ns: Namespace) -> str:
+            assert ns.cluster_id is not None
+            return str(self.stores.placement.api_address(ns.region, ns.cluster_id))
 
         return DeployService(
             DynamoDeployStore(),
@@ -239,13 +240,15 @@ class Container:
             self.workflows,
             self.status_reporter,
             self.encryptor,
-            quota_of,
+            quotas.get,
             self.clock,
             DeploySettings(
                 poll_seconds=self.settings.deploy_poll_seconds, allow_local_sources=self.settings.stage == "local"
             ),
             admit=lambda ns: self.budgets.check_deploys(ns),
             fetch_token=lambda installation_id: self.github_repos.fetch_token(installation_id),
+            locate=locate,
+            runtime_at=self.runtime_for,
         )
 
     @cached_property

@@ -1,9 +1,11 @@
 """The deploy state machine's tasks (statemachines/deploy.asl.json), one per state, and the sweeper.
-Each takes ``{"namespace", "service", "deployment_id", ...}`` and calls one DeployService step."""
+Each takes ``{"namespace", "service", "deployment_id", ...}`` and calls one DeployService step. What
+``Lock`` read (``$.lock.run``) and ``Build`` made (``$.build``) come along in the state, so that no later
+step reads them again."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.composition import get_container
@@ -13,41 +15,57 @@ def _args(event: dict[str, Any]) -> tuple[str, str, str]:
     return event["namespace"], event["service"], event["deployment_id"]
 
 
+def _run(event: dict[str, Any]) -> Any:
+    from chalicelib.domain.deploys import Run
+
+    return Run.from_state((event.get("lock") or {}).get("run") or event.get("run"))
+
+
+def _built(event: dict[str, Any]) -> Any:
+    from chalicelib.domain.deploys import Built
+
+    return Built.from_state(event.get("build"))
+
+
+def _healthy_at(event: dict[str, Any]) -> datetime | None:
+    health = event.get("health") or {}
+    return datetime.fromisoformat(health["at"]) if health.get("health") == "running" and health.get("at") else None
+
+
 def lock(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return get_container().deploys.step_lock(*_args(event))
 
 
 def report(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    get_container().deploys.step_report(*_args(event), event["state"])
+    get_container().deploys.step_report(*_args(event), event["state"], _run(event))
     return {}
 
 
 def build(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    get_container().deploys.step_build(*_args(event))
-    return {}
+    return get_container().deploys.step_build(*_args(event), _run(event))
 
 
 def start(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    get_container().deploys.step_start(*_args(event))
+    get_container().deploys.step_start(*_args(event), _run(event), _built(event))
     return {}
 
 
 def health(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return get_container().deploys.step_health(*_args(event))
+    # the first check (no $.health yet) comes right after the start
+    return get_container().deploys.step_health(*_args(event), _run(event), _built(event), first="health" not in event)
 
 
 def succeed(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    get_container().deploys.step_succeed(*_args(event))
-    return {}
+    return get_container().deploys.step_succeed(*_args(event), _run(event), _built(event), _healthy_at(event))
 
 
 def rollback(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    get_container().deploys.step_rollback(*_args(event), event.get("error"))
-    return {}
+    return get_container().deploys.step_rollback(*_args(event), event.get("error"), _run(event), _healthy_at(event))
 
 
 def release(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return get_container().deploys.step_release(*_args(event))
+    released = bool((event.get("finished") or {}).get("released"))
+    return get_container().deploys.step_release(*_args(event), released=released)
 
 
 def sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
