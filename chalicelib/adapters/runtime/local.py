@@ -141,7 +141,7 @@ COUNTS_SAVE_SECONDS = 5.0
 HEARTBEAT_SECONDS = 1.0
 MAX_LINE_BYTES = 64 * 1024
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
-RESERVED_ENV = ("MICRO_NAMESPACE", "MICRO_SERVICE", "MICRO_VERSION", "PORT")
+RESERVED_ENV = ("MICRO_NAMESPACE", "MICRO_SERVICE", "MICRO_VERSION", "PORT", "HOST")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 _shared: dict[str, LocalRuntime] = {}
@@ -753,6 +753,9 @@ class LocalRuntime(FileBackedRuntime):
                 "MICRO_SERVICE": inst.name,
                 "MICRO_VERSION": inst.version,
                 "PORT": str(inst.port),
+                # the address to listen on: loopback only, where the proxy and the health checks reach it
+                # (a service that honours $HOST, as examples/hello does, is not on the machine's network)
+                "HOST": "127.0.0.1",
             }
         )
         return env
