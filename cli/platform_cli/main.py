@@ -70,18 +70,22 @@ def _namespace_parent() -> argparse.ArgumentParser:
     return parent
 
 
-# Groups whose subcommand may be left out: ``platform services`` lists, ``platform deployments SVC``
-# and ``platform config SVC`` list too (``list`` is inserted before parsing).
+# Groups whose subcommand may be left out: ``platform services``, ``platform namespaces`` and
+# ``platform regions`` list, ``platform deployments SVC`` and ``platform config SVC`` list too (``list``
+# is inserted before parsing).
 _DEFAULT_LIST = {
     "services": ("list", "show", "delete"),
     "deployments": ("list", "show"),
     "config": ("list", "set", "unset"),
+    "namespaces": ("list", "create", "show", "delete", "members"),
+    "regions": ("list",),
 }
+_LIST_TAKES_NO_ARGUMENT = ("services", "namespaces", "regions")
 _VALUED_OPTIONS = ("-o", "--output", "-n", "--namespace")
 
 
 def with_default_subcommand(argv: Sequence[str]) -> list[str]:
-    """``argv`` with ``list`` inserted after ``services``, ``deployments`` or ``config`` when no subcommand follows."""
+    """``argv`` with ``list`` inserted after a group of ``_DEFAULT_LIST`` when no subcommand follows."""
     args = list(argv)
     positions: list[int] = []
     expect_value = False
@@ -101,9 +105,10 @@ def with_default_subcommand(argv: Sequence[str]) -> list[str]:
         return args
     group, at = args[positions[0]], positions[0] + 1
     if len(positions) == 2:
-        if args[positions[1]] not in _DEFAULT_LIST[group]:
+        # (a word after a group whose list takes none is a mistyped subcommand: argparse says so)
+        if args[positions[1]] not in _DEFAULT_LIST[group] and group not in _LIST_TAKES_NO_ARGUMENT:
             args.insert(at, "list")
-    elif group == "services" and not {"-h", "--help"} & set(args):
+    elif group in _LIST_TAKES_NO_ARGUMENT and not {"-h", "--help"} & set(args):
         args.insert(at, "list")
     return args
 
