@@ -61,3 +61,23 @@ def get_logger() -> Logger:
             handler.setFormatter(RedactingFormatter(handler.formatter))
         _logger = logger
     return _logger
+
+
+def lambda_handler(fn: Any) -> Any:
+    """A function handler with Powertools' ``inject_lambda_context``: every log line of the invocation
+    carries ``cold_start`` and the function's request id, name, memory and ARN. The logger is built,
+    and ``fn`` wrapped, on the first invocation (not at import: cold starts); called without a Lambda
+    context (a test calling it directly), ``fn`` runs as it is."""
+    import functools
+
+    wrapped: list[Any] = []
+
+    @functools.wraps(fn)
+    def handler(event: Any, context: Any) -> Any:
+        if context is None:
+            return fn(event, context)
+        if not wrapped:
+            wrapped.append(get_logger().inject_lambda_context(fn))
+        return wrapped[0](event, context)
+
+    return handler

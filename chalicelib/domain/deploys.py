@@ -339,8 +339,8 @@ class DeployService:
         admit: Callable[[str], None] | None = None,
         fetch_token: Callable[[int], str] | None = None,
         *,
-        locate: Callable[[Namespace], str],
-        runtime_at: Callable[[str], RuntimePort],
+        locate: Callable[[Namespace], str] | None = None,
+        runtime_at: Callable[[str], RuntimePort] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         # ``admit(ns)`` raises PaymentRequiredError while a budget's hard cap suspends new deploys
@@ -349,7 +349,8 @@ class DeployService:
         self._store = store
         self._builds = builds
         # the runtime of a namespace (API calls); where a namespace's cluster's runtime is (read once per
-        # execution, at Lock: ConflictError while it has none), and the runtime at such an address
+        # execution, at Lock: ConflictError while it has none), and the runtime at such an address (without
+        # them, every step asks ``runtime_of``)
         self._runtime_of = runtime_of
         self._locate = locate
         self._runtime_at = runtime_at
@@ -682,7 +683,7 @@ class DeployService:
 
     def _run_of(self, dep: Deployment, service: Service | None, namespace: Namespace | None) -> Run:
         runtime = None
-        if namespace is not None and namespace.cluster_id is not None:
+        if self._locate is not None and namespace is not None and namespace.cluster_id is not None:
             try:
                 runtime = self._locate(namespace)
             except (ConflictError, NotFoundError):  # Start says so, and the deployment is rolled back
@@ -699,7 +700,7 @@ class DeployService:
         )
 
     def _runtime(self, ns: str, run: Run | None) -> RuntimePort:
-        if run is None:
+        if run is None or self._runtime_at is None:
             return self._runtime_of(ns)
         if run.runtime is None:
             raise ConflictError(f"the namespace {ns} has no cluster to run on", {"namespace": ns})
@@ -1018,7 +1019,7 @@ class DeployService:
             append=append,
             release_lock=True,
         )
-        return {"released": True}
+        return {"released": True, "status": dep.status}
 
     def _runs(self, runtime: RuntimePort, ns: str, svc: str, dep_id: str) -> bool:
         """Whether the runtime has the deployment's version (started, though an interruption kept the

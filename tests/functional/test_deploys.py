@@ -543,7 +543,7 @@ def wait_for_status(p: dict[str, Any], dep_id: str, status: str, step: str | Non
 
 
 def test_a_deploy_makes_at_most_15_table_requests_and_checks_health_right_after_the_start(
-    platform: dict[str, Any],
+    platform: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Steps are recorded one at a time and the service and namespace read once per execution (the
     goal of bench/deploy.py); a version healthy at once is found by the first check, with no Wait."""
@@ -564,6 +564,9 @@ def test_a_deploy_makes_at_most_15_table_requests_and_checks_health_right_after_
     assert shown["status"] == "succeeded"
     assert [s["name"] for s in shown["steps"]] == ["lock", "build", "start", "health"], shown["steps"]
     assert_every_step_ended(shown)
+    # counted as an EMF metric (chalicelib/metrics.py)
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [(m["outcome"], m["Deployments"]) for m in metrics if "Deployments" in m] == [("succeeded", [1.0])]
 
 
 def test_services_answer_again_after_the_local_cloud_restarts(platform: dict[str, Any]) -> None:

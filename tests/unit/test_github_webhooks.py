@@ -165,6 +165,20 @@ def test_an_offloaded_payload_is_deleted_once_its_message_is_handled(hooks: dict
     assert handler(event, None) == {"batchItemFailures": []}  # a second delivery of it: handled already
 
 
+def test_each_delivery_handled_is_counted_by_outcome(hooks: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from functions.github_events.handler import handler
+    from tests.unit.test_sqs_batch import emf
+
+    body = json.dumps(push_payload("ß" * 200_000), ensure_ascii=False).encode()  # offloaded: its settling is seen
+    assert post(hooks, "push", body, "counted-1").status_code == 202
+    event = sqs_event(received(hooks), "arn:aws:sqs:us-east-1:123456789012:github-events-test", "us-east-1")
+    capsys.readouterr()
+    assert handler(event, None) == {"batchItemFailures": []}
+    assert handler(event, None) == {"batchItemFailures": []}  # delivered again: handled already
+    counted = [(m["name"], m["outcome"]) for m in emf(capsys.readouterr().out)]
+    assert counted == [("WebhookDeliveries", "processed"), ("WebhookDeliveries", "duplicate")]
+
+
 def test_a_small_payload_is_sent_inline(hooks: dict[str, Any]) -> None:
     assert post(hooks, "push", json.dumps(push_payload("ok")).encode(), "small-1").status_code == 202
     (message,) = received(hooks)
