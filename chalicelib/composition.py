@@ -6,7 +6,6 @@ process's container; tests install their own with ``set_container``."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from functools import cached_property
@@ -77,16 +76,29 @@ class Container:
     # ------------------------------------------------------------------ secrets
 
     @cached_property
-    def secrets(self) -> dict[str, str]:
-        """The platform's secrets, read once: Secrets Manager on AWS, the environment locally."""
-        if self.settings.secrets_id:
-            import boto3
+    def _secrets_provider(self) -> Any:
+        import boto3
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-            client = boto3.client(
-                "secretsmanager", region_name=self.settings.region, endpoint_url=self.settings.aws_endpoint_url
-            )
-            value: dict[str, str] = json.loads(
-                client.get_secret_value(SecretId=self.settings.secrets_id)["SecretString"]
+        client = boto3.client(
+            "secretsmanager", region_name=self.settings.region, endpoint_url=self.settings.aws_endpoint_url
+        )
+        return SecretsProvider(boto3_client=client)
+
+    def secret(self, name: str) -> str:
+        """One secret as it is now (a rotated one within ``secrets_max_age_seconds``); "" when unset."""
+        return self.secrets.get(name, "")
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        """The platform's secrets: Secrets Manager on AWS, through Powertools Parameters, whose cache keeps
+        them ``secrets_max_age_seconds`` (so a rotated secret is picked up without a cold start); the
+        environment locally."""
+        if self.settings.secrets_id:
+            value: dict[str, str] = dict(
+                self._secrets_provider.get(
+                    self.settings.secrets_id, transform="json", max_age=self.settings.secrets_max_age_seconds
+                )
             )
         else:
             value = {name: os.environ[name] for name in SECRET_NAMES if os.environ.get(name)}
@@ -496,7 +508,7 @@ class Container:
         from chalicelib.domain.services.github_webhooks import GitHubWebhookService
 
         return GitHubWebhookService(
-            self.secrets.get("GITHUB_WEBHOOK_SECRET", ""), self.stores.deliveries, self.queues, self.clock
+            lambda: self.secret("GITHUB_WEBHOOK_SECRET"), self.stores.deliveries, self.queues, self.clock
         )
 
     @cached_property

@@ -184,3 +184,33 @@ def test_a_small_payload_is_sent_inline(hooks: dict[str, Any]) -> None:
     (message,) = received(hooks)
     assert "claim_check" not in message.get("MessageAttributes", {})
     assert json.loads(message["Body"])["payload"]["commits"][0]["message"] == "ok"
+
+
+def test_a_rotated_webhook_secret_is_taken_within_the_secrets_cache_lifetime(
+    hooks: dict[str, Any], clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On AWS the secrets come from Secrets Manager through Powertools Parameters, kept
+    PLATFORM_SECRETS_MAX_AGE_SECONDS: a rotation is picked up without a cold start."""
+    import time
+
+    from chalicelib.composition import Container, set_container
+    from chalicelib.config import Settings
+
+    sm = boto3.client("secretsmanager")
+    sm.create_secret(Name="platform-test", SecretString=json.dumps({"GITHUB_WEBHOOK_SECRET": "first-secret-1"}))
+    monkeypatch.setenv("PLATFORM_SECRETS_ID", "platform-test")
+    monkeypatch.setenv("PLATFORM_SECRETS_MAX_AGE_SECONDS", "1")
+    container = Container(Settings.from_env(), clock=clock)
+    container.bind()
+    set_container(container)
+    body = json.dumps(push_payload("ok")).encode()
+
+    def signed(secret: str) -> int:
+        headers = delivery_headers("push", body, secret, str(uuid.uuid4()), 1, 4242)
+        return int(hooks["client"].http.post("/v1/webhooks/github", body=body, headers=headers).status_code)
+
+    assert signed("first-secret-1") == 202
+    sm.put_secret_value(SecretId="platform-test", SecretString=json.dumps({"GITHUB_WEBHOOK_SECRET": "second-secret-2"}))
+    time.sleep(1.2)
+    assert signed("second-secret-2") == 202
+    assert signed("first-secret-1") == 401
