@@ -93,23 +93,19 @@ class Container:
     def secrets(self) -> dict[str, str]:
         """The platform's secrets: Secrets Manager on AWS, through Powertools Parameters, whose cache keeps
         them ``secrets_max_age_seconds`` (so a rotated secret is picked up without a cold start); the
-        environment locally."""
-        if self.settings.secrets_id:
-            value: dict[str, str] = dict(
-                self._secrets_provider.get(
-                    self.settings.secrets_id, transform="json", max_age=self.settings.secrets_max_age_seconds
-                )
+        environment locally (read once)."""
+        if not self.settings.secrets_id:
+            return self._local_secrets
+        value: dict[str, str] = dict(
+            self._secrets_provider.get(
+                self.settings.secrets_id, transform="json", max_age=self.settings.secrets_max_age_seconds
             )
-        else:
-            value = {name: os.environ[name] for name in SECRET_NAMES if os.environ.get(name)}
-        if value.get("GITHUB_APP_PRIVATE_KEY_FILE") or os.environ.get("GITHUB_APP_PRIVATE_KEY_FILE"):
-            path = value.get("GITHUB_APP_PRIVATE_KEY_FILE") or os.environ["GITHUB_APP_PRIVATE_KEY_FILE"]
-            value["GITHUB_APP_PRIVATE_KEY"] = Path(path).read_text()
-        from chalicelib.logs import register_secret
+        )
+        return _completed(value)
 
-        for secret in value.values():
-            register_secret(secret)
-        return value
+    @cached_property
+    def _local_secrets(self) -> dict[str, str]:
+        return _completed({name: os.environ[name] for name in SECRET_NAMES if os.environ.get(name)})
 
     # ------------------------------------------------------------------ adapters
 
@@ -529,6 +525,18 @@ def default_clock(settings: Settings) -> Clock:
 
 _container: Container | None = None
 _container_lock = threading.Lock()
+
+
+def _completed(value: dict[str, str]) -> dict[str, str]:
+    """The secrets with the App's key read from its file when one is named; each masked in the logs."""
+    if value.get("GITHUB_APP_PRIVATE_KEY_FILE") or os.environ.get("GITHUB_APP_PRIVATE_KEY_FILE"):
+        path = value.get("GITHUB_APP_PRIVATE_KEY_FILE") or os.environ["GITHUB_APP_PRIVATE_KEY_FILE"]
+        value["GITHUB_APP_PRIVATE_KEY"] = Path(path).read_text()
+    from chalicelib.logs import register_secret
+
+    for secret in value.values():
+        register_secret(secret)
+    return value
 
 
 def get_container() -> Container:
