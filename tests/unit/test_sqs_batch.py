@@ -114,6 +114,12 @@ def test_a_consumers_log_lines_carry_the_request_id_and_cold_start(
     failed = [line for line in lines if line.get("message") == "membership sync failed"][-1]
     assert failed["function_request_id"] == "req-0001" and failed["message_id"] == "m9"
     assert failed["function_name"] == "platform-test-membership-sync" and "cold_start" in failed
+    from chalicelib.logs import get_logger
+
+    get_logger().info("after the invocation")  # (in the local cloud: an API request's line, say)
+    after = [json.loads(line) for line in read_log().splitlines() if line.startswith("{")][-1]
+    assert after["message"] == "after the invocation" and "function_request_id" not in after
+    assert "cold_start" not in after and "function_name" not in after
 
 
 def test_a_failed_onboarding_is_counted(
