@@ -61,6 +61,9 @@ UNTIMED = datetime.fromtimestamp(0, UTC)  # the time of a log record that carrie
 # The first health check runs right after the start; while the version is still starting, it is checked
 # again after these pauses (seconds) before the state machine falls back to its Wait loop (poll_seconds).
 HEALTH_BACKOFF = (0.1, 0.2, 0.4, 0.8)
+# What a runtime sets in a running service's metadata when "running" means its health path answered (the
+# local runtime): only then does the first check's "running" make the deployment current at once.
+HEALTH_CHECKED = "health_checked"
 
 
 def _installation(dep: Deployment) -> str | None:
@@ -855,8 +858,10 @@ class DeployService:
     ) -> dict[str, Any]:
         """``{"health": running | starting | error | deadline}`` (``"at"``: when it was found running). The
         first check (right after the start) checks again after short pauses while the version is still
-        starting, within its deadline, before the state machine's Wait loop takes over. A version found
-        running is recorded by ``step_succeed``, in the one write that makes it current."""
+        starting, within its deadline, before the state machine's Wait loop takes over; it takes
+        "running" only from a runtime that checked the health path (``HEALTH_CHECKED``: the local runtime;
+        on micro, "running" is the pod's phase, judged after the Wait as before). A version found running
+        is recorded by ``step_succeed``, in the one write that makes it current."""
         runtime = self._runtime(ns, run)
         deadline = self._built(ns, svc, dep_id, built).deadline
         pauses = self._settings.health_backoff if first else ()
@@ -869,6 +874,11 @@ class DeployService:
             status = mine[0].status if mine else "error"
             now = self._clock.now()
             if status == "running":
+                if first and mine[0].metadata.get(HEALTH_CHECKED) != "true":
+                    # "running" without the health path checked (micro: the pod's phase, the process
+                    # merely started): judged after the Wait, as always, so a crash just after the
+                    # start still fails the deployment
+                    return {"health": "starting"}
                 return {"health": "running", "at": now.isoformat()}
             if status in ("error", "stopped"):
                 reason = (mine[0].metadata.get("error") if mine else None) or "the process is not running"

@@ -726,6 +726,8 @@ class LocalRuntime(FileBackedRuntime):
         limit = _memory_limit_mib(inst.metadata)
         if limit is not None:
             metadata["memory_limit_mib"] = str(limit)
+        if inst.status == "running":
+            metadata["health_checked"] = "true"  # running: its health path answered (chalicelib/domain/deploys.py)
         if inst.error is not None:
             metadata["error"] = inst.error
         if inst.exit_code is not None:
