@@ -60,7 +60,7 @@ INTERRUPTED = {
 UNTIMED = datetime.fromtimestamp(0, UTC)  # the time of a log record that carries none
 # The first health check runs right after the start; while the version is still starting, it is checked
 # again after these pauses (seconds) before the state machine falls back to its Wait loop (poll_seconds).
-HEALTH_BACKOFF = (0.1, 0.2, 0.4, 0.8)
+HEALTH_BACKOFF = (0.05, 0.1, 0.1, 0.15, 0.2, 0.3, 0.5, 0.6)
 # What a runtime sets in a running service's metadata when "running" means its health path answered (the
 # local runtime): only then does the first check's "running" make the deployment current at once.
 HEALTH_CHECKED = "health_checked"
