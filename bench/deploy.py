@@ -84,6 +84,7 @@ def main() -> None:
         )
         sfn = cloud.client("stepfunctions")
         times, transitions, aws, journalled = [], [], [], []
+        states_time: dict[str, list[float]] = {}
         journal = cloud.journal
         assert journal is not None
         for _ in range(args.runs):
@@ -112,6 +113,14 @@ def main() -> None:
             times.append(time.monotonic() - started)
             history = sfn.get_execution_history(executionArn=f"{exec_arn}:{dep['id']}", maxResults=1000)["events"]
             transitions.append(sum(1 for e in history if e["type"].endswith("StateEntered")))
+            entered = {}
+            for e in history:
+                if e["type"].endswith("StateEntered"):
+                    entered[e["stateEnteredEventDetails"]["name"]] = e["timestamp"]
+                elif e["type"].endswith("StateExited"):
+                    name = e["stateExitedEventDetails"]["name"]
+                    spent = (e["timestamp"] - entered.pop(name, e["timestamp"])).total_seconds()
+                    states_time.setdefault(name, []).append(spent)
             counted = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
             counted["states"] = counted.get("states", 0) - polls
             aws.append(counted)
@@ -123,9 +132,15 @@ def main() -> None:
             f"AWS requests per deploy, by service: {json.dumps(aws[-1], sort_keys=True)} "
             f"(total {sum(aws[-1].values())}; runs: {[sum(a.values()) for a in aws]})"
         )
+        print(
+            "time in each state, median s: "
+            + ", ".join(f"{name} {statistics.median(spent):.2f}" for name, spent in states_time.items())
+        )
         print(f"table writes journalled (one fsync each) per deploy: {journalled}")
         print(f"API call -> healthy and answering: median {median:.2f} s")
-        print(f"baseline (start the process by hand until healthy): median {floor:.3f} s ratio={median / floor:.1f}")
+        print(f"baseline (start the process by hand until healthy): median {floor:.3f} s")
+        print(f"ddb_requests={max(a.get('dynamodb', 0) for a in aws)}")
+        print(f"ratio={median / floor:.1f}")
     finally:
         cloud.stop()
         set_container(None)

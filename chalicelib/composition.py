@@ -6,7 +6,6 @@ process's container; tests install their own with ``set_container``."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from functools import cached_property
@@ -91,29 +90,38 @@ class Container:
     # ------------------------------------------------------------------ secrets
 
     @cached_property
+    def _secrets_provider(self) -> Any:
+        import boto3
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        client = boto3.client(
+            "secretsmanager", region_name=self.settings.region, endpoint_url=self.settings.aws_endpoint_url
+        )
+        return SecretsProvider(boto3_client=client)
+
+    def secret(self, name: str) -> str:
+        """One secret as it is now (a rotated one within ``secrets_max_age_seconds``); "" when unset."""
+        return self.secrets.get(name, "")
+
+    @property
     def secrets(self) -> dict[str, str]:
-        """The platform's secrets, read once: Secrets Manager on AWS, the environment locally."""
-        if self.settings.secrets_id:
-            import boto3
-
-            client = boto3.client(
-                "secretsmanager", region_name=self.settings.region, endpoint_url=self.settings.aws_endpoint_url
+        """The platform's secrets: Secrets Manager on AWS, through Powertools Parameters, whose cache keeps
+        them ``secrets_max_age_seconds`` (so a rotated secret is picked up without a cold start); the
+        environment locally (read once). One secret per concern (GitHub App, micro runtime, Stripe), each
+        function reading only its own: PLATFORM_SECRETS_ID lists them, comma-separated, and their JSON
+        objects are merged."""
+        if not self.settings.secrets_id:
+            return self._local_secrets
+        value: dict[str, str] = {}
+        for secret_id in filter(None, (s.strip() for s in self.settings.secrets_id.split(","))):
+            value.update(
+                self._secrets_provider.get(secret_id, transform="json", max_age=self.settings.secrets_max_age_seconds)
             )
-            # One secret per concern (GitHub App, micro runtime, Stripe), each function reading only its own:
-            # PLATFORM_SECRETS_ID lists them, comma-separated, and their JSON objects are merged.
-            value: dict[str, str] = {}
-            for secret_id in filter(None, (s.strip() for s in self.settings.secrets_id.split(","))):
-                value.update(json.loads(client.get_secret_value(SecretId=secret_id)["SecretString"]))
-        else:
-            value = {name: os.environ[name] for name in SECRET_NAMES if os.environ.get(name)}
-        if value.get("GITHUB_APP_PRIVATE_KEY_FILE") or os.environ.get("GITHUB_APP_PRIVATE_KEY_FILE"):
-            path = value.get("GITHUB_APP_PRIVATE_KEY_FILE") or os.environ["GITHUB_APP_PRIVATE_KEY_FILE"]
-            value["GITHUB_APP_PRIVATE_KEY"] = Path(path).read_text()
-        from chalicelib.logs import register_secret
+        return _completed(value)
 
-        for secret in value.values():
-            register_secret(secret)
-        return value
+    @cached_property
+    def _local_secrets(self) -> dict[str, str]:
+        return _completed({name: os.environ[name] for name in SECRET_NAMES if os.environ.get(name)})
 
     # ------------------------------------------------------------------ adapters
 
@@ -279,8 +287,9 @@ class Container:
         self.bind()
         quotas = self.catalog.quotas()
 
-        def quota_of(ns_id: str) -> Any:
-            return quotas.get(self.namespaces.get(ns_id).plan)
+        def locate(ns: Namespace) -> str:
+            assert ns.cluster_id is not None
+            return str(self.stores.placement.api_address(ns.region, ns.cluster_id))
 
         return DeployService(
             DynamoDeployStore(),
@@ -292,13 +301,15 @@ class Container:
             self.workflows,
             self.status_reporter,
             self.encryptor,
-            quota_of,
+            quotas.get,
             self.clock,
             DeploySettings(
                 poll_seconds=self.settings.deploy_poll_seconds, allow_local_sources=self.settings.stage == "local"
             ),
             admit=lambda ns: self.budgets.check_deploys(ns),
             fetch_token=lambda installation_id: self.github_repos.fetch_token(installation_id),
+            locate=locate,
+            runtime_at=self.runtime_for,
         )
 
     @cached_property
@@ -730,7 +741,7 @@ class Container:
         from chalicelib.domain.services.github_webhooks import GitHubWebhookService
 
         return GitHubWebhookService(
-            self.secrets.get("GITHUB_WEBHOOK_SECRET", ""), self.stores.deliveries, self.queues, self.clock
+            lambda: self.secret("GITHUB_WEBHOOK_SECRET"), self.stores.deliveries, self.queues, self.clock
         )
 
     @cached_property
@@ -796,6 +807,18 @@ def default_clock(settings: Settings) -> Clock:
 
 _container: Container | None = None
 _container_lock = threading.Lock()
+
+
+def _completed(value: dict[str, str]) -> dict[str, str]:
+    """The secrets with the App's key read from its file when one is named; each masked in the logs."""
+    if value.get("GITHUB_APP_PRIVATE_KEY_FILE") or os.environ.get("GITHUB_APP_PRIVATE_KEY_FILE"):
+        path = value.get("GITHUB_APP_PRIVATE_KEY_FILE") or os.environ["GITHUB_APP_PRIVATE_KEY_FILE"]
+        value["GITHUB_APP_PRIVATE_KEY"] = Path(path).read_text()
+    from chalicelib.logs import register_secret
+
+    for secret in value.values():
+        register_secret(secret)
+    return value
 
 
 def get_container() -> Container:

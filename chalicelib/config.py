@@ -36,6 +36,9 @@ class Settings:
     # Secrets Manager secrets (JSON objects, comma-separated ids) holding the secrets below on AWS; locally they
     # come from the environment.
     secrets_id: str | None = None
+    # How long the secrets read from Secrets Manager are kept (Powertools Parameters' cache): a rotated
+    # secret is picked up within this, without a cold start.
+    secrets_max_age_seconds: int = 300
     kms_key_id: str | None = None
     # Local stage: the local cloud's data directory (its key, the table's snapshot; the local cloud sets
     # it); no deploy source may lie in it, nor in the runtime or artifacts directories.
@@ -105,6 +108,7 @@ class Settings:
             github_app_id=e.get("GITHUB_APP_ID", ""),
             github_client_id=e.get("GITHUB_CLIENT_ID", ""),
             secrets_id=e.get("PLATFORM_SECRETS_ID") or None,
+            secrets_max_age_seconds=int(e.get("PLATFORM_SECRETS_MAX_AGE_SECONDS", "300")),
             kms_key_id=e.get("PLATFORM_KMS_KEY_ID") or None,
             data_dir=e.get("PLATFORM_DATA_DIR", ".local"),
             runtime_dir=e.get("PLATFORM_RUNTIME_DIR", ".local/runtime"),

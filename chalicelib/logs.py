@@ -61,3 +61,33 @@ def get_logger() -> Logger:
             handler.setFormatter(RedactingFormatter(handler.formatter))
         _logger = logger
     return _logger
+
+
+def lambda_handler(fn: Any) -> Any:
+    """A function handler with Powertools' ``inject_lambda_context``: every log line of the invocation
+    carries ``cold_start`` and the function's request id, name, memory and ARN. The logger is built,
+    and ``fn`` wrapped, on the first invocation (not at import: cold starts); called without a Lambda
+    context (a test calling it directly), ``fn`` runs as it is. The keys are removed when the invocation
+    ends: in the local cloud one process runs every function and the API, whose lines must not carry
+    the last function's (invocations running at once there may still see each other's)."""
+    import functools
+
+    wrapped: list[Any] = []
+
+    @functools.wraps(fn)
+    def handler(event: Any, context: Any) -> Any:
+        if context is None:
+            return fn(event, context)
+        logger = get_logger()
+        if not wrapped:
+            from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
+
+            keys = ["cold_start", *vars(build_lambda_context_model(context))]
+            wrapped.append((logger.inject_lambda_context(fn), keys))
+        inner, keys = wrapped[0]
+        try:
+            return inner(event, context)
+        finally:
+            logger.remove_keys(keys)
+
+    return handler

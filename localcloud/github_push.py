@@ -1,7 +1,8 @@
 """Act as GitHub: commit to a repository of a running local cloud's GitHub stand-in and send the ``push``
 webhook, to watch push-to-deploy work offline.
 
-The local cloud's GitHub stand-in (``http://127.0.0.1:8010`` by default) hosts real git repositories
+The local cloud's GitHub stand-in (``http://127.0.0.1:8010`` by default, the port ``PLATFORM_GITHUB_PORT``
+as ``make run`` takes it) hosts real git repositories
 (bare repositories whose ``clone_url`` is a ``file://`` URL) and sends the GitHub App's signed webhooks to
 the platform. This command asks it, over HTTP, to commit files and push:
 
@@ -31,7 +32,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -111,6 +112,15 @@ def _files(pairs: Sequence[str], deletions: Sequence[str]) -> dict[str, str | No
     return files
 
 
+def default_github(environ: Mapping[str, str]) -> str:
+    """The stand-in's address: ``PLATFORM_GITHUB_URL``, else 127.0.0.1 on ``PLATFORM_GITHUB_PORT`` (the
+    port ``python -m localcloud`` starts it on, localcloud/cloud.py), else the default port."""
+    if environ.get("PLATFORM_GITHUB_URL"):
+        return environ["PLATFORM_GITHUB_URL"]
+    port = environ.get("PLATFORM_GITHUB_PORT")
+    return f"http://127.0.0.1:{port}" if port else DEFAULT_GITHUB
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m localcloud.github_push",
@@ -119,8 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("repository", help="owner/name, e.g. acme/hello")
     parser.add_argument(
         "--github",
-        default=os.environ.get("PLATFORM_GITHUB_URL", DEFAULT_GITHUB),
-        help=f"the stand-in's address (default {DEFAULT_GITHUB}, or $PLATFORM_GITHUB_URL)",
+        default=default_github(os.environ),
+        help=f"the stand-in's address (default {DEFAULT_GITHUB}: $PLATFORM_GITHUB_URL, else the port "
+        "$PLATFORM_GITHUB_PORT as `make run` uses it)",
     )
     parser.add_argument("--file", action="append", default=[], metavar="PATH=CONTENT|@LOCAL_FILE")
     parser.add_argument("--delete", action="append", default=[], metavar="PATH")

@@ -1,11 +1,17 @@
 """``Idempotency-Key`` on state-changing POST requests (as Stripe's API): a retried request with the
 same key and body gets the first answer again instead of acting twice; the same key with another
-body is refused (422); while the first is still running, 409. Answers are kept 24 hours; a 5xx is not
-kept, so that the retry runs."""
+body is refused (422); while the first is still running, 409. "The same body" is the same JSON: the
+body's canonical form (keys sorted, no insignificant whitespace) is hashed, so a client that re-encodes
+it in another key order is answered from the first. The first run holds the key for as long as its
+function may still run (the Lambda context's remaining time, as Powertools' idempotency does): a run cut
+off by its timeout stops blocking retries as soon as it is certainly over. Answers are kept 24 hours; a
+5xx is not kept, so that the retry runs."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+from datetime import timedelta
 from typing import Any
 
 from chalice.app import Response
@@ -32,6 +38,27 @@ def _key_hash(spec: RouteSpec, call: Call, key: str) -> str:
     return hashlib.sha256(f"{who}\n{spec.method} {call.path}\n{key}".encode()).hexdigest()
 
 
+def fingerprint(raw: bytes | str | None) -> str:
+    """The hash of the body's canonical JSON (sorted keys, compact separators); of its bytes if it is not
+    JSON (the body parser has refused it before this runs)."""
+    data = raw.encode() if isinstance(raw, str) else raw or b""
+    try:
+        canonical = json.dumps(json.loads(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, UnicodeDecodeError):
+        return hashlib.sha256(data).hexdigest()
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def lease(call: Call) -> timedelta | None:
+    """How long the first run holds the key: what is left of its function's time (None: no Lambda context,
+    the store's default)."""
+    context = getattr(call.request, "lambda_context", None)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return timedelta(milliseconds=max(1000, int(remaining())))  # at least a second: the run is not over yet
+
+
 def begin(spec: RouteSpec, call: Call) -> Response | None:
     key = call.header(HEADER)
     if key is None or not applies(spec, key):
@@ -42,9 +69,10 @@ def begin(spec: RouteSpec, call: Call) -> Response | None:
     c.bind()
     from chalicelib.adapters.dynamodb.idempotency import DynamoIdempotencyStore
 
-    fingerprint = hashlib.sha256(call.request.raw_body or b"").hexdigest()
     key_hash = _key_hash(spec, call, key)
-    verdict, status, body = DynamoIdempotencyStore().begin(key_hash, fingerprint, c.clock.now())
+    verdict, status, body = DynamoIdempotencyStore().begin(
+        key_hash, fingerprint(call.request.raw_body), c.clock.now(), lease(call)
+    )
     if verdict == "mismatch":
         raise ValidationError("this Idempotency-Key was used with another request body", {"header": "Idempotency-Key"})
     if verdict == "in_progress":

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -24,6 +25,7 @@ from chalicelib.domain.errors import ConflictError, DependencyUnavailableError, 
 from chalicelib.domain.events import Event
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.manifest import MAX_ENV_VARS, env_name_problem, env_value_problem
+from chalicelib.domain.model import Namespace
 from chalicelib.domain.ports import (
     BuildPort,
     EncryptorPort,
@@ -37,6 +39,7 @@ from chalicelib.domain.redaction import carries_credentials, redact, redact_opti
 
 DeploymentStatus = Literal["queued", "superseded", "in_progress", "succeeded", "failed", "rolled_back"]
 TERMINAL = ("superseded", "succeeded", "failed", "rolled_back")
+LIVE: tuple[DeploymentStatus, ...] = ("queued", "in_progress")
 SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # A service's config vars together (each ``KEY=value`` in UTF-8): with the manifest's env (its file is
 # at most 64 KiB) well within what one process's environment can hold (Linux: ARG_MAX, 2 MiB).
@@ -55,12 +58,23 @@ INTERRUPTED = {
 
 
 UNTIMED = datetime.fromtimestamp(0, UTC)  # the time of a log record that carries none
+# The first health check runs right after the start; while the version is still starting, it is checked
+# again after these pauses (seconds) before the state machine falls back to its Wait loop (poll_seconds).
+HEALTH_BACKOFF = (0.05, 0.1, 0.1, 0.15, 0.2, 0.3, 0.5, 0.6)
+# What a runtime sets in a running service's metadata when "running" means its health path answered (the
+# local runtime): only then does the first check's "running" make the deployment current at once.
+HEALTH_CHECKED = "health_checked"
+
+
+def _installation(dep: Deployment) -> str | None:
+    """The linked repository's installation the deployment (or the one it redeploys) came from."""
+    return dep.trigger.get("installation_id") or dep.trigger.get("source_installation_id") or None
 
 
 def _fetch_refs(dep: Deployment) -> dict[str, str]:
     """The linked repository's installation, carried to a deployment of the same source (a rollback, a
     config change), so a runtime that fetches the commit itself can be given a credential for it."""
-    installation = dep.trigger.get("installation_id") or dep.trigger.get("source_installation_id")
+    installation = _installation(dep)
     return {"source_installation_id": installation} if installation else {}
 
 
@@ -162,13 +176,105 @@ class ConfigVar:
     ciphertext: str | None = None  # secrets only
 
 
+@dataclass(frozen=True)
+class Run:
+    """What one execution of the deploy state machine reads once, at ``Lock``, and carries in its state
+    from step to step (``$.lock.run``), so that no later step reads the deployment, its service or its
+    namespace again: where the namespace's services run and its plan, the service's current and last
+    good deployments, and what the later steps need of the deployment itself."""
+
+    runtime: str | None  # the namespace's cluster, as ``runtime_at`` takes it (None: not placed)
+    plan: str | None  # None: the namespace is gone
+    current: str | None
+    last_good: str | None
+    source: str
+    installation: str | None  # a linked repository's installation: a credential to fetch it with
+    rollback_of: str | None
+    report: bool  # whether the trigger carries what a GitHub status needs
+
+    def to_state(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any] | None) -> Run | None:
+        if not state:
+            return None
+        values: dict[str, Any] = {name: state.get(name) for name in cls.__dataclass_fields__}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Built:
+    """What ``Build`` made, carried to ``Start``, ``Health`` and ``Succeed`` (``$.build``)."""
+
+    artifact: str
+    commit: str
+    spec: dict[str, Any]
+    deadline: datetime
+
+    def to_state(self) -> dict[str, Any]:
+        return {**asdict(self), "deadline": self.deadline.isoformat()}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any] | None) -> Built | None:
+        if not state:
+            return None
+        return cls(state["artifact"], state["commit"], dict(state["spec"]), datetime.fromisoformat(state["deadline"]))
+
+
 class DeployStore(Protocol):
-    def create_deployment(self, dep: Deployment, events: Sequence[Event]) -> None: ...
+    """Services, their deployments, the deploy lock and queue, config vars. A deployment's steps are
+    recorded one at a time (appended, or one replaced at its index), never by rewriting the record."""
+
+    def create_deployment(self, dep: Deployment, events: Sequence[Event], service: Service | None = None) -> None:
+        """Record a new deployment and its events, in one write with its service: ``service`` as given;
+        without it, the service's source set to the deployment's (the service made when it is new, and
+        afresh when it was deleted)."""
+        ...
+
     def get_deployment(self, ns: str, svc: str, dep_id: str) -> Deployment | None: ...
+    def read_run(self, ns: str, svc: str, dep_id: str) -> tuple[Deployment | None, Service | None, Namespace | None]:
+        """The deployment, its service and its namespace, read together (one request)."""
+        ...
+
     def list_deployments(self, ns: str, svc: str, limit: int) -> builtins.list[Deployment]: ...
-    def save_deployment(
-        self, dep: Deployment, *, expect: Sequence[DeploymentStatus] | None = None, events: Sequence[Event] = ()
-    ) -> None: ...
+    def add_step(
+        self,
+        ns: str,
+        svc: str,
+        dep_id: str,
+        step: Step,
+        *,
+        index: int | None = None,
+        reason: str | None = None,
+        expect: Sequence[DeploymentStatus] | None = LIVE,
+    ) -> Deployment:
+        """Record one step (appended, or replacing the step at ``index``), and ``reason`` when given, if
+        the deployment's status is one of ``expect`` (ConflictError if not; None: whatever it is), and
+        answer the deployment as it is after (NotFoundError when there is none)."""
+        ...
+
+    def update_deployment(
+        self,
+        ns: str,
+        svc: str,
+        dep_id: str,
+        fields: Mapping[str, Any],
+        *,
+        steps: Mapping[int, Step] | None = None,
+        append: Sequence[Step] = (),
+        expect: Sequence[DeploymentStatus] | None = None,
+        events: Sequence[Event] = (),
+        service: Mapping[str, Any] | None = None,
+        release_lock: bool = False,
+    ) -> None:
+        """One write, all or nothing: the deployment's ``fields`` (any of status, reason, commit,
+        artifact, spec, deadline, trigger) set, ``steps`` replaced at their index and ``append``
+        appended, if its status is one of ``expect`` (ConflictError if not); with ``service``, those
+        fields of the service set too (NotFoundError when it is gone or deleted); with ``release_lock``,
+        the service's lock released if this deployment holds it; and the events."""
+        ...
+
     def active(self, limit: int) -> builtins.list[Deployment]:
         """The deployments not terminal, soonest deadline first."""
         ...
@@ -176,8 +282,24 @@ class DeployStore(Protocol):
     def get_service(self, ns: str, svc: str) -> Service | None: ...
     def list_services(self, ns: str) -> builtins.list[Service]: ...
     def save_service(self, service: Service) -> None: ...
-    def acquire_lock(self, ns: str, svc: str, dep_id: str, until: datetime, now: datetime) -> str | None:
-        """Take the service's lock for ``dep_id`` (or keep it, if it has it); answer None, or the holder."""
+    def service_failed(self, ns: str, svc: str) -> None:
+        """Show the service as ``failed`` if none of its deployments ever succeeded."""
+        ...
+
+    def acquire_lock(
+        self,
+        ns: str,
+        svc: str,
+        dep_id: str,
+        until: datetime,
+        now: datetime,
+        *,
+        step: Step | None = None,
+        index: int | None = None,
+    ) -> str | None:
+        """Take the service's lock for ``dep_id`` (or keep it, if it has it); answer None, or the holder.
+        With ``step``, the step is recorded on the deployment in the same write (appended, or at
+        ``index``), which is taken only while the deployment is queued or in progress (ConflictError)."""
         ...
 
     def lock_holder(self, ns: str, svc: str, now: datetime) -> str | None: ...
@@ -202,6 +324,7 @@ class DeploySettings:
     default_deadline_seconds: int = 600
     # Local paths and file:// sources only where the platform runs on the developer's own machine.
     allow_local_sources: bool = False
+    health_backoff: tuple[float, ...] = HEALTH_BACKOFF
 
 
 class DeployService:
@@ -218,17 +341,27 @@ class DeployService:
         settings: DeploySettings,
         admit: Callable[[str], None] | None = None,
         fetch_token: Callable[[int], str] | None = None,
+        *,
+        locate: Callable[[Namespace], str] | None = None,
+        runtime_at: Callable[[str], RuntimePort] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         # ``admit(ns)`` raises PaymentRequiredError while a budget's hard cap suspends new deploys
         # (BudgetService.check_deploys): checked before anything is written.
         self._admit = admit or (lambda ns: None)
         self._store = store
         self._builds = builds
+        # the runtime of a namespace (API calls); where a namespace's cluster's runtime is (read once per
+        # execution, at Lock: ConflictError while it has none), and the runtime at such an address (without
+        # them, every step asks ``runtime_of``)
         self._runtime_of = runtime_of
+        self._locate = locate
+        self._runtime_at = runtime_at
+        self._sleep = sleep
         self._workflows = workflows
         self._reporter = reporter
         self._encryptor = encryptor
-        self._quota_of = quota_of
+        self._quota_of = quota_of  # a plan -> its resource quota
         self._clock = clock
         self._settings = settings
         # a short-lived credential to fetch a linked repository with (a GitHub App installation token)
@@ -248,7 +381,11 @@ class DeployService:
         artifact: str | None = None,
         commit: str | None = None,
         admitted: bool = False,
+        service: Service | None = None,
     ) -> Deployment:
+        """Record a deployment (queued) and start its execution. ``service``: the service as the caller
+        read (and changed) it, written with the deployment; without it, the store records the service's
+        source in the same write."""
         check_service_name(svc)
         if not admitted:
             self._admit(ns)
@@ -282,18 +419,16 @@ class DeployService:
                 deadline=now + timedelta(seconds=self._settings.default_deadline_seconds) + LOCK_MARGIN,
             )
         )
-        service = self._store.get_service(ns, svc) or Service(ns, svc)
-        if service.deleted:
-            service = Service(ns, svc)
-        service.source = dep.source
-        self._store.save_service(service)
+        if service is not None:
+            service = Service(ns, svc) if service.deleted else service
+            service.source = dep.source
         event = Event.create(
             "deployment.requested",
             ns,
             now,
             {"service": svc, "deployment_id": dep.id, "ref": ref, "trigger": trigger.get("kind", "api")},
         )
-        self._store.create_deployment(dep, [event])
+        self._store.create_deployment(dep, [event], service)
         self._workflows.start(
             "deploy",
             dep.id,
@@ -326,8 +461,7 @@ class DeployService:
                 f"the artifact of {target_id} is no longer kept (the last {KEEP_ARTIFACTS} are)",
                 {"deployment_id": target_id},
             )
-        service.auto_deploy_paused = True
-        self._store.save_service(service)
+        service.auto_deploy_paused = True  # written with the deployment
         return self.request(
             ns,
             svc,
@@ -338,6 +472,7 @@ class DeployService:
             artifact=artifact,
             commit=target.commit,
             admitted=True,
+            service=service,
         )
 
     def set_auto_deploy(self, ns: str, svc: str, enabled: bool) -> Service:
@@ -474,17 +609,26 @@ class DeployService:
             service.current_commit,
             {"kind": "config", "actor": actor, **refs},
             admitted=True,
+            service=service,
         )
 
     def _context(self, ns: str, svc: str, key: str) -> dict[str, str]:
         return {"namespace": ns, "service": svc, "key": key}
 
-    def _runtime_spec(self, dep: Deployment, artifact: str) -> ServiceSpec:
+    def _runtime_spec(
+        self,
+        ns: str,
+        svc: str,
+        dep_id: str,
+        *,
+        source: str,
+        installation: str | None,
+        spec: Mapping[str, Any],
+        commit: str | None,
+        artifact: str,
+    ) -> ServiceSpec:
         """What the runtime runs for a deployment: its manifest entry, artifact and the config vars now."""
-        assert dep.spec is not None
-        spec = dep.spec
-        plain, secrets = self._environment(dep.namespace, dep.service)
-        installation = dep.trigger.get("installation_id") or dep.trigger.get("source_installation_id")
+        plain, secrets = self._environment(ns, svc)
         fetch = None
         if installation and installation.isdigit() and self._fetch_token is not None:
             fetch_token, installation_id = self._fetch_token, int(installation)
@@ -493,18 +637,18 @@ class DeployService:
                 return fetch_token(installation_id)
 
         return ServiceSpec(
-            name=dep.service,
-            version=dep.id,
+            name=svc,
+            version=dep_id,
             source=artifact,
-            remote=dep.source,
+            remote=source,
             fetch_credential=fetch,
             metadata={
                 "port": str(spec["port"]),
                 "health_path": spec["health"],
                 "memory_mib": str(spec["memory"]),
                 "path": spec["path"],
-                "deployment_id": dep.id,
-                "commit": dep.commit or "",
+                "deployment_id": dep_id,
+                "commit": commit or "",
                 "instances": str(spec["instances"]),
             },
             command=tuple(spec["command"]),
@@ -527,17 +671,71 @@ class DeployService:
         return plain, secrets
 
     # ================================================================== state machine steps
+    #
+    # ``Lock`` reads the deployment, its service and its namespace in one request and answers the ``Run``
+    # that the later steps are given from the execution's state; ``Build`` answers what it ``Built``.
+    # Steps are recorded one at a time (appended, or ended in place), never by rewriting the record.
+    # Given no ``Run`` (a step called by the sweeper, or an execution started before runs were carried),
+    # a step reads what it needs.
+
+    def _load_run(self, ns: str, svc: str, dep_id: str) -> Run:
+        dep, service, namespace = self._store.read_run(ns, svc, dep_id)
+        if dep is None:
+            raise NotFoundError(f"deployment {dep_id!r} not found", {"deployment_id": dep_id})
+        return self._run_of(dep, service, namespace)
+
+    def _run_of(self, dep: Deployment, service: Service | None, namespace: Namespace | None) -> Run:
+        runtime = None
+        if self._locate is not None and namespace is not None and namespace.cluster_id is not None:
+            try:
+                runtime = self._locate(namespace)
+            except (ConflictError, NotFoundError):  # Start says so, and the deployment is rolled back
+                runtime = None
+        return Run(
+            runtime=runtime,
+            plan=namespace.plan if namespace is not None else None,
+            current=service.current_deployment_id if service is not None else None,
+            last_good=service.last_good_deployment_id if service is not None else None,
+            source=dep.source,
+            installation=_installation(dep),
+            rollback_of=dep.rollback_of,
+            report=self._reporter.reports(dep.trigger),
+        )
+
+    def _runtime(self, ns: str, run: Run | None) -> RuntimePort:
+        if run is None or self._runtime_at is None:
+            return self._runtime_of(ns)
+        if run.runtime is None:
+            raise ConflictError(f"the namespace {ns} has no cluster to run on", {"namespace": ns})
+        return self._runtime_at(run.runtime)
+
+    def _built(self, ns: str, svc: str, dep_id: str, built: Built | None) -> Built:
+        if built is not None:
+            return built
+        dep = self.deployment(ns, svc, dep_id)
+        if dep.spec is None or dep.artifact is None or dep.commit is None or dep.deadline is None:
+            raise ConflictError(f"deployment {dep_id} was not built", {"deployment_id": dep_id})
+        return Built(dep.artifact, dep.commit, dep.spec, dep.deadline)
 
     def step_lock(self, ns: str, svc: str, dep_id: str) -> dict[str, Any]:
-        """``{"locked": true}``, or false when the deployment now waits (queued) or was superseded."""
-        dep = self.deployment(ns, svc, dep_id)
+        """``{"locked": true, "run": {...}}``, or false when the deployment now waits (queued) or was
+        superseded."""
+        dep, service, namespace = self._store.read_run(ns, svc, dep_id)
+        if dep is None:
+            raise NotFoundError(f"deployment {dep_id!r} not found", {"deployment_id": dep_id})
         if dep.status in TERMINAL:
             return {"locked": False, "status": dep.status}
         now = self._clock.now()
-        holder = self._store.acquire_lock(ns, svc, dep_id, dep.deadline or now + LOCK_MARGIN, now)
+        waiting = _open_step(dep, "lock")  # queued earlier: its waiting step ends now
+        step = Step("lock", "succeeded", dep.steps[waiting].started_at if waiting is not None else now, now)
+        try:
+            holder = self._store.acquire_lock(
+                ns, svc, dep_id, dep.deadline or now + LOCK_MARGIN, now, step=step, index=waiting
+            )
+        except ConflictError:  # it ended meanwhile (superseded): the lock was not kept
+            return {"locked": False, "status": self.deployment(ns, svc, dep_id).status}
         if holder is None:
-            self._step(dep, "lock", "succeeded")
-            return {"locked": True}
+            return {"locked": True, "run": self._run_of(dep, service, namespace).to_state()}
         if holder > dep_id:  # a newer deployment is running: this one is out of date
             self._finish(dep, "superseded", f"superseded by {holder}", expect=("queued",))
             return {"locked": False, "status": "superseded"}
@@ -550,10 +748,13 @@ class DeployService:
             older = self._store.get_deployment(ns, svc, replaced)
             if older is not None and older.status == "queued":
                 self._finish(older, "superseded", f"superseded by {dep_id}", expect=("queued",))
-        self._step(dep, "lock", "waiting", f"queued behind {holder}")
+        if waiting is None:
+            self._store.add_step(ns, svc, dep_id, Step("lock", "waiting", now, None, f"queued behind {holder}"))
         return {"locked": False, "status": "queued"}
 
-    def step_report(self, ns: str, svc: str, dep_id: str, state: str) -> None:
+    def step_report(self, ns: str, svc: str, dep_id: str, state: str, run: Run | None = None) -> None:
+        if run is not None and not run.report:
+            return  # nothing to report this deployment to
         dep = self.deployment(ns, svc, dep_id)
         description = {"pending": "deploying", "success": "deployed", "failure": dep.reason or "failed"}.get(
             state, state
@@ -563,20 +764,35 @@ class DeployService:
                 ns, svc, dep_id, dep.commit or dep.ref, state, description[:140], dict(dep.trigger)
             )
         except Exception:  # reporting never fails a deployment
-            self._step(dep, f"report_{state}", "failed", "the status could not be reported")
+            now = self._clock.now()
+            self._store.add_step(
+                ns,
+                svc,
+                dep_id,
+                Step(f"report_{state}", "failed", now, now, "the status could not be reported"),
+                expect=None,
+            )
             return
         if refs:
-            dep.trigger = {**dep.trigger, **refs}
-            self._store.save_deployment(dep)
+            self._store.update_deployment(ns, svc, dep_id, {"trigger": {**dep.trigger, **refs}})
 
-    def step_build(self, ns: str, svc: str, dep_id: str) -> None:
-        dep = self.deployment(ns, svc, dep_id)
-        now = self._clock.now()
-        self._step(dep, "build", "started")
-        service = self.service(ns, svc)
-        protect = [d for d in (service.current_deployment_id, service.last_good_deployment_id) if d]
+    def step_build(self, ns: str, svc: str, dep_id: str, run: Run | None = None) -> dict[str, Any]:
+        """Check out the exact commit and read its manifest; answers what it ``Built``."""
+        run = run or self._load_run(ns, svc, dep_id)
+        started = self._clock.now()
+        dep = self._store.add_step(ns, svc, dep_id, Step("build", "started", started))  # shows a long build
+        index = len(dep.steps) - 1
+        # an earlier try of this step that did not finish (its task was retried) ends as such
+        retried = {
+            i: replace(s, status="failed", ended_at=started, detail="retried")
+            for i, s in enumerate(dep.steps[:index])
+            if s.name == "build" and s.ended_at is None
+        }
+        if run.plan is None:
+            raise NotFoundError(f"the namespace {ns} no longer exists", {"namespace": ns})
+        protect = [d for d in (run.current, run.last_good) if d]
         build = self._builds.prepare(
-            ns, svc, dep_id, dep.artifact or dep.source, dep.commit or dep.ref, self._quota_of(ns), protect
+            ns, svc, dep_id, dep.artifact or dep.source, dep.commit or dep.ref, self._quota_of(run.plan), protect
         )
         entry = next((m for m in build.manifest if m.name == svc), None)
         if entry is None:
@@ -585,101 +801,200 @@ class DeployService:
                 f"{', '.join(m.name for m in build.manifest) or 'none'})",
                 {"service": svc},
             )
-        dep.artifact = build.artifact
-        dep.commit = build.commit
-        dep.spec = entry.to_dict()
-        dep.status = "in_progress"
-        dep.deadline = now + timedelta(seconds=entry.deadline_seconds)
-        self._step(dep, "build", "succeeded", f"commit {build.commit[:12]}")
-        self._store.save_deployment(
-            dep,
-            expect=("queued", "in_progress"),
+        now = self._clock.now()
+        built = Built(build.artifact, build.commit, entry.to_dict(), now + timedelta(seconds=entry.deadline_seconds))
+        self._store.update_deployment(
+            ns,
+            svc,
+            dep_id,
+            {
+                "artifact": built.artifact,
+                "commit": built.commit,
+                "spec": built.spec,
+                "status": "in_progress",
+                "deadline": built.deadline,
+            },
+            steps={**retried, index: Step("build", "succeeded", started, now, f"commit {build.commit[:12]}")},
+            expect=LIVE,
             events=[
                 Event.create(
                     "deployment.started", ns, now, {"service": svc, "deployment_id": dep_id, "commit": build.commit}
                 )
             ],
         )
+        return built.to_state()
 
-    def step_start(self, ns: str, svc: str, dep_id: str) -> None:
-        dep = self.deployment(ns, svc, dep_id)
-        assert dep.spec is not None and dep.artifact is not None
-        runtime = self._runtime_of(ns)
+    def step_start(self, ns: str, svc: str, dep_id: str, run: Run | None = None, built: Built | None = None) -> None:
+        run = run or self._load_run(ns, svc, dep_id)
+        built = self._built(ns, svc, dep_id, built)
+        runtime = self._runtime(ns, run)
         if any(s.version == dep_id for s in runtime.read_services(ns, svc)):
             return  # started by an earlier try of this step
-        runtime.create_service(ns, self._runtime_spec(dep, dep.artifact))
-        self._step(dep, "start", "succeeded")
+        started = self._clock.now()
+        runtime.create_service(
+            ns,
+            self._runtime_spec(
+                ns,
+                svc,
+                dep_id,
+                source=run.source,
+                installation=run.installation,
+                spec=built.spec,
+                commit=built.commit,
+                artifact=built.artifact,
+            ),
+        )
+        self._store.add_step(ns, svc, dep_id, Step("start", "succeeded", started, self._clock.now()))
 
-    def step_health(self, ns: str, svc: str, dep_id: str) -> dict[str, Any]:
-        """``{"health": running | starting | error | deadline}``."""
-        dep = self.deployment(ns, svc, dep_id)
-        mine = [s for s in self._runtime_of(ns).read_services(ns, svc) if s.version == dep_id]
-        status = mine[0].status if mine else "error"
-        if status == "running":
-            self._step(dep, "health", "succeeded")
-            return {"health": "running"}
-        if status in ("error", "stopped"):
-            reason = (mine[0].metadata.get("error") if mine else None) or "the process is not running"
-            dep.reason = f"unhealthy: {reason}"
-            self._step(dep, "health", "failed", dep.reason)
-            return {"health": "error"}
-        if dep.deadline is not None and self._clock.now() >= dep.deadline:
-            dep.reason = "not healthy before the deadline"
-            self._step(dep, "health", "failed", dep.reason)
+    def step_health(
+        self,
+        ns: str,
+        svc: str,
+        dep_id: str,
+        run: Run | None = None,
+        built: Built | None = None,
+        *,
+        first: bool = False,
+    ) -> dict[str, Any]:
+        """``{"health": running | starting | error | deadline}`` (``"at"``: when it was found running). The
+        first check (right after the start) checks again after short pauses while the version is still
+        starting, within its deadline, before the state machine's Wait loop takes over; it takes
+        "running" only from a runtime that checked the health path (``HEALTH_CHECKED``: the local runtime;
+        on micro, "running" is the pod's phase, judged after the Wait as before). A version found running
+        is recorded by ``step_succeed``, in the one write that makes it current."""
+        runtime = self._runtime(ns, run)
+        deadline = self._built(ns, svc, dep_id, built).deadline
+        pauses = self._settings.health_backoff if first else ()
+        for pause in (0.0, *pauses):
+            if pause:
+                if self._clock.now() + timedelta(seconds=pause) >= deadline:
+                    break
+                self._sleep(pause)
+            mine = [s for s in runtime.read_services(ns, svc) if s.version == dep_id]
+            status = mine[0].status if mine else "error"
+            now = self._clock.now()
+            if status == "running":
+                if first and mine[0].metadata.get(HEALTH_CHECKED) != "true":
+                    # "running" without the health path checked (micro: the pod's phase, the process
+                    # merely started): judged after the Wait, as always, so a crash just after the
+                    # start still fails the deployment
+                    return {"health": "starting"}
+                return {"health": "running", "at": now.isoformat()}
+            if status in ("error", "stopped"):
+                reason = (mine[0].metadata.get("error") if mine else None) or "the process is not running"
+                self._health_failed(ns, svc, dep_id, f"unhealthy: {reason}", now)
+                return {"health": "error"}
+        now = self._clock.now()
+        if now >= deadline:
+            self._health_failed(ns, svc, dep_id, "not healthy before the deadline", now)
             return {"health": "deadline"}
         return {"health": "starting"}
 
-    def step_succeed(self, ns: str, svc: str, dep_id: str) -> None:
-        dep = self.deployment(ns, svc, dep_id)
-        runtime = self._runtime_of(ns)
-        mine = next((s for s in runtime.read_services(ns, svc) if s.version == dep_id), None)
-        for other in runtime.read_services(ns, svc):
+    def _health_failed(self, ns: str, svc: str, dep_id: str, reason: str, now: datetime) -> None:
+        self._store.add_step(ns, svc, dep_id, Step("health", "failed", now, now, reason), reason=reason)
+
+    def step_succeed(
+        self,
+        ns: str,
+        svc: str,
+        dep_id: str,
+        run: Run | None = None,
+        built: Built | None = None,
+        healthy_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """The new version becomes current: the others are stopped, then one write records the health
+        step, the deployment's success, the service's new current deployment and address, the event,
+        and releases the lock (``{"released": true}``)."""
+        run = run or self._load_run(ns, svc, dep_id)
+        built = self._built(ns, svc, dep_id, built)
+        runtime = self._runtime(ns, run)
+        running = runtime.read_services(ns, svc)
+        mine = next((s for s in running if s.version == dep_id), None)
+        for other in running:
             if other.version != dep_id:
                 try:
                     runtime.delete_service(ns, svc, other.version)
                 except NotFoundError:
                     pass
-        service = self.service(ns, svc)
-        service.current_deployment_id = dep_id
-        service.current_commit = dep.commit
-        service.last_good_deployment_id = dep_id
-        service.status = "running"
-        service.address = mine.metadata.get("address") if mine else service.address
-        self._store.save_service(service)
-        self._finish(
-            dep,
-            "succeeded",
-            None,
+        service: dict[str, Any] = {
+            "current_deployment_id": dep_id,
+            "current_commit": built.commit,
+            "last_good_deployment_id": dep_id,
+            "status": "running",
+        }
+        if mine is not None and mine.metadata.get("address"):
+            service["address"] = mine.metadata["address"]
+        try:
+            self._succeeded(ns, svc, dep_id, run, built, healthy_at, service)
+        except ConflictError:
+            if self.deployment(ns, svc, dep_id).status != "succeeded":
+                raise
+            # an earlier try of this step made it current and did not answer
+        return {"released": True}
+
+    def _succeeded(
+        self,
+        ns: str,
+        svc: str,
+        dep_id: str,
+        run: Run,
+        built: Built,
+        healthy_at: datetime | None,
+        service: dict[str, Any],
+    ) -> None:
+        self._store.update_deployment(
+            ns,
+            svc,
+            dep_id,
+            {"status": "succeeded", "reason": None},
+            append=[Step("health", "succeeded", healthy_at, healthy_at)] if healthy_at is not None else [],
+            expect=LIVE,
             events=[
                 Event.create(
                     "deployment.succeeded",
                     ns,
                     self._clock.now(),
-                    {"service": svc, "deployment_id": dep_id, "commit": dep.commit, "rollback_of": dep.rollback_of},
+                    {"service": svc, "deployment_id": dep_id, "commit": built.commit, "rollback_of": run.rollback_of},
                 )
             ],
+            service=service,
+            release_lock=True,
         )
 
-    def step_rollback(self, ns: str, svc: str, dep_id: str, error: dict[str, Any] | None = None) -> None:
+    def step_rollback(
+        self,
+        ns: str,
+        svc: str,
+        dep_id: str,
+        error: dict[str, Any] | None = None,
+        run: Run | None = None,
+        healthy_at: datetime | None = None,
+    ) -> dict[str, Any]:
         """The deployment failed: stop its version; the last good one keeps answering (started again
         from its kept artifact if it is not running). A runtime that cannot be reached still leaves the
-        deployment terminal (``failed``, saying so)."""
+        deployment terminal (``failed``, saying so). The lock is released in the same write."""
         dep = self.deployment(ns, svc, dep_id)
         if dep.status in TERMINAL:
-            return
+            return {"released": False}
         if error and not dep.reason:
             from chalicelib.domain.services.namespaces import failure_reason
 
             dep.reason = failure_reason(error)
-        service = self.service(ns, svc)
-        good_id = service.last_good_deployment_id
+        if run is None:
+            service = self._store.get_service(ns, svc)
+            good_id = service.last_good_deployment_id if service is not None else None
+        else:
+            good_id = run.last_good
         started = any(step.name == "start" for step in dep.steps)
         rolled_back = False
         try:
-            if started or self._runs(ns, svc, dep_id):
-                rolled_back = self._restore_good(ns, svc, dep_id, good_id)
+            runtime = self._runtime(ns, run)
+            if started or self._runs(runtime, ns, svc, dep_id):
+                rolled_back = self._restore_good(runtime, ns, svc, dep_id, good_id)
         except DependencyUnavailableError as e:
             dep.reason = f"{dep.reason or 'failed'}; the runtime could not be reached to roll back ({e.message})"
+        except (ConflictError, NotFoundError):  # no runtime to roll back on (the namespace has no cluster)
+            pass
         dep.reason = redact_optional(dep.reason)  # it goes into events and GitHub statuses too
         now = self._clock.now()
         events = [
@@ -696,24 +1011,35 @@ class DeployService:
                     "deployment.rolled_back", ns, now, {"service": svc, "deployment_id": dep_id, "to": good_id}
                 )
             )
-        self._step(
-            dep,
-            "rollback",
-            "succeeded" if rolled_back else "skipped",
-            f"back to {good_id}" if rolled_back else "nothing to roll back to, or nothing was started",
+        append = [Step("health", "succeeded", healthy_at, healthy_at)] if healthy_at is not None else []
+        append.append(
+            Step(
+                "rollback",
+                "succeeded" if rolled_back else "skipped",
+                now,
+                now,
+                f"back to {good_id}" if rolled_back else "nothing to roll back to, or nothing was started",
+            )
         )
-        self._finish(dep, "rolled_back" if rolled_back else "failed", dep.reason or "failed", events=events)
+        self._finish(
+            dep,
+            "rolled_back" if rolled_back else "failed",
+            dep.reason or "failed",
+            events=events,
+            append=append,
+            release_lock=True,
+        )
+        return {"released": True, "status": dep.status}
 
-    def _runs(self, ns: str, svc: str, dep_id: str) -> bool:
+    def _runs(self, runtime: RuntimePort, ns: str, svc: str, dep_id: str) -> bool:
         """Whether the runtime has the deployment's version (started, though an interruption kept the
         step from being recorded). A runtime that cannot answer has nothing to roll back here."""
         try:
-            return any(s.version == dep_id for s in self._runtime_of(ns).read_services(ns, svc))
+            return any(s.version == dep_id for s in runtime.read_services(ns, svc))
         except (ConflictError, NotFoundError):
             return False
 
-    def _restore_good(self, ns: str, svc: str, dep_id: str, good_id: str | None) -> bool:
-        runtime = self._runtime_of(ns)
+    def _restore_good(self, runtime: RuntimePort, ns: str, svc: str, dep_id: str, good_id: str | None) -> bool:
         if any(s.version == dep_id for s in runtime.read_services(ns, svc)):
             try:
                 runtime.delete_service(ns, svc, dep_id)
@@ -728,14 +1054,28 @@ class DeployService:
             if good is None or good.spec is None or artifact is None:
                 return False
             try:
-                runtime.create_service(ns, self._runtime_spec(good, artifact))
+                runtime.create_service(
+                    ns,
+                    self._runtime_spec(
+                        ns,
+                        svc,
+                        good_id,
+                        source=good.source,
+                        installation=_installation(good),
+                        spec=good.spec,
+                        commit=good.commit,
+                        artifact=artifact,
+                    ),
+                )
             except ConflictError:
                 pass
         return True
 
-    def step_release(self, ns: str, svc: str, dep_id: str) -> dict[str, Any]:
-        """Release the lock (if this deployment holds it); start the queued deployment, if any."""
-        self._store.release_lock(ns, svc, dep_id)
+    def step_release(self, ns: str, svc: str, dep_id: str, *, released: bool = False) -> dict[str, Any]:
+        """Release the lock (if this deployment holds it, and its last write did not release it already);
+        start the queued deployment, if any."""
+        if not released:
+            self._store.release_lock(ns, svc, dep_id)
         queued = self._store.queued(ns, svc)
         if queued is not None and self._store.take_queued(ns, svc, queued):
             try:
@@ -784,8 +1124,8 @@ class DeployService:
         if now - _last_progress(dep) < grace:
             return None
         if dep.status == "in_progress":
-            self.step_rollback(ns, svc, dep_id, INTERRUPTED)
-            self.step_release(ns, svc, dep_id)
+            ended = self.step_rollback(ns, svc, dep_id, INTERRUPTED)
+            self.step_release(ns, svc, dep_id, released=bool(ended.get("released")))
             return "rolled_back"
         queued, holder = self._store.queued(ns, svc), self._store.lock_holder(ns, svc, now)
         if queued == dep_id and holder not in (None, dep_id):
@@ -818,34 +1158,14 @@ class DeployService:
                         {"service": dep.service, "deployment_id": dep.id, "reason": short},
                     )
                 ],
+                release_lock=True,
             )
         except ConflictError:
             return None  # it moved on meanwhile
-        self.step_release(dep.namespace, dep.service, dep.id)
+        self.step_release(dep.namespace, dep.service, dep.id, released=True)
         return "failed"
 
     # ------------------------------------------------------------------ helpers
-
-    def _step(self, dep: Deployment, name: str, status: str, detail: str | None = None) -> None:
-        now = self._clock.now()
-        for step in dep.steps:
-            if step.name == name and step.ended_at is None:
-                step.status, step.ended_at, step.detail = status, (None if status == "started" else now), detail
-                break
-        else:
-            dep.steps.append(Step(name, status, now, None if status in ("started", "waiting") else now, detail))
-        self._store.save_deployment(dep)
-
-    def _end_open_steps(self, dep: Deployment, status: DeploymentStatus, reason: str | None) -> None:
-        """Every step a deployment began ends when the deployment does, whichever path ends it (a failed
-        build, a rollback, a superseded wait, the sweeper): a step still ``started`` or ``waiting`` gets
-        its end time and the outcome the deployment's end gives it."""
-        now = self._clock.now()
-        outcome = {"succeeded": "succeeded", "superseded": "superseded"}.get(status, "failed")
-        for step in dep.steps:
-            if step.ended_at is None:
-                step.status, step.ended_at = outcome, now
-                step.detail = step.detail if outcome != "failed" else (reason or step.detail)
 
     def _finish(
         self,
@@ -853,18 +1173,47 @@ class DeployService:
         status: DeploymentStatus,
         reason: str | None,
         *,
-        expect: Sequence[DeploymentStatus] = ("queued", "in_progress"),
+        expect: Sequence[DeploymentStatus] = LIVE,
         events: Sequence[Event] = (),
+        append: Sequence[Step] = (),
+        release_lock: bool = False,
     ) -> None:
-        dep.status = status
-        dep.reason = reason
-        self._end_open_steps(dep, status, reason)
-        self._store.save_deployment(replace(dep), expect=expect, events=events)
+        """End the deployment in one write: its status and reason, every step it began and did not end
+        (whichever path ends it: a failed build, a rollback, a superseded wait, the sweeper) ended with
+        the outcome the deployment's end gives it, ``append`` added, the events, and (``release_lock``)
+        the lock released if it holds it."""
+        now = self._clock.now()
+        outcome = {"succeeded": "succeeded", "superseded": "superseded"}.get(status, "failed")
+        ended = {
+            i: replace(
+                step,
+                status=outcome,
+                ended_at=now,
+                detail=step.detail if outcome != "failed" else (reason or step.detail),
+            )
+            for i, step in enumerate(dep.steps)
+            if step.ended_at is None
+        }
+        added = {len(dep.steps) + k: step for k, step in enumerate(append)}  # at their index: one update
+        self._store.update_deployment(
+            dep.namespace,
+            dep.service,
+            dep.id,
+            {"status": status, "reason": reason},
+            steps={**ended, **added},
+            expect=expect,
+            events=events,
+            release_lock=release_lock,
+        )
+        dep.status, dep.reason = status, reason
+        dep.steps = [ended.get(i, step) for i, step in enumerate(dep.steps)] + list(append)
         if status in ("failed", "rolled_back"):
-            service = self._store.get_service(dep.namespace, dep.service)
-            if service is not None and service.current_deployment_id is None:
-                service.status = "failed"
-                self._store.save_service(service)
+            self._store.service_failed(dep.namespace, dep.service)
+
+
+def _open_step(dep: Deployment, name: str) -> int | None:
+    """The index of the deployment's step ``name`` that began and has not ended, if any."""
+    return next((i for i, s in enumerate(dep.steps) if s.name == name and s.ended_at is None), None)
 
 
 def _last_progress(dep: Deployment) -> datetime:

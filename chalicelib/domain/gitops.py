@@ -18,7 +18,7 @@ of the same delivery (its message handled again after a failure) passes the clai
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -410,6 +410,9 @@ class GitHubStatusReporter:
         self._repos = repos
         self._public_url = public_url.rstrip("/")
 
+    def reports(self, refs: Mapping[str, str]) -> bool:
+        return bool(refs.get("installation_id") and refs.get("repo_id"))
+
     def report(
         self,
         namespace: str,
@@ -420,7 +423,7 @@ class GitHubStatusReporter:
         description: str,
         refs: dict[str, str],
     ) -> dict[str, str]:
-        if not refs.get("installation_id") or not refs.get("repo_id"):
+        if not self.reports(refs):
             return {}
         installation, repo = int(refs["installation_id"]), int(refs["repo_id"])
         url = f"{self._public_url}/v1/namespaces/{namespace}/services/{service}/deployments/{deployment_id}"

@@ -651,6 +651,10 @@ class StatusReporter(Protocol):
         """A push that was not deployed at all (a budget's hard cap): a failed status saying why."""
         ...
 
+    def reports(self, refs: Mapping[str, str]) -> bool:
+        """Whether a deployment with this trigger is reported at all (so that one that is not costs no read)."""
+        ...
+
 
 # --------------------------------------------------------------------------- platform plumbing
 

@@ -96,6 +96,17 @@ def _trigger(trigger: Any) -> str:
     return clean(" ".join(parts))
 
 
+def _short_trigger(trigger: Any) -> str:
+    """What started a deployment, in a few words for a table (``push ada main``, ``api ada``,
+    ``rollback``); ``deployments show`` gives every detail."""
+    if not isinstance(trigger, dict) or not trigger.get("kind"):
+        return "-"
+    kind = str(trigger["kind"])
+    who = str(trigger.get("actor") or "").split(":", 1)[-1]  # user:ada, github:ada -> ada
+    words = {"push": [kind, who, str(trigger.get("branch") or "")], "rollback": [kind]}.get(kind, [kind, who])
+    return clean(" ".join(w for w in words if w))
+
+
 def _service_text(s: dict[str, Any]) -> str:
     text = key_values(
         [
@@ -304,7 +315,7 @@ def cmd_deployments_list(ctx: Context, args: argparse.Namespace) -> int:
             d.get("status"),
             d.get("ref"),
             _short(d.get("commit")),
-            _trigger(d.get("trigger")),
+            _short_trigger(d.get("trigger")),
             d.get("created_at"),
             d.get("reason"),
         ]

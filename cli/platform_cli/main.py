@@ -71,22 +71,26 @@ def _namespace_parent() -> argparse.ArgumentParser:
     return parent
 
 
-# Groups whose subcommand may be left out: ``platform services`` lists, ``platform deployments SVC``
-# and ``platform config SVC`` list too (``list`` is inserted before parsing).
+# Groups whose subcommand may be left out: ``platform services``, ``platform namespaces`` and
+# ``platform regions`` list, ``platform deployments SVC`` and ``platform config SVC`` list too (``list``
+# is inserted before parsing).
 _DEFAULT_LIST = {
     "services": ("list", "show", "delete"),
     "deployments": ("list", "show"),
     "config": ("list", "set", "unset"),
     "billing": ("show", "portal", "reconcile"),
+    "namespaces": ("list", "create", "show", "delete", "members"),
+    "regions": ("list", "create", "show", "approve", "retry", "delete"),
 }
-# A group whose default subcommand is not ``list``; and those that take one with no argument at all.
+# A group whose default subcommand is not ``list``; and those whose default takes no argument at all
+# (a word after them that is not a subcommand is a mistyped one: argparse says so).
 _DEFAULT_NAME = {"billing": "show"}
-_BARE_DEFAULT = ("services", "billing")
+_BARE_DEFAULT = ("services", "billing", "namespaces", "regions")
 _VALUED_OPTIONS = ("-o", "--output", "-n", "--namespace")
 
 
 def with_default_subcommand(argv: Sequence[str]) -> list[str]:
-    """``argv`` with ``list`` inserted after ``services``, ``deployments`` or ``config`` when no subcommand follows."""
+    """``argv`` with ``list`` inserted after a group of ``_DEFAULT_LIST`` when no subcommand follows."""
     args = list(argv)
     positions: list[int] = []
     expect_value = False
@@ -107,7 +111,7 @@ def with_default_subcommand(argv: Sequence[str]) -> list[str]:
     group, at = args[positions[0]], positions[0] + 1
     default = _DEFAULT_NAME.get(group, "list")
     if len(positions) == 2:
-        if args[positions[1]] not in _DEFAULT_LIST[group]:
+        if args[positions[1]] not in _DEFAULT_LIST[group] and group not in _BARE_DEFAULT:
             args.insert(at, default)
     elif group in _BARE_DEFAULT and not {"-h", "--help"} & set(args):
         args.insert(at, default)

@@ -1,7 +1,8 @@
 """hello: the smallest service the platform can run. Standard library only.
 
 GET /health -> 200 "ok"; GET / -> JSON naming the service, its version and namespace, and a greeting.
-Listens on $PORT (default 8080) on all interfaces; $HOST overrides the address.
+Listens on $PORT (default 8080) on all interfaces; $HOST overrides the address (the local stage's runtime
+sets it to 127.0.0.1).
 """
 
 from __future__ import annotations

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib import sqs_batch
 from chalicelib.composition import get_container
-from chalicelib.logs import get_logger
+from chalicelib.logs import lambda_handler
 
 PAGE = 100
 
 
+@lambda_handler
 def fan_out(event: dict[str, Any], context: Any) -> dict[str, int]:
     c = get_container()
     sent = 0
@@ -25,13 +27,11 @@ def fan_out(event: dict[str, Any], context: Any) -> dict[str, int]:
             return {"namespaces": sent}
 
 
+@lambda_handler
 def sync(event: dict[str, Any], context: Any) -> dict[str, Any]:
     membership = get_container().membership
-    failures = []
-    for record in event.get("Records", []):
-        try:
-            membership.sync(json.loads(record["body"])["namespace"], actor="system:reconcile")
-        except Exception:
-            get_logger().exception("membership sync failed", extra={"message_id": record.get("messageId")})
-            failures.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failures}
+
+    def one(record: dict[str, Any]) -> None:
+        membership.sync(json.loads(record["body"])["namespace"], actor="system:reconcile")
+
+    return sqs_batch.process(event, context, one, queue="membership-sync", failure="membership sync failed")

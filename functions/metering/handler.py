@@ -9,10 +9,12 @@ import json
 from datetime import datetime
 from typing import Any
 
+from chalicelib import sqs_batch
 from chalicelib.composition import get_container
-from chalicelib.logs import get_logger
+from chalicelib.logs import get_logger, lambda_handler
 
 
+@lambda_handler
 def fan_out(event: dict[str, Any], context: Any) -> dict[str, Any]:
     c = get_container()
     scheduled = event.get("scheduled_time")
@@ -21,22 +23,21 @@ def fan_out(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return c.metering_fan_out.page(at, page.get("cursor"), int(page.get("sent", 0))).as_dict()
 
 
+@lambda_handler
 def close(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.domain.metering import parse_hour_key  # on first use: cold starts
 
     metering = get_container().metering_run
-    failures = []
-    for record in event.get("Records", []):
-        try:
-            body = json.loads(record["body"])
-            result = metering.close_namespace(body["namespace"], parse_hour_key(body["until"]))
-            get_logger().info("namespace metered", extra=result.as_dict())
-        except Exception:
-            get_logger().exception("metering a namespace failed", extra={"message_id": record.get("messageId")})
-            failures.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failures}
+
+    def one(record: dict[str, Any]) -> None:
+        body = json.loads(record["body"])
+        result = metering.close_namespace(body["namespace"], parse_hour_key(body["until"]))
+        get_logger().info("namespace metered", extra=result.as_dict())
+
+    return sqs_batch.process(event, context, one, queue="metering", failure="metering a namespace failed")
 
 
+@lambda_handler
 def last_close(event: dict[str, Any], context: Any) -> dict[str, Any]:
     c = get_container()
     result = c.metering_run.close_namespace(event["namespace"], c.clock.now())

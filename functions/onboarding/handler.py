@@ -1,7 +1,7 @@
 """The onboarding state machine's tasks (statemachines/onboarding.asl.json), one per state. Each takes
 ``{"namespace": id}``, calls one NamespaceService step, and passes the input on. And the namespace
 sweeper (at the local cloud's start and on a schedule), which settles onboardings and offboardings
-whose execution no longer runs."""
+whose execution no longer runs. Each onboarding's outcome is counted (``Onboardings``: chalicelib/metrics.py)."""
 
 from __future__ import annotations
 
@@ -9,27 +9,34 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.composition import get_container
+from chalicelib.logs import lambda_handler
+from chalicelib.metrics import count
 
 
+@lambda_handler
 def billing(event: dict[str, Any], context: Any) -> dict[str, Any]:
     get_container().namespaces.step_billing(event["namespace"])
     return event
 
 
+@lambda_handler
 def place(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {**event, "cluster_id": get_container().namespaces.step_place(event["namespace"])}
 
 
+@lambda_handler
 def runtime(event: dict[str, Any], context: Any) -> dict[str, Any]:
     get_container().namespaces.step_runtime(event["namespace"])
     return event
 
 
+@lambda_handler
 def members(event: dict[str, Any], context: Any) -> dict[str, Any]:
     get_container().namespaces.step_members(event["namespace"])
     return event
 
 
+@lambda_handler
 def activate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     c = get_container()
     c.namespaces.step_activate(event["namespace"])
@@ -39,13 +46,19 @@ def activate(event: dict[str, Any], context: Any) -> dict[str, Any]:
         from chalicelib.logs import get_logger
 
         get_logger().exception("the default report schedule was not set", extra={"namespace": event["namespace"]})
+    count("Onboardings", "outcome", "active")
     return event
 
 
+@lambda_handler
 def compensate(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return get_container().namespaces.compensate(event["namespace"], event.get("error"))
+    done = get_container().namespaces.compensate(event["namespace"], event.get("error"))
+    if "status" not in done:  # (with it: compensated already, or being deleted)
+        count("Onboardings", "outcome", "failed")
+    return done
 
 
+@lambda_handler
 def sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``{"grace_seconds": n}`` (optional): how long a namespace must have been stuck; 0 at a local start."""
     grace = event.get("grace_seconds")

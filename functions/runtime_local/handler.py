@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.composition import get_container
+from chalicelib.logs import lambda_handler
 
 
 def _runtime() -> Any:
@@ -19,6 +20,7 @@ def _runtime() -> Any:
     return c, LocalRuntime.shared(c.clock, Path(c.settings.runtime_dir))
 
 
+@lambda_handler
 def restore(event: dict[str, Any], context: Any) -> dict[str, Any]:
     c, runtime = _runtime()
     restored = runtime.restore(secrets_for=c.deploys.secrets_for)
@@ -29,6 +31,7 @@ def restore(event: dict[str, Any], context: Any) -> dict[str, Any]:
     }
 
 
+@lambda_handler
 def shutdown(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _, runtime = _runtime()
     runtime.shutdown()

@@ -135,6 +135,21 @@ def test_deploying_the_example_answers_on_its_address(platform: dict[str, Any]) 
     assert body == {"service": "hello", "version": dep["id"], "namespace": NS, "greeting": "hi from micro.yaml"}
 
 
+def test_a_deployed_service_listens_on_loopback_only(platform: dict[str, Any]) -> None:
+    """The local runtime gives the address to listen on (HOST=127.0.0.1): the example is reached through
+    its address, never on the machine's other addresses."""
+    import socket
+
+    from chalicelib.composition import get_container
+
+    (running,) = [s for s in get_container().deploys.runtime_view(NS, "hello") if s.status == "running"]
+    port = int(running.metadata["port"])
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", port), timeout=5)  # another address of this machine (lo)
+    assert answer(platform).status_code == 200
+
+
 def test_a_commit_that_crashes_at_start_is_rolled_back_and_the_previous_version_keeps_answering(
     platform: dict[str, Any],
 ) -> None:
@@ -433,7 +448,8 @@ def test_credentials_in_a_deployment_are_masked_when_stored_and_when_shown(
         reason=f"failed: https://ada:{password}@github.com/x.git",
         steps=[Step("build", "failed", now, now, f"Bearer {password}")],
     )
-    DynamoDeployStore().create_deployment(new, [])
+    store = DynamoDeployStore()
+    store.create_deployment(new, [], store.get_service(NS, "hello"))  # the service left as it is
     shown = [
         api("GET", f"/v1/namespaces/{NS}/services/hello/deployments/{old_id}").text,
         api("GET", f"/v1/namespaces/{NS}/services/hello/deployments/{new.id}").text,
@@ -524,6 +540,33 @@ def wait_for_status(p: dict[str, Any], dep_id: str, status: str, step: str | Non
             return
         time.sleep(0.05)
     raise AssertionError(f"deployment {dep_id} never {status}")
+
+
+def test_a_deploy_makes_at_most_15_table_requests_and_checks_health_right_after_the_start(
+    platform: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Steps are recorded one at a time and the service and namespace read once per execution (the
+    goal of bench/deploy.py); a version healthy at once is found by the first check, with no Wait."""
+    cloud = platform["cloud"]
+    sfn = cloud.client("stepfunctions")
+    before = dict(cloud.moto.app.requests_by_service)
+    dep = platform["api"](
+        "POST", f"/v1/namespaces/{NS}/services/hello/deployments", {"source": str(platform["repo"]), "ref": "HEAD"}
+    ).json()
+    arn = cloud.resources["state_machines"]["deploy"].replace(":stateMachine:", ":execution:")
+    assert cloud.wait_execution(f"{arn}:{dep['id']}", timeout=90)["status"] == "SUCCEEDED"
+    after = dict(cloud.moto.app.requests_by_service)
+    assert after.get("dynamodb", 0) - before.get("dynamodb", 0) <= 15
+    history = sfn.get_execution_history(executionArn=f"{arn}:{dep['id']}", maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
+    assert entered[entered.index("Start") + 1] == "Health" and "Wait" not in entered, entered
+    shown = wait_deployment(platform, dep["id"])
+    assert shown["status"] == "succeeded"
+    assert [s["name"] for s in shown["steps"]] == ["lock", "build", "start", "health"], shown["steps"]
+    assert_every_step_ended(shown)
+    # counted as an EMF metric (chalicelib/metrics.py)
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [(m["outcome"], m["Deployments"]) for m in metrics if "Deployments" in m] == [("succeeded", [1.0])]
 
 
 def test_services_answer_again_after_the_local_cloud_restarts(platform: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ installation_repositories), over real HTTP on loopback."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
@@ -438,6 +440,15 @@ def test_the_stand_in_commit_route_and_the_cli(gh: GitHubStandIn, receiver: Rece
     assert [p["after"] for p in pushes] == [answer["sha"], sha]
     assert pushes[0]["sender"]["login"] == "grace"
     assert sorted(pushes[1]["head_commit"]["added"]) == ["NOTES.md", "services/y.py"]
+    # without --github: the port make run was given (PLATFORM_GITHUB_PORT), as make run uses it
+    env = {k: v for k, v in os.environ.items() if k != "PLATFORM_GITHUB_URL"}
+    env["PLATFORM_GITHUB_PORT"] = str(urlsplit(gh.url).port)
+    again = subprocess.run(
+        [sys.executable, "-m", "localcloud.github_push", "acme/hello", "--file", "NOTES.md=again", "-m", "Port"],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == gh.branch_sha("acme", "hello")
     created = github_push.create_repo(gh.url, "acme/svc", EXAMPLE)
     assert created["full_name"] == "acme/svc" and created["id"] > 5001
     assert github_push.main(["--github", gh.url, "nobody/none", "--file", "a=b"]) == 1

@@ -341,7 +341,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], cli: Cli) -> No
     assert cli("no-such-command").code == 2
     assert cli("tokens", "create", "--name", "ci", "--scope", "read", "--expires-in", "soon").code == 2
     assert "not a duration" in capsys.readouterr().err
-    assert cli("namespaces").code == 2  # a group without its subcommand prints its help
+    assert cli("tokens").code == 2  # a group without its subcommand (and no default list) prints its help
 
 
 # -- init ------------------------------------------------------------------------------------------------
@@ -650,6 +650,17 @@ def test_namespaces_list_is_an_aligned_table(cli: Cli, api: FakeApi) -> None:
     assert lines[0].split() == ["ID", "STATUS", "ORG", "TEAM", "REGION", "PLAN", "CREATED"]
     # Columns line up: each column starts at the same offset in every line.
     assert lines[0].index("STATUS") == lines[1].index("active") == lines[2].index("provisioning")
+
+
+def test_namespaces_and_regions_without_a_subcommand_list(cli: Cli, api: FakeApi) -> None:
+    """As ``platform services`` does; a mistyped subcommand is still named as such."""
+    cli.log_in("ada")
+    assert cli("namespaces").out == cli("namespaces", "list").out
+    assert cli("namespaces", "-o", "json").json()["namespaces"][0]["id"] == "acme-backend"
+    assert cli("regions", "-o", "json").json()["regions"][0]["name"] == "local"
+    wrong = cli("namespaces", "lsit")
+    assert wrong.code == 2  # argparse: invalid choice 'lsit'
+    assert cli("namespaces", "--help").code == 0
 
 
 def test_namespaces_create_without_wait_prints_the_answer(cli: Cli, api: FakeApi) -> None:

@@ -214,6 +214,11 @@ def first_dep(api: DeployApi) -> str:
         (["config", "set", "api", "A=1"], ["config", "set", "api", "A=1"]),
         (["deployments"], ["deployments"]),
         (["logs", "api"], ["logs", "api"]),
+        (["namespaces"], ["namespaces", "list"]),
+        (["namespaces", "-o", "json"], ["namespaces", "list", "-o", "json"]),
+        (["namespaces", "show", "acme-x"], ["namespaces", "show", "acme-x"]),
+        (["namespaces", "--help"], ["namespaces", "--help"]),
+        (["regions"], ["regions", "list"]),
     ],
 )
 def test_default_subcommand(argv: list[str], expected: list[str]) -> None:
@@ -404,6 +409,24 @@ def test_deploy_to_an_unknown_namespace_exits_6(dcli: DeployCli) -> None:
 # -- deployments ----------------------------------------------------------------------------------------
 
 
+def test_deployments_list_shows_a_short_trigger(dcli: DeployCli, dapi: DeployApi) -> None:
+    push = {
+        "kind": "push",
+        "delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        "actor": "github:ada",
+        "branch": "main",
+        "installation_id": "42",
+        "repo_id": "1296269",
+    }
+    dapi.new_deployment("api", trigger=push)
+    dapi.new_deployment("api", trigger={"kind": "rollback", "actor": "user:ada", "source_installation_id": "42"})
+    r = dcli("deployments", "api")
+    assert r.code == 0, r.err
+    triggers = [line[r.out.index("TRIGGER") :].split("  ")[0].strip() for line in r.out.splitlines()[1:]]
+    assert sorted(triggers) == ["api ada", "push ada main", "rollback"], r.out
+    assert "installation" not in r.out and "delivery" not in r.out
+
+
 def test_deployments_list_and_show(dcli: DeployCli, dapi: DeployApi) -> None:
     dep_id = first_dep(dapi)
     dep = dapi.deployments[dep_id]
@@ -421,7 +444,7 @@ def test_deployments_list_and_show(dcli: DeployCli, dapi: DeployApi) -> None:
     assert r.code == 0, r.err
     assert dapi.last() == ("GET", SVC + "/deployments", None)
     assert r.out.splitlines()[0].split() == ["ID", "STATUS", "REF", "COMMIT", "TRIGGER", "CREATED", "REASON"]
-    assert dep_id in r.out and "api actor=user:ada" in r.out
+    assert dep_id in r.out and " api ada " in r.out and "actor=" not in r.out  # the details: in show
 
     dapi.progress[dep_id] = [{"logs": [{"timestamp": "2024-05-02T12:00:10Z", "message": "listening on :40000"}]}]
     r = dcli("deployments", "show", "api", dep_id)

@@ -165,8 +165,52 @@ def test_an_offloaded_payload_is_deleted_once_its_message_is_handled(hooks: dict
     assert handler(event, None) == {"batchItemFailures": []}  # a second delivery of it: handled already
 
 
+def test_each_delivery_handled_is_counted_by_outcome(hooks: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from functions.github_events.handler import handler
+    from tests.unit.test_sqs_batch import emf
+
+    body = json.dumps(push_payload("ß" * 200_000), ensure_ascii=False).encode()  # offloaded: its settling is seen
+    assert post(hooks, "push", body, "counted-1").status_code == 202
+    event = sqs_event(received(hooks), "arn:aws:sqs:us-east-1:123456789012:github-events-test", "us-east-1")
+    capsys.readouterr()
+    assert handler(event, None) == {"batchItemFailures": []}
+    assert handler(event, None) == {"batchItemFailures": []}  # delivered again: handled already
+    counted = [(m["name"], m["outcome"]) for m in emf(capsys.readouterr().out)]
+    assert counted == [("WebhookDeliveries", "processed"), ("WebhookDeliveries", "duplicate")]
+
+
 def test_a_small_payload_is_sent_inline(hooks: dict[str, Any]) -> None:
     assert post(hooks, "push", json.dumps(push_payload("ok")).encode(), "small-1").status_code == 202
     (message,) = received(hooks)
     assert "claim_check" not in message.get("MessageAttributes", {})
     assert json.loads(message["Body"])["payload"]["commits"][0]["message"] == "ok"
+
+
+def test_a_rotated_webhook_secret_is_taken_within_the_secrets_cache_lifetime(
+    hooks: dict[str, Any], clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On AWS the secrets come from Secrets Manager through Powertools Parameters, kept
+    PLATFORM_SECRETS_MAX_AGE_SECONDS: a rotation is picked up without a cold start."""
+    import time
+
+    from chalicelib.composition import Container, set_container
+    from chalicelib.config import Settings
+
+    sm = boto3.client("secretsmanager")
+    sm.create_secret(Name="platform-test", SecretString=json.dumps({"GITHUB_WEBHOOK_SECRET": "first-secret-1"}))
+    monkeypatch.setenv("PLATFORM_SECRETS_ID", "platform-test")
+    monkeypatch.setenv("PLATFORM_SECRETS_MAX_AGE_SECONDS", "1")
+    container = Container(Settings.from_env(), clock=clock)
+    container.bind()
+    set_container(container)
+    body = json.dumps(push_payload("ok")).encode()
+
+    def signed(secret: str) -> int:
+        headers = delivery_headers("push", body, secret, str(uuid.uuid4()), 1, 4242)
+        return int(hooks["client"].http.post("/v1/webhooks/github", body=body, headers=headers).status_code)
+
+    assert signed("first-secret-1") == 202
+    sm.put_secret_value(SecretId="platform-test", SecretString=json.dumps({"GITHUB_WEBHOOK_SECRET": "second-secret-2"}))
+    time.sleep(1.2)
+    assert signed("second-secret-2") == 202
+    assert signed("first-secret-1") == 401

@@ -12,7 +12,8 @@ from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
 from chalicelib.domain.clock import epoch_seconds
 
 WINDOW = timedelta(hours=24)
-# A first run that never finished (its Lambda timed out) stops blocking retries after this lease.
+# A first run that never finished (its Lambda timed out) stops blocking retries after its lease: the
+# function's remaining time when it began (chalicelib/api/idempotency.py); this one without a context.
 LEASE = timedelta(minutes=5)
 
 
@@ -29,7 +30,7 @@ class IdempotencyItem(BaseItem, discriminator="IdempotencyRecord"):
 
 class DynamoIdempotencyStore:
     def begin(
-        self, key_hash: str, fingerprint: str, now: datetime
+        self, key_hash: str, fingerprint: str, now: datetime, lease: timedelta | None = None
     ) -> tuple[Literal["new", "in_progress", "done", "mismatch"], int, str]:
         pk, sk = IdempotencyItem.key(key_hash)
         item = IdempotencyItem(
@@ -37,7 +38,7 @@ class DynamoIdempotencyStore:
             SK=sk,
             fingerprint=fingerprint,
             status="in_progress",
-            expires_at=epoch_seconds(now + LEASE),
+            expires_at=epoch_seconds(now + (lease or LEASE)),
             created_at=now,
         )
         try:

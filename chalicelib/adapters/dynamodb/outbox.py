@@ -8,7 +8,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from pynamodb.attributes import UnicodeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -60,7 +59,10 @@ def write_with_events(
     or nothing (at most 100 items: DynamoDB's limit). A lost condition raises ConditionFailedError and writes
     nothing (the error's ``details["failed"]`` are positions: checks, deletes, puts, updates, then
     the outbox items). ``client_request_token`` makes a retried transaction idempotent for 10 minutes."""
-    connection = Connection(region=BaseItem.Meta.region, host=BaseItem.Meta.host)
+    # The table models' own connection: its botocore client is made once per process (a new Connection
+    # here made a new botocore session and client for every transaction, some 100-300 ms each), and it
+    # has the models' timeouts and retries.
+    connection = BaseItem._get_connection().connection
     try:
         with TransactWrite(connection=connection, client_request_token=client_request_token) as tx:
             for item, condition in puts:

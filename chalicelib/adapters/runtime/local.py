@@ -141,7 +141,7 @@ COUNTS_SAVE_SECONDS = 5.0
 HEARTBEAT_SECONDS = 1.0
 MAX_LINE_BYTES = 64 * 1024
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
-RESERVED_ENV = ("MICRO_NAMESPACE", "MICRO_SERVICE", "MICRO_VERSION", "PORT")
+RESERVED_ENV = ("MICRO_NAMESPACE", "MICRO_SERVICE", "MICRO_VERSION", "PORT", "HOST")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 _shared: dict[str, LocalRuntime] = {}
@@ -726,6 +726,8 @@ class LocalRuntime(FileBackedRuntime):
         limit = _memory_limit_mib(inst.metadata)
         if limit is not None:
             metadata["memory_limit_mib"] = str(limit)
+        if inst.status == "running":
+            metadata["health_checked"] = "true"  # running: its health path answered (chalicelib/domain/deploys.py)
         if inst.error is not None:
             metadata["error"] = inst.error
         if inst.exit_code is not None:
@@ -753,6 +755,9 @@ class LocalRuntime(FileBackedRuntime):
                 "MICRO_SERVICE": inst.name,
                 "MICRO_VERSION": inst.version,
                 "PORT": str(inst.port),
+                # the address to listen on: loopback only, where the proxy and the health checks reach it
+                # (a service that honours $HOST, as examples/hello does, is not on the machine's network)
+                "HOST": "127.0.0.1",
             }
         )
         return env

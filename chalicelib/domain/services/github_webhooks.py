@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +125,7 @@ class Receipt:
 class GitHubWebhookService:
     def __init__(
         self,
-        secret: str,
+        secret: str | Callable[[], str],  # a callable: read at each delivery (a rotated secret)
         deliveries: DeliveryStore,
         queue: QueuePort,
         clock: Clock,
@@ -139,7 +139,8 @@ class GitHubWebhookService:
 
     def receive(self, headers: Mapping[str, str], body: bytes) -> Receipt:
         h = {k.lower(): v for k, v in headers.items()}
-        if not verify_signature(self._secret, body, h.get("x-hub-signature-256")):
+        secret = self._secret() if callable(self._secret) else self._secret
+        if not verify_signature(secret, body, h.get("x-hub-signature-256")):
             raise UnauthenticatedError("the webhook signature is missing or wrong", {"header": "X-Hub-Signature-256"})
         event = h.get("x-github-event", "")
         delivery = h.get("x-github-delivery", "")
