@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-# infra/resources.json: every queue's max_receive_count (tests/unit/test_sqs_batch.py checks they agree)
+# infra/resources.json: the max_receive_count of every queue a function consumes
+# (tests/unit/test_sqs_batch.py checks they agree)
 MAX_RECEIVE_COUNT = 5
 
 

@@ -72,17 +72,13 @@ ALERTABLE: dict[str, Alertable] = {
     "billing.resumed": Alertable(("period", "reason")),
     "billing.payment_failed": Alertable(("invoice_id",)),
     "billing.reconciliation_mismatch": Alertable(("period",)),
-    "invoice.payment_failed": Alertable(("invoice_id", "attempt_count")),
     "region.unhealthy": Alertable(("region",)),
 }
 # Consumed types no code produces yet, with the issue that brings their producer. A test fails when one
 # of them gets a producer (remove it from here) or when a consumed type has neither.
-COMING: dict[str, str] = {
-    "billing.payment_failed": "issue 12 (Stripe: a failed invoice payment)",
-    "billing.reconciliation_mismatch": "issue 12 (Stripe: reconciliation against the ledger)",
-    "invoice.payment_failed": "issue 12 (Stripe's webhook consumer)",
-    "region.unhealthy": "issue 16 (regions: health checks)",
-}
+# (Stripe's ``invoice.payment_failed`` is not a platform event: the Stripe consumer turns it into
+# ``billing.payment_failed``.)
+COMING: dict[str, str] = {}
 # The version of each consumed type the notifier reads (a type not in EVENT_TYPES yet is version 1).
 PLATFORM_WIDE = ("region.unhealthy",)  # namespace null: to the platform admins' addresses
 
@@ -93,7 +89,6 @@ BILLING = (
     "billing.resumed",
     "billing.payment_failed",
     "billing.reconciliation_mismatch",
-    "invoice.payment_failed",
 )
 
 
@@ -493,7 +488,7 @@ def describe(event_type: str, namespace: str | None, data: Mapping[str, Any], pu
             billing,
             "View billing",
         )
-    if event_type in ("billing.payment_failed", "invoice.payment_failed"):
+    if event_type == "billing.payment_failed":
         amount = data.get("amount_due")
         link = data.get("hosted_invoice_url") or billing
         return Described(

@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from chalicelib.composition import get_container
-from chalicelib.logs import get_logger
+from chalicelib.logs import get_logger, lambda_handler
 
 _processor: Any = None
 
@@ -58,6 +58,7 @@ def record_handler(record: Any) -> dict[str, Any]:
     raise ValueError("not a message the notifier reads")
 
 
+@lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import process_partial_response
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.composition import get_container
+from chalicelib.logs import lambda_handler
 
 NAMESPACE = "MicroPlatform"
 METRIC = "DeadLetterMessages"
 
 
+@lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from aws_lambda_powertools.metrics import MetricUnit, single_metric  # on first use: cold starts
 

@@ -594,9 +594,10 @@ def test_every_role_names_exactly_what_its_entry_uses(dev_plan: dict[str, Any]) 
     policies = _policies(dev_plan)
     entries = {f["name"]: f for f in DECLARATION["functions"] if STAGE in f.get("stages", [STAGE])}
     entries[DECLARATION["api"]["name"]] = DECLARATION["api"]
-    consumers = {
-        q["consumer"]["function"]: q["name"] for q in DECLARATION["queues"] if "function" in q.get("consumer", {})
-    }
+    consumers: dict[str, set[str]] = {}  # a function may consume more than one queue (alerts and alerts-timers)
+    for q in DECLARATION["queues"]:
+        if "function" in q.get("consumer", {}):
+            consumers.setdefault(q["consumer"]["function"], set()).add(q["name"])
     for name, entry in entries.items():
         uses = entry.get("uses", {})
         statements = {s["Sid"]: s for s in policies[name]["Statement"]}
@@ -612,7 +613,7 @@ def test_every_role_names_exactly_what_its_entry_uses(dev_plan: dict[str, Any]) 
             name
         )
         assert resources.get("ConsumeQueues", set()) == (
-            {arn("sqs", f"{consumers[name]}-{STAGE}")} if name in consumers else set()
+            {arn("sqs", f"{queue}-{STAGE}") for queue in consumers.get(name, set())}
         )
         assert resources.get("StartExecutions", set()) == {
             arn("states", f"stateMachine:{m}-{STAGE}") for m in uses.get("state_machines", [])

@@ -16,7 +16,7 @@ from tests.helpers import ROOT
 def fake_bin(tmp_path: Path, *, uid: int, present: tuple[str, ...] = ()) -> tuple[Path, Path]:
     bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
     bin_dir.mkdir()
-    for tool in ("bash", "env", "python3", "uname", "date", "dirname", "cat"):
+    for tool in ("bash", "env", "python3", "uname", "date", "dirname", "cat", "head", "basename"):
         found = shutil.which(tool)
         assert found is not None
         (bin_dir / tool).symlink_to(found)
@@ -25,6 +25,7 @@ def fake_bin(tmp_path: Path, *, uid: int, present: tuple[str, ...] = ()) -> tupl
         "sudo": f'echo "sudo $1" >> {log}; exec "$@"',
         "id": f"echo {uid}",
         "make": f'echo "make $* CI=$CI" >> {log}',
+        "terraform": "echo Terraform v1.11.0",  # .ci/run checks terraform and the AWS provider's mirror first
         **{tool: "exit 0" for tool in present},
     }
     for name, body in stubs.items():
@@ -36,6 +37,11 @@ def fake_bin(tmp_path: Path, *, uid: int, present: tuple[str, ...] = ()) -> tupl
 def ci_run(bin_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "PLATFORM_CHROMIUM")}
     env["PATH"] = str(bin_dir)
+    mirror = bin_dir.parent / "tf-plugins"
+    provider = mirror / "registry.terraform.io" / "hashicorp" / "aws" / "5.100.0" / "linux_amd64"
+    provider.mkdir(parents=True, exist_ok=True)
+    (provider / "terraform-provider-aws_v5.100.0_x5").write_text("")
+    env["TF_PLUGIN_MIRROR"] = str(mirror)
     return subprocess.run(
         [str(bin_dir / "bash"), str(ROOT / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=60
     )

@@ -35,7 +35,7 @@ class ScheduleIn(ApiInput):
     enabled: StrictBool = Field(default=True, description="false: no scheduled report (sending one now still works)")
 
 
-class ChannelOut(ApiModel):
+class ScheduleChannelOut(ApiModel):
     id: str
     type: Literal["email", "slack"]
     to: str | None = None
@@ -48,7 +48,7 @@ class ScheduleOut(ApiModel):
     timezone: str
     hour: int
     weekday: str | None
-    channels: list[ChannelOut]
+    channels: list[ScheduleChannelOut]
     enabled: bool
     next_due: datetime | None = Field(description="the UTC hour the next report goes out in")
     updated_at: datetime | None
