@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint typecheck unit functional run stop reset bench layer package clean
+.PHONY: venv test test-serial lint typecheck unit functional run stop reset bench layer package clean
 
 venv: $(STAMP)
 
@@ -26,7 +26,29 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy chalicelib functions
 
+# The suite in two pytest processes at once (the machine has two cores, and most tests wait on servers):
+# the unit tests with the two longest functional modules, and every other test. Each process keeps its own
+# log (.test-logs/run-<part>.log) and ends with the secrets-in-logs test over it; each one's output is
+# printed when both are done, and either failing fails the target (a part whose tests a -k or -m
+# selection left empty, exit 5, is fine as long as the other ran some).
+TEST_PART_A := tests/unit tests/functional/test_terraform.py tests/functional/test_api_contract.py \
+	tests/test_zz_secrets_in_logs.py
+TEST_PART_B := tests --ignore=tests/unit --ignore=tests/functional/test_terraform.py \
+	--ignore=tests/functional/test_api_contract.py
+
 test: lint typecheck
+	@mkdir -p .test-logs
+	@PLATFORM_TEST_LOG=run-a.log $(BIN)/pytest $(PYTEST_ARGS) $(TEST_PART_A) > .test-logs/part-a.out 2>&1 & a=$$!; \
+	PLATFORM_TEST_LOG=run-b.log $(BIN)/pytest $(PYTEST_ARGS) $(TEST_PART_B) > .test-logs/part-b.out 2>&1 & b=$$!; \
+	wait $$a; ra=$$?; wait $$b; rb=$$?; \
+	echo "=== part A: unit tests, Terraform, the API contract (exit $$ra)"; cat .test-logs/part-a.out; \
+	echo "=== part B: every other test (exit $$rb)"; cat .test-logs/part-b.out; \
+	echo "part A exit $$ra, part B exit $$rb"; \
+	ok() { [ "$$1" -eq 0 ] || [ "$$1" -eq 5 ]; }; \
+	ok $$ra && ok $$rb && ! { [ $$ra -eq 5 ] && [ $$rb -eq 5 ]; }
+
+# The same suite in one process (slower; for a debugger or when the order matters).
+test-serial: lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: venv

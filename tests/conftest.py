@@ -32,7 +32,8 @@ os.environ.pop("AWS_PROFILE", None)
 
 from tests.helpers import ROOT, ScanGuard, create_table
 
-LOG_FILE = ROOT / ".test-logs" / "run.log"
+# One file per pytest process: `make test` runs two at once (PLATFORM_TEST_LOG names each one's).
+LOG_FILE = ROOT / ".test-logs" / os.environ.get("PLATFORM_TEST_LOG", "run.log")
 
 # Every secret a test hands to the platform is added here (see the `secret` fixture); the last test
 # of the run fails if any of them reached a log line.

@@ -114,7 +114,7 @@ def send_view(d: Delivery) -> dict[str, Any]:
     tag="alerts",
     auth=READ,
     response=f"{S}:AlertsOut",
-    errors=(NotFoundError,),
+    errors=(NotFoundError, ValidationError),
     query={"limit": "at most this many (1-200, default 50)", "before": "an alert id: the older ones"},
     summary="The namespace's alerts, newest first, each with every channel's status, attempts and last error",
 )

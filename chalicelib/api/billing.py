@@ -233,7 +233,7 @@ def ledger_view(rating: Rating) -> dict[str, Any]:
     tag="billing",
     auth=Auth(scope="billing", role="admin"),
     response=f"{S}:InvoicesOut",
-    errors=(NotFoundError, DependencyUnavailableError, BillingRejectedError),
+    errors=(NotFoundError, DependencyUnavailableError, BillingRejectedError, ValidationError),
     query={"limit": "at most this many, newest first (1-100, default 12)"},
     summary="The namespace's invoices from Stripe, newest first, each with the ledger's rating of the month "
     "whose usage it bills",

@@ -122,8 +122,10 @@ def build_document(specs: list[RouteSpec], *, version: str, title: str = "Micro 
         if params:
             op["parameters"] = params
         if spec.request_model is not None:
+            # A route reads a missing body as {} (registry.decode_body): the body is required only when {}
+            # is not a valid one, i.e. when the model has a required field.
             op["requestBody"] = {
-                "required": True,
+                "required": any(f.is_required() for f in spec.request_model.model_fields.values()),
                 "content": {"application/json": {"schema": _schema_ref(spec.request_model, components)}},
             }
         ok: dict[str, Any] = {"description": "Success"}
@@ -132,6 +134,8 @@ def build_document(specs: list[RouteSpec], *, version: str, title: str = "Micro 
         elif spec.response_content_type != "application/json":
             ok["content"] = {spec.response_content_type: {"schema": {"type": "string"}}}
         op["responses"][str(spec.status)] = ok
+        for status in spec.also:
+            op["responses"][str(status)] = {**ok, "description": DESCRIPTIONS.get(status, "Success")}
         for status in sorted(_error_statuses(spec)):
             op["responses"][str(status)] = {
                 "description": DESCRIPTIONS.get(status, "Error"),

@@ -130,6 +130,9 @@ class RouteSpec:
     # A body the route checks itself (``parse(decoded body)``, decoded with exact decimals) instead of
     # validating it against ``request``, which still documents it.
     parse: Callable[[Any], Any] | None = None
+    # Other success statuses the route answers with the same body (a 202 route that answers 200 when the
+    # work was done already), documented beside ``status``.
+    also: tuple[int, ...] = ()
 
     @property
     def path_params(self) -> list[str]:
@@ -244,6 +247,7 @@ class RouteRegistry:
         response_content_type: str = "application/json",
         stages: tuple[str, ...] | None = None,
         parse: Callable[[Any], Any] | None = None,
+        also: tuple[int, ...] = (),
     ) -> Callable[[View], View]:
         def decorator(view: View) -> View:
             if stages is not None and self.stage not in stages:
@@ -262,6 +266,7 @@ class RouteRegistry:
                 query=query or {},
                 response_content_type=response_content_type,
                 parse=parse,
+                also=also,
             )
             self.specs.append(spec)
 

@@ -30,6 +30,7 @@ PUBLIC = {
     ("POST", "/v1/auth/local-login"),
     ("POST", "/v1/auth/local-session"),
     ("POST", "/v1/webhooks/github"),
+    ("POST", "/v1/webhooks/stripe"),  # authenticated by its Stripe-Signature (tests/functional/test_stripe_billing.py)
 }
 LAST = [("DELETE", "/v1/namespaces/{ns}"), ("POST", "/v1/auth/logout")]
 

@@ -319,6 +319,7 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
 
     # A token, shown once.
     page.goto("/tokens")
+    expect(page.locator("#token-namespace")).to_have_value(NS, timeout=20_000)  # filled once /v1/me answered
     page.get_by_label("Name", exact=True).fill("ci")
     page.get_by_label("deploy", exact=True).check()
     page.get_by_role("button", name="Create token").click()

@@ -680,8 +680,10 @@ def test_apply_and_destroy_on_the_moto_server(dev_plan: dict[str, Any], workdir:
             ["destroy", "-no-color", "-auto-approve", f"-var-file={variables}", *targets], directory, env
         )
     _ok(destroyed)
-    assert boto3.client("dynamodb", **aws).list_tables()["TableNames"] == []
-    assert boto3.client("secretsmanager", **aws).list_secrets()["SecretList"] == []
+    # (moto's backends are per process: another module's local cloud may have left its own resources)
+    assert f"platform-{STAGE}" not in boto3.client("dynamodb", **aws).list_tables()["TableNames"]
+    left = {s["Name"] for s in boto3.client("secretsmanager", **aws).list_secrets()["SecretList"]}
+    assert not left & {f"{s['name']}-{STAGE}" for s in DECLARATION["secrets"]}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -88,7 +88,9 @@ class ClusterCredentials:
             ) from e
         if not isinstance(value, dict):
             raise DependencyUnavailableError("the cluster's credential is not a JSON object", {})
-        for secret in value.values():
-            if isinstance(secret, str):
-                register_secret(secret)
+        # only the secret is masked: the account's id ("platform") and issuer are names, and masking them
+        # would hide the word wherever a log line holds it
+        for key in ("secret", "token"):
+            if isinstance(value.get(key), str):
+                register_secret(value[key])
         return value
