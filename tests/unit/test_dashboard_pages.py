@@ -197,3 +197,13 @@ def test_scripts_make_every_link_and_call_under_the_base_path() -> None:
         source = path.read_text()
         assert source.count("location.assign(") == source.count("location.assign(href("), path.name
         assert "fetch(" not in source or (path.name == "dashboard.js" and source.count("fetch(") == 1), path.name
+
+
+def test_the_billing_page_has_the_invoices_and_a_button_to_stripes_billing_portal(web: Any) -> None:
+    body = web.get(f"/namespaces/{NS}/billing", who="ada").body.decode()
+    assert 'id="invoices-title">Invoices</h2>' in body and 'id="invoices"' in body
+    assert '<button type="button" id="portal">Manage payment</button>' in body
+    script = (ROOT / "chalicelib/pages/static/page-billing.js").read_text()
+    # the routes it reads are the API's own, and the portal's short-lived address is asked for on click
+    for call in ('nsPath("/invoices")', 'nsPath("/billing/portal")', "bill.provider"):
+        assert call in script
