@@ -29,6 +29,7 @@ NAMESPACE_SECTIONS: tuple[Section, ...] = (
     Section("repos", "Repositories", "/namespaces/{ns}/repos", role="viewer"),
     Section("members", "Members", "/namespaces/{ns}/members", role="viewer"),
     Section("usage", "Usage", "/namespaces/{ns}/usage", role="viewer"),
+    Section("alerts", "Alerts", "/namespaces/{ns}/alerts", role="member"),
     Section("billing", "Billing", "/namespaces/{ns}/billing", role="admin"),
     Section("audit", "Audit log", "/namespaces/{ns}/audit", role="admin"),
 )
@@ -80,6 +81,7 @@ page("deployment", "/namespaces/{ns}/services/{svc}/deployments/{dep}", "Deploym
 page("repos", "/namespaces/{ns}/repos", "Repositories")
 page("members", "/namespaces/{ns}/members", "Members")
 page("usage", "/namespaces/{ns}/usage", "Usage")
+page("alerts", "/namespaces/{ns}/alerts", "Alerts")
 page("billing", "/namespaces/{ns}/billing", "Billing")
 page("audit", "/namespaces/{ns}/audit", "Audit log")
 

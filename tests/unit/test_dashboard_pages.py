@@ -207,3 +207,19 @@ def test_the_billing_page_has_the_invoices_and_a_button_to_stripes_billing_porta
     # the routes it reads are the API's own, and the portal's short-lived address is asked for on click
     for call in ('nsPath("/invoices")', 'nsPath("/billing/portal")', "bill.provider"):
         assert call in script
+
+
+def test_the_alerts_page_is_in_every_members_navigation_and_only_admins_get_the_channel_form(web: Any) -> None:
+    owner = web.get(f"/namespaces/{NS}/alerts", who="ada").body.decode()
+    member = web.get(f"/namespaces/{NS}/alerts", who="grace").body.decode()
+    for body in (owner, member):
+        assert 'aria-current="page">Alerts</a>' in body
+        assert all(f'id="{part}"' in body for part in ("channels", "rules", "history"))
+        assert 'src="/static/page-alerts.js' in body
+    assert 'id="channel-form"' in owner and 'id="channel-form"' not in member
+    assert ">Alerts</a>" in web.get(f"/namespaces/{NS}/usage", who="grace").body.decode()
+    script = (ROOT / "chalicelib/pages/static/page-alerts.js").read_text()
+    calls = ('alertsPath("/channels")', "/channels/${enc(channel.id)}/test", 'alertsPath("/rules")', "?limit=50")
+    for call in calls:
+        assert call in script
+
