@@ -319,6 +319,7 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
 
     # A token, shown once.
     page.goto("/tokens")
+    expect(page.locator("#token-namespace option")).not_to_have_count(0)  # filled from /v1/me once loaded
     page.get_by_label("Name", exact=True).fill("ci")
     page.get_by_label("deploy", exact=True).check()
     page.get_by_role("button", name="Create token").click()
@@ -340,7 +341,27 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
     page.get_by_label("Hard cap", exact=False).check()
     page.get_by_role("button", name="Save budget").click()
     wait_text(page, "#budget-state", "$50.00")
+    expect(page.locator("#invoices")).not_to_have_attribute("aria-busy", "true")
+    expect(page.get_by_role("button", name="Manage payment")).to_be_visible()
     b.check("billing")
+
+    # Alerts: a Slack channel and a test message, which the local cloud's Slack stand-in receives.
+    page.goto(f"/namespaces/{NS}/alerts")
+    wait_text(page, "#channels", "owners")
+    hook = cloud.slack.webhook_url("dashboard")
+    page.get_by_label("Kind", exact=True).select_option("slack")
+    page.get_by_label("Name", exact=True).fill("ops <room>")
+    page.get_by_label("Target", exact=True).fill(hook)
+    page.get_by_role("button", name="Add channel").click()
+    row = page.locator("#channels tr").filter(has_text="ops <room>")
+    expect(row).to_be_visible()
+    page.get_by_role("button", name="Test ops <room>").click()
+    expect(row).to_contain_text("sent")
+    expect(page.locator("#status")).to_contain_text("delivered")
+    assert cloud.slack.received(hook), "the Slack stand-in received the test message"
+    expect(page.locator("#rules")).not_to_have_attribute("aria-busy", "true")
+    expect(page.locator("#history")).not_to_have_attribute("aria-busy", "true")
+    b.check("alerts")
 
     # Usage, as a region's runtime side reports it: a chart per meter, the numbers in a table.
     post_usage(cloud.api_url)
