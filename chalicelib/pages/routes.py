@@ -30,6 +30,7 @@ NAMESPACE_SECTIONS: tuple[Section, ...] = (
     Section("members", "Members", "/namespaces/{ns}/members", role="viewer"),
     Section("usage", "Usage", "/namespaces/{ns}/usage", role="viewer"),
     Section("alerts", "Alerts", "/namespaces/{ns}/alerts", role="member"),
+    Section("reports", "Reports", "/namespaces/{ns}/reports", role="viewer"),
     Section("billing", "Billing", "/namespaces/{ns}/billing", role="admin"),
     Section("audit", "Audit log", "/namespaces/{ns}/audit", role="admin"),
 )
@@ -82,6 +83,7 @@ page("repos", "/namespaces/{ns}/repos", "Repositories")
 page("members", "/namespaces/{ns}/members", "Members")
 page("usage", "/namespaces/{ns}/usage", "Usage")
 page("alerts", "/namespaces/{ns}/alerts", "Alerts")
+page("reports", "/namespaces/{ns}/reports", "Reports")
 page("billing", "/namespaces/{ns}/billing", "Billing")
 page("audit", "/namespaces/{ns}/audit", "Audit log")
 

@@ -363,6 +363,18 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
     expect(page.locator("#history")).not_to_have_attribute("aria-busy", "true")
     b.check("alerts")
 
+    # Reports: the schedule changed (its owners' email channel kept), and one sent now.
+    page.goto(f"/namespaces/{NS}/reports")
+    wait_text(page, "#schedule", "email to owners")
+    page.get_by_label("Frequency", exact=True).select_option("daily")
+    page.get_by_label("Local hour (0 to 23)", exact=True).fill("7")
+    page.get_by_role("button", name="Save schedule").click()
+    wait_text(page, "#schedule", "07:00")
+    expect(page.locator("#schedule")).to_contain_text("daily")
+    page.get_by_role("button", name="Send now").click()
+    expect(page.locator("#reports tbody tr")).not_to_have_count(0)
+    b.check("reports")
+
     # Usage, as a region's runtime side reports it: a chart per meter, the numbers in a table.
     post_usage(cloud.api_url)
     page.goto(f"/namespaces/{NS}/usage")

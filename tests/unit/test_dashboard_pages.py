@@ -223,3 +223,22 @@ def test_the_alerts_page_is_in_every_members_navigation_and_only_admins_get_the_
     for call in calls:
         assert call in script
 
+
+def test_the_reports_page_lists_reports_to_everyone_and_gives_admins_the_schedule_and_send_now(web: Any) -> None:
+    owner = web.get(f"/namespaces/{NS}/reports", who="ada").body.decode()
+    member = web.get(f"/namespaces/{NS}/reports", who="grace").body.decode()
+    for body in (owner, member):
+        assert 'aria-current="page">Reports</a>' in body and 'id="reports"' in body
+        assert 'src="/static/page-reports.js' in body
+    for admin_only in ('id="schedule-form"', 'id="send-now"'):
+        assert admin_only in owner and admin_only not in member
+    script = (ROOT / "chalicelib/pages/static/page-reports.js").read_text()
+    for call in ('reportsPath("/schedule")', 'reportsPath("/send")', "reportsPath()"):
+        assert call in script
+
+
+def test_the_new_pages_escape_the_namespace_they_are_asked_for(web: Any) -> None:
+    for section in ("alerts", "reports", "billing"):
+        r = web.get(f"/namespaces/a%3Cb%3Ex/{section}", who="ada")
+        assert r.status_code == 404, section
+        assert "<b>" not in r.body.decode()
