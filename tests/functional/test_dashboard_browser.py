@@ -373,6 +373,8 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
     expect(page.locator("#schedule")).to_contain_text("daily")
     page.get_by_role("button", name="Send now").click()
     expect(page.locator("#reports tbody tr")).not_to_have_count(0)
+    # the page follows the report until it is sent (to the owners, by the SES stand-in)
+    expect(page.locator("#reports tbody tr").first).to_contain_text("sent", timeout=90_000)
     b.check("reports")
 
     # Usage, as a region's runtime side reports it: a chart per meter, the numbers in a table.

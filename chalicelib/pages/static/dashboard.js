@@ -100,7 +100,7 @@ const KINDS = {
   ok: ["active", "running", "succeeded", "ok", "linked", "enabled", "sent", "paid"],
   bad: ["failed", "error", "suspended", "disabled", "crashed", "refused", "uncollectible", "past_due"],
   warn: ["rolled_back", "superseded", "stopped", "paused", "deleting", "stopping"],
-  run: ["queued", "provisioning", "starting", "building", "deploying", "started", "waiting", "pending", "in_progress"],
+  run: ["queued", "provisioning", "starting", "building", "deploying", "started", "waiting", "pending", "in_progress", "gathered", "sending"],
 };
 const SYMBOLS = { ok: "\u2713", bad: "\u2715", warn: "\u21BA", run: "\u2026", idle: "\u2022" };
 

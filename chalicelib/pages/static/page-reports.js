@@ -1,9 +1,11 @@
 // Reports: the schedule (admins change frequency, hour, time zone, enabled; its channels are kept
 // as they are), "Send now", and the reports sent with each channel's status and their CSV.
-import { $, api, badge, ctx, el, empty, facts, nsPath, onSubmit, replace, say, sayError, table, when } from "./dashboard.js";
+import { $, api, badge, ctx, el, empty, facts, nsPath, onSubmit, poll, replace, say, sayError, table, when } from "./dashboard.js";
 
 const reportsPath = (rest = "") => nsPath(`/reports${rest}`);
+const WORKING = ["gathered", "sending"];
 let current = null;
+let follower = null;
 
 function channelText(c) {
   return c.type === "email" ? `email to ${c.to}` : `Slack ${c.webhook_url}`;
@@ -35,11 +37,12 @@ async function loadSchedule() {
   $("#schedule-form button[type=submit]").disabled = s.channels.some((c) => c.type === "slack");
 }
 
+// Answers whether a report is still being gathered or sent (its page follows it until it is not).
 async function loadReports() {
   const { reports } = await api("GET", reportsPath());
   if (!reports.length) {
     replace("#reports", empty("No report yet", el("p", {}, "Reports appear here once the schedule sends one, or after Send now.")));
-    return;
+    return false;
   }
   replace(
     "#reports",
@@ -56,6 +59,14 @@ async function loadReports() {
       ]),
     ),
   );
+  return reports.some((r) => WORKING.includes(r.status));
+}
+
+// Every 3 s while a report is being gathered or sent, for 2 minutes at most.
+function follow() {
+  if (follower) follower.stop();
+  let rounds = 40;
+  follower = poll(async () => (await loadReports()) && --rounds > 0 && 3);
 }
 
 onSubmit($("#schedule-form"), async (values) => {
@@ -80,7 +91,7 @@ if (sendNow) {
     try {
       const r = await api("POST", reportsPath("/send"), {});
       say(`Report for ${r.period.start.slice(0, 10)} to ${r.period.end.slice(0, 10)}: ${r.status.replace(/_/g, " ")}.`);
-      await loadReports();
+      follow();
     } catch (error) {
       sayError(error);
     } finally {
@@ -90,7 +101,9 @@ if (sendNow) {
 }
 
 loadSchedule().catch(sayError);
-loadReports().catch((error) => {
-  replace("#reports", el("p", {}, "Reports could not be read. ", ctx.role ? `Your role is ${ctx.role}.` : ""));
-  sayError(error);
-});
+loadReports()
+  .then((working) => working && follow())
+  .catch((error) => {
+    replace("#reports", el("p", {}, "Reports could not be read. ", ctx.role ? `Your role is ${ctx.role}.` : ""));
+    sayError(error);
+  });
