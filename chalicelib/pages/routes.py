@@ -40,6 +40,7 @@ ACCOUNT_SECTIONS: tuple[Section, ...] = (
     Section("onboard", "Onboard a team", "/onboard"),
     Section("tokens", "API tokens", "/tokens"),
     Section("plans", "Plans", "/plans"),
+    Section("regions", "Regions", "/regions", platform_admin=True),
 )
 
 
@@ -76,6 +77,7 @@ page("home", "/", "Namespaces")
 page("onboard", "/onboard", "Onboard a team")
 page("tokens", "/tokens", "API tokens")
 page("plans", "/plans", "Plans")
+page("regions", "/regions", "Regions")
 page("services", "/namespaces/{ns}", "Services")
 page("service", "/namespaces/{ns}/services/{svc}", "Service", "services")
 page("deployment", "/namespaces/{ns}/services/{svc}/deployments/{dep}", "Deployment", "services")

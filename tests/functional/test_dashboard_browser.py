@@ -422,3 +422,30 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
     me = requests.get(f"{cloud.api_url}/v1/me", cookies={"platform_session": session}, timeout=10)
     assert me.status_code == 401
     b.assert_clean()
+
+
+def test_a_platform_admin_sees_the_regions_and_mints_and_revokes_an_ingest_token(platform: dict[str, Any]) -> None:
+    """ops, the local stage's platform admin: the region's status and capacity, a token minted (its
+    secret shown once) and revoked. Logs out at the end, as the journey starts logged out."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)
+    b: Browser = platform["browser"]
+    page = b.page
+    page.goto("/login?next=/regions")
+    page.get_by_label("GitHub login", exact=True).fill("ops")
+    page.get_by_role("button", name="Log in", exact=True).click()
+    page.wait_for_url(f"{b.base}/regions")
+    wait_text(page, "#regions", "local")
+    page.get_by_label("Name of a new ingest token for local", exact=True).fill("browser <region>")
+    page.get_by_role("button", name="Mint an ingest token for local", exact=True).click()
+    expect(page.locator("#ingest-secret")).to_contain_text("mp_ing_")
+    row = page.locator("#regions tr").filter(has_text="browser <region>")
+    expect(row).to_be_visible()
+    b.check("regions")
+    page.get_by_role("button", name="Revoke browser <region>", exact=True).click()
+    page.locator("#confirm-ok").click()
+    expect(row).to_have_count(0)
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(f"{b.base}/login")
+    b.assert_clean()

@@ -242,3 +242,15 @@ def test_the_new_pages_escape_the_namespace_they_are_asked_for(web: Any) -> None
         r = web.get(f"/namespaces/a%3Cb%3Ex/{section}", who="ada")
         assert r.status_code == 404, section
         assert "<b>" not in r.body.decode()
+
+
+def test_the_regions_page_is_in_the_navigation_of_platform_admins_only(
+    web: Any, container: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert ">Regions</a>" not in web.get("/", who="ada").body.decode()
+    monkeypatch.setattr(container.auth, "_admins", frozenset({"ada"}))
+    body = web.get("/regions", who="ada").body.decode()
+    assert 'aria-current="page">Regions</a>' in body and 'id="regions"' in body
+    assert 'src="/static/page-regions.js' in body
+    assert ">Regions</a>" in web.get("/", who="ada").body.decode()
+    assert ">Regions</a>" not in web.get("/", who="grace").body.decode()
