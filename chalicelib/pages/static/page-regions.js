@@ -18,7 +18,7 @@ async function regionPanel(r) {
     el("h2", { id: `region-${r.name}` }, `${detail.display_name} (${detail.name})`),
     el("dl", { class: "facts" }, facts([
       ["Status", [badge(detail.status), detail.status_at ? [" since ", when(detail.status_at)] : null]],
-      ["Cloud", `${detail.cloud} ${detail.cloud_region}, size ${detail.size}`],
+      ["Cloud", [detail.cloud, detail.cloud_region, detail.size ? `size ${detail.size}` : ""].filter(Boolean).join(", ")],
       ["Namespaces", String(detail.namespaces)],
       ["CPU", `${detail.used.cpu_millicores} of ${detail.capacity.cpu_millicores} millicores used`],
       ["Memory", `${detail.used.memory_mib} of ${detail.capacity.memory_mib} MiB used`],
