@@ -29,6 +29,8 @@ NAMESPACE_SECTIONS: tuple[Section, ...] = (
     Section("repos", "Repositories", "/namespaces/{ns}/repos", role="viewer"),
     Section("members", "Members", "/namespaces/{ns}/members", role="viewer"),
     Section("usage", "Usage", "/namespaces/{ns}/usage", role="viewer"),
+    Section("alerts", "Alerts", "/namespaces/{ns}/alerts", role="member"),
+    Section("reports", "Reports", "/namespaces/{ns}/reports", role="viewer"),
     Section("billing", "Billing", "/namespaces/{ns}/billing", role="admin"),
     Section("audit", "Audit log", "/namespaces/{ns}/audit", role="admin"),
 )
@@ -38,6 +40,7 @@ ACCOUNT_SECTIONS: tuple[Section, ...] = (
     Section("onboard", "Onboard a team", "/onboard"),
     Section("tokens", "API tokens", "/tokens"),
     Section("plans", "Plans", "/plans"),
+    Section("regions", "Regions", "/regions", platform_admin=True),
 )
 
 
@@ -74,12 +77,15 @@ page("home", "/", "Namespaces")
 page("onboard", "/onboard", "Onboard a team")
 page("tokens", "/tokens", "API tokens")
 page("plans", "/plans", "Plans")
+page("regions", "/regions", "Regions")
 page("services", "/namespaces/{ns}", "Services")
 page("service", "/namespaces/{ns}/services/{svc}", "Service", "services")
 page("deployment", "/namespaces/{ns}/services/{svc}/deployments/{dep}", "Deployment", "services")
 page("repos", "/namespaces/{ns}/repos", "Repositories")
 page("members", "/namespaces/{ns}/members", "Members")
 page("usage", "/namespaces/{ns}/usage", "Usage")
+page("alerts", "/namespaces/{ns}/alerts", "Alerts")
+page("reports", "/namespaces/{ns}/reports", "Reports")
 page("billing", "/namespaces/{ns}/billing", "Billing")
 page("audit", "/namespaces/{ns}/audit", "Audit log")
 

@@ -341,7 +341,41 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
     page.get_by_label("Hard cap", exact=False).check()
     page.get_by_role("button", name="Save budget").click()
     wait_text(page, "#budget-state", "$50.00")
+    expect(page.locator("#invoices")).not_to_have_attribute("aria-busy", "true")
+    expect(page.get_by_role("button", name="Manage payment")).to_be_visible()
     b.check("billing")
+
+    # Alerts: a Slack channel and a test message, which the local cloud's Slack stand-in receives.
+    page.goto(f"/namespaces/{NS}/alerts")
+    wait_text(page, "#channels", "owners")
+    hook = cloud.slack.webhook_url("dashboard")
+    page.get_by_label("Kind", exact=True).select_option("slack")
+    page.get_by_label("Name", exact=True).fill("ops <room>")
+    page.get_by_label("Target", exact=True).fill(hook)
+    page.get_by_role("button", name="Add channel").click()
+    row = page.locator("#channels tr").filter(has_text="ops <room>")
+    expect(row).to_be_visible()
+    page.get_by_role("button", name="Test ops <room>").click()
+    expect(row).to_contain_text("sent")
+    expect(page.locator("#status")).to_contain_text("delivered")
+    assert cloud.slack.received(hook), "the Slack stand-in received the test message"
+    expect(page.locator("#rules")).not_to_have_attribute("aria-busy", "true")
+    expect(page.locator("#history")).not_to_have_attribute("aria-busy", "true")
+    b.check("alerts")
+
+    # Reports: the schedule changed (its owners' email channel kept), and one sent now.
+    page.goto(f"/namespaces/{NS}/reports")
+    wait_text(page, "#schedule", "email to owners")
+    page.get_by_label("Frequency", exact=True).select_option("daily")
+    page.get_by_label("Local hour (0 to 23)", exact=True).fill("7")
+    page.get_by_role("button", name="Save schedule").click()
+    wait_text(page, "#schedule", "07:00")
+    expect(page.locator("#schedule")).to_contain_text("daily")
+    page.get_by_role("button", name="Send now").click()
+    expect(page.locator("#reports tbody tr")).not_to_have_count(0)
+    # the page follows the report until it is sent (to the owners, by the SES stand-in)
+    expect(page.locator("#reports tbody tr").first).to_contain_text("sent", timeout=90_000)
+    b.check("reports")
 
     # Usage, as a region's runtime side reports it: a chart per meter, the numbers in a table.
     post_usage(cloud.api_url)
@@ -387,4 +421,31 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
     page.wait_for_url(f"{b.base}/login")
     me = requests.get(f"{cloud.api_url}/v1/me", cookies={"platform_session": session}, timeout=10)
     assert me.status_code == 401
+    b.assert_clean()
+
+
+def test_a_platform_admin_sees_the_regions_and_mints_and_revokes_an_ingest_token(platform: dict[str, Any]) -> None:
+    """ops, the local stage's platform admin: the region's status and capacity, a token minted (its
+    secret shown once) and revoked. Logs out at the end, as the journey starts logged out."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)
+    b: Browser = platform["browser"]
+    page = b.page
+    page.goto("/login?next=/regions")
+    page.get_by_label("GitHub login", exact=True).fill("ops")
+    page.get_by_role("button", name="Log in", exact=True).click()
+    page.wait_for_url(f"{b.base}/regions")
+    wait_text(page, "#regions", "local")
+    page.get_by_label("Name of a new ingest token for local", exact=True).fill("browser <region>")
+    page.get_by_role("button", name="Mint an ingest token for local", exact=True).click()
+    expect(page.locator("#ingest-secret")).to_contain_text("mp_ing_")
+    row = page.locator("#regions tr").filter(has_text="browser <region>")
+    expect(row).to_be_visible()
+    b.check("regions")
+    page.get_by_role("button", name="Revoke browser <region>", exact=True).click()
+    page.locator("#confirm-ok").click()
+    expect(row).to_have_count(0)
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(f"{b.base}/login")
     b.assert_clean()

@@ -197,3 +197,60 @@ def test_scripts_make_every_link_and_call_under_the_base_path() -> None:
         source = path.read_text()
         assert source.count("location.assign(") == source.count("location.assign(href("), path.name
         assert "fetch(" not in source or (path.name == "dashboard.js" and source.count("fetch(") == 1), path.name
+
+
+def test_the_billing_page_has_the_invoices_and_a_button_to_stripes_billing_portal(web: Any) -> None:
+    body = web.get(f"/namespaces/{NS}/billing", who="ada").body.decode()
+    assert 'id="invoices-title">Invoices</h2>' in body and 'id="invoices"' in body
+    assert '<button type="button" id="portal">Manage payment</button>' in body
+    script = (ROOT / "chalicelib/pages/static/page-billing.js").read_text()
+    # the routes it reads are the API's own, and the portal's short-lived address is asked for on click
+    for call in ('nsPath("/invoices")', 'nsPath("/billing/portal")', "bill.provider"):
+        assert call in script
+
+
+def test_the_alerts_page_is_in_every_members_navigation_and_only_admins_get_the_channel_form(web: Any) -> None:
+    owner = web.get(f"/namespaces/{NS}/alerts", who="ada").body.decode()
+    member = web.get(f"/namespaces/{NS}/alerts", who="grace").body.decode()
+    for body in (owner, member):
+        assert 'aria-current="page">Alerts</a>' in body
+        assert all(f'id="{part}"' in body for part in ("channels", "rules", "history"))
+        assert 'src="/static/page-alerts.js' in body
+    assert 'id="channel-form"' in owner and 'id="channel-form"' not in member
+    assert ">Alerts</a>" in web.get(f"/namespaces/{NS}/usage", who="grace").body.decode()
+    script = (ROOT / "chalicelib/pages/static/page-alerts.js").read_text()
+    calls = ('alertsPath("/channels")', "/channels/${enc(channel.id)}/test", 'alertsPath("/rules")', "?limit=50")
+    for call in calls:
+        assert call in script
+
+
+def test_the_reports_page_lists_reports_to_everyone_and_gives_admins_the_schedule_and_send_now(web: Any) -> None:
+    owner = web.get(f"/namespaces/{NS}/reports", who="ada").body.decode()
+    member = web.get(f"/namespaces/{NS}/reports", who="grace").body.decode()
+    for body in (owner, member):
+        assert 'aria-current="page">Reports</a>' in body and 'id="reports"' in body
+        assert 'src="/static/page-reports.js' in body
+    for admin_only in ('id="schedule-form"', 'id="send-now"'):
+        assert admin_only in owner and admin_only not in member
+    script = (ROOT / "chalicelib/pages/static/page-reports.js").read_text()
+    for call in ('reportsPath("/schedule")', 'reportsPath("/send")', "reportsPath()"):
+        assert call in script
+
+
+def test_the_new_pages_escape_the_namespace_they_are_asked_for(web: Any) -> None:
+    for section in ("alerts", "reports", "billing"):
+        r = web.get(f"/namespaces/a%3Cb%3Ex/{section}", who="ada")
+        assert r.status_code == 404, section
+        assert "<b>" not in r.body.decode()
+
+
+def test_the_regions_page_is_in_the_navigation_of_platform_admins_only(
+    web: Any, container: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert ">Regions</a>" not in web.get("/", who="ada").body.decode()
+    monkeypatch.setattr(container.auth, "_admins", frozenset({"ada"}))
+    body = web.get("/regions", who="ada").body.decode()
+    assert 'aria-current="page">Regions</a>' in body and 'id="regions"' in body
+    assert 'src="/static/page-regions.js' in body
+    assert ">Regions</a>" in web.get("/", who="ada").body.decode()
+    assert ">Regions</a>" not in web.get("/", who="grace").body.decode()

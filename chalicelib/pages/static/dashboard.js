@@ -97,10 +97,10 @@ export function describe(error) {
 
 // A status in words with a symbol, never colour alone.
 const KINDS = {
-  ok: ["active", "running", "succeeded", "ok", "linked", "enabled"],
-  bad: ["failed", "error", "suspended", "disabled", "crashed"],
+  ok: ["active", "running", "succeeded", "ok", "linked", "enabled", "sent", "paid"],
+  bad: ["failed", "error", "suspended", "disabled", "crashed", "refused", "uncollectible", "past_due"],
   warn: ["rolled_back", "superseded", "stopped", "paused", "deleting", "stopping"],
-  run: ["queued", "provisioning", "starting", "building", "deploying", "started", "waiting", "pending", "in_progress"],
+  run: ["queued", "provisioning", "starting", "building", "deploying", "started", "waiting", "pending", "in_progress", "gathered", "sending"],
 };
 const SYMBOLS = { ok: "\u2713", bad: "\u2715", warn: "\u21BA", run: "\u2026", idle: "\u2022" };
 

@@ -1,5 +1,6 @@
-// Billing: the plan, this period's invoice preview and forecast, and the budget form.
-import { $, amount, api, badge, ctx, dollars, el, facts, nsPath, num, onSubmit, replace, say, table } from "./dashboard.js";
+// Billing: the plan, this period's invoice preview (and Stripe's beside it), the forecast, the budget
+// form, the invoices from Stripe and a link to Stripe's billing portal.
+import { $, amount, api, badge, ctx, describe, dollars, el, empty, facts, href, nsPath, num, onSubmit, replace, say, sayError, table } from "./dashboard.js";
 
 function budgetState(budget, currency) {
   if (!budget) return el("p", {}, "No budget is set: usage charges are not capped.");
@@ -16,6 +17,67 @@ function budgetState(budget, currency) {
     el("progress", { id: "budget-progress", max: "100", value: String(Math.min(budget.percent, 100)) }, `${budget.percent.toFixed(1)} %`),
   );
 }
+
+// Stripe's preview of the invoice that closes the period, beside the ledger's subtotal.
+function providerPreview(provider, subtotal, currency) {
+  if (!provider) return null;
+  if (provider.unavailable) return el("p", { class: "muted", id: "provider-preview" }, `Stripe's preview could not be read: ${provider.unavailable}`);
+  if (!provider.invoice) return el("p", { class: "muted", id: "provider-preview" }, "Stripe has no upcoming invoice for this namespace.");
+  const inv = provider.invoice;
+  const diff = provider.difference || 0;
+  return el(
+    "div",
+    { id: "provider-preview" },
+    el("dl", { class: "facts" }, facts([
+      ["Stripe's preview", dollars(inv.total, inv.currency)],
+      ["Ledger's subtotal", dollars(subtotal, currency)],
+      ["Difference", diff === 0 ? "none" : `${diff > 0 ? "+" : "\u2212"}${dollars(Math.abs(diff), inv.currency)} (Stripe minus the ledger)`],
+      provider.subscription ? ["Subscription", badge(provider.subscription.status)] : null,
+    ])),
+  );
+}
+
+function invoiceRow(inv) {
+  const ledger = inv.ledger ? dollars(inv.ledger.subtotal, inv.currency) : el("span", { class: "muted" }, "—");
+  return [
+    inv.id || "preview",
+    `${inv.period.start.slice(0, 10)} to ${inv.period.end.slice(0, 10)}`,
+    badge(inv.status),
+    dollars(inv.total, inv.currency),
+    dollars(inv.amount_due, inv.currency),
+    ledger,
+    inv.hosted_invoice_url && /^https?:\/\//.test(inv.hosted_invoice_url)
+      ? el("a", { href: inv.hosted_invoice_url, rel: "noopener noreferrer" }, "View invoice")
+      : el("span", { class: "muted" }, "—"),
+  ];
+}
+
+async function loadInvoices() {
+  try {
+    const { invoices } = await api("GET", nsPath("/invoices"));
+    replace(
+      "#invoices",
+      invoices.length
+        ? table("Invoices", ["Invoice", "Period", "Status", "Total", "Due", "Ledger", "Stripe"], invoices.map(invoiceRow), { numeric: [3, 4, 5] })
+        : empty("No invoice yet", el("p", {}, "Stripe issues the first invoice when the first period closes.")),
+    );
+  } catch (error) {
+    replace("#invoices", el("p", { class: "muted" }, `Invoices could not be read: ${describe(error)}`));
+  }
+}
+
+$("#portal").addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  button.disabled = true;
+  try {
+    const { url } = await api("GET", nsPath("/billing/portal"));
+    if (!/^https?:\/\//.test(url)) throw new Error("the billing portal's address is not a web address");
+    location.assign(href(url));
+  } catch (error) {
+    sayError(error);
+    button.disabled = false;
+  }
+});
 
 async function load() {
   const bill = await api("GET", nsPath("/billing"));
@@ -40,6 +102,7 @@ async function load() {
         ],
         { numeric: [1, 2] },
       ),
+      providerPreview(bill.provider, bill.subtotal, c),
     ),
     el(
       "section",
@@ -70,6 +133,7 @@ onSubmit($("#budget-form"), async (values) => {
   await load();
 });
 
+loadInvoices();
 load().catch((error) => {
   replace("#billing", el("p", {}, "Billing is shown to the namespace's admins and owners. ", ctx.role ? `Your role is ${ctx.role}.` : ""));
   say(error.message, "error");
