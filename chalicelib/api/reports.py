@@ -165,7 +165,16 @@ def list_reports(call: Call) -> dict[str, Any]:
 )
 def get_report(call: Call) -> Response:
     html = get_container().reports.html(call.params["ns"], call.params["report_id"])
-    return Response(body=html, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+    # Opened by the dashboard in a tab of its own: a sandboxed document (no script runs, no form posts,
+    # a unique origin), its chart inline and its styles in the page, nothing else loaded.
+    return Response(
+        body=html,
+        status_code=200,
+        headers={"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": REPORT_CSP},
+    )
+
+
+REPORT_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 
 @registry.route(

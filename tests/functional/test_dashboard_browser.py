@@ -376,6 +376,13 @@ def test_a_newcomer_logs_in_onboards_deploys_and_operates_a_service(platform: di
     # the page follows the report until it is sent (to the owners, by the SES stand-in)
     expect(page.locator("#reports tbody tr").first).to_contain_text("sent", timeout=90_000)
     b.check("reports")
+    # the report as it was sent, rendered in a tab of its own (a sandboxed document)
+    with page.expect_popup() as opened:
+        page.locator("#reports tbody tr").first.locator('a[target="_blank"]').click()
+    report = opened.value
+    expect(report.get_by_text("Daily usage report")).to_be_visible()
+    expect(report.get_by_text(NS).first).to_be_visible()
+    report.close()
 
     # Usage, as a region's runtime side reports it: a chart per meter, the numbers in a table.
     post_usage(cloud.api_url)

@@ -182,6 +182,9 @@ def test_send_now_delivers_an_email_and_a_slack_post_once_and_the_csv_sums_to_th
     page = call(cloud, "GET", f"/v1/namespaces/{NS}/reports/{report['id']}", login(cloud, "grace"))
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "data:image/png;base64," in page.text
+    # opened by the dashboard in a tab of its own, as a sandboxed document: no script of it runs
+    policy = page.headers["Content-Security-Policy"]
+    assert policy.startswith("sandbox;") and "default-src 'none'" in policy and "script-src" not in policy
 
 
 def test_the_schedule_firing_twice_over_its_due_hour_sends_once(cloud: LocalCloud) -> None:

@@ -235,6 +235,8 @@ def test_the_reports_page_lists_reports_to_everyone_and_gives_admins_the_schedul
     script = (ROOT / "chalicelib/pages/static/page-reports.js").read_text()
     for call in ('reportsPath("/schedule")', 'reportsPath("/send")', "reportsPath()"):
         assert call in script
+    # a sent report rendered, in a tab of its own (the API serves it sandboxed), beside its CSV
+    assert 'href: r.html_url, target: "_blank", rel: "noopener"' in script and "href: r.csv_url" in script
 
 
 def test_the_new_pages_escape_the_namespace_they_are_asked_for(web: Any) -> None:

@@ -55,12 +55,21 @@ async function loadReports() {
         r.trigger,
         el("ul", { class: "plain" }, r.channels.map((c) => el("li", {}, `${c.type} ${c.target}: `, badge(c.status)))),
         when(r.created_at),
-        el("a", { href: r.csv_url, download: `report-${r.id}.csv`, "aria-label": `CSV of the report for ${r.period.start.slice(0, 10)}` }, "CSV"),
+        [
+          // the rendered report (sent ones: rendering comes before sending), in a tab of its own: the API
+          // serves it under a sandboxing Content-Security-Policy
+          ...(RENDERED.includes(r.status)
+            ? [el("a", { href: r.html_url, target: "_blank", rel: "noopener", "aria-label": `View the report for ${r.period.start.slice(0, 10)}, rendered` }, "View"), " "]
+            : []),
+          el("a", { href: r.csv_url, download: `report-${r.id}.csv`, "aria-label": `CSV of the report for ${r.period.start.slice(0, 10)}` }, "CSV"),
+        ],
       ]),
     ),
   );
   return reports.some((r) => WORKING.includes(r.status));
 }
+
+const RENDERED = ["sent", "partial"];
 
 // Every 3 s while a report is being gathered or sent, for 2 minutes at most.
 function follow() {
