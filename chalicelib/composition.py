@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from chalicelib.adapters.runtime.credentials import ClusterCredentials
     from chalicelib.adapters.runtime.micro import MicroRuntime
     from chalicelib.adapters.stripe_billing import StripeBilling
-    from chalicelib.domain.deploys import DeployService
-    from chalicelib.domain.gitops import GitOpsService
     from chalicelib.domain.metering import Catalog
     from chalicelib.domain.model import Namespace
     from chalicelib.domain.ports import (
@@ -52,7 +50,9 @@ if TYPE_CHECKING:
     from chalicelib.domain.services.billing_account import BillingAccountService
     from chalicelib.domain.services.budgets import BudgetService
     from chalicelib.domain.services.delivery import DeliveryService
+    from chalicelib.domain.services.deploys import DeployService
     from chalicelib.domain.services.github_webhooks import DeliveryRecovery, GitHubEventProcessor, GitHubWebhookService
+    from chalicelib.domain.services.gitops import GitOpsService
     from chalicelib.domain.services.health import HealthService
     from chalicelib.domain.services.ingestion import IngestionService, IngestTokenService
     from chalicelib.domain.services.login import LoginService
@@ -282,7 +282,7 @@ class Container:
     def deploys(self) -> DeployService:
         from chalicelib.adapters.builds import LocalBuilds
         from chalicelib.adapters.dynamodb.deploys import DynamoDeployStore
-        from chalicelib.domain.deploys import DeployService, DeploySettings
+        from chalicelib.domain.services.deploys import DeployService, DeploySettings
 
         self.bind()
         quotas = self.catalog.quotas()
@@ -322,7 +322,7 @@ class Container:
 
     @cached_property
     def status_reporter(self) -> StatusReporter:
-        from chalicelib.domain.gitops import GitHubStatusReporter
+        from chalicelib.domain.services.gitops import GitHubStatusReporter
 
         return GitHubStatusReporter(self.github_repos, self.settings.public_url)
 
@@ -330,7 +330,7 @@ class Container:
     def gitops(self) -> GitOpsService:
         from chalicelib.adapters.dynamodb.repos import DynamoLinkStore, DynamoPushClaims
         from chalicelib.adapters.manifest_yaml import load_manifest
-        from chalicelib.domain.gitops import GitOpsService
+        from chalicelib.domain.services.gitops import GitOpsService
 
         self.bind()
         return GitOpsService(

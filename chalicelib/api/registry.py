@@ -69,7 +69,7 @@ class PathParameter:
 
 PATH_PARAMETERS: dict[str, PathParameter] = {
     "svc": PathParameter(
-        "chalicelib.domain.deploys:SERVICE_NAME", "a service name: a DNS label (a-z, 0-9, -; at most 63)"
+        "chalicelib.domain.services.deploys:SERVICE_NAME", "a service name: a DNS label (a-z, 0-9, -; at most 63)"
     ),
     "key": PathParameter(
         "chalicelib.domain.manifest:CONFIG_KEY",

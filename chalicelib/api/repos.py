@@ -11,7 +11,7 @@ from chalicelib.composition import get_container
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
-    from chalicelib.domain.gitops import Link
+    from chalicelib.domain.services.gitops import Link
 
 bp = Blueprint(__name__)
 S = "chalicelib.api.schemas.repos"

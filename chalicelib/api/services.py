@@ -11,7 +11,7 @@ from chalicelib.composition import get_container
 from chalicelib.domain.errors import ConflictError, NotFoundError, PaymentRequiredError, PlatformError, ValidationError
 
 if TYPE_CHECKING:
-    from chalicelib.domain.deploys import Deployment, Service
+    from chalicelib.domain.services.deploys import Deployment, Service
 
 bp = Blueprint(__name__)
 S = "chalicelib.api.schemas.services"
@@ -312,7 +312,7 @@ def delete_config_var(call: Call) -> dict[str, Any]:
 def service_logs(call: Call) -> dict[str, Any]:
     since = call.time_param("since")
     tail = call.int_param("tail", 100, 1, 1000)
-    from chalicelib.domain.deploys import UNTIMED
+    from chalicelib.domain.services.deploys import UNTIMED
 
     records, note = get_container().deploys.logs_page(call.params["ns"], call.params["svc"], since, tail)
     answer: dict[str, Any] = {

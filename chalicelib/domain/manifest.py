@@ -129,7 +129,7 @@ def manifest_error(
 
 def env_var_problem(name: Any, value: Any) -> str | None:
     """What keeps ``name=value`` from being passed to a process as an environment variable, or None.
-    The one rule for a manifest's ``env`` and for config vars (``chalicelib.domain.deploys``): a name
+    The one rule for a manifest's ``env`` and for config vars (``chalicelib.domain.services.deploys``): a name
     ``[A-Z_][A-Z0-9_]*`` of at most 128 characters (so no NUL and no ``=``), not reserved (``PORT``,
     ``MICRO_*``); a value that is a string of valid UTF-8 text (no lone surrogates), without NUL (a C
     string ends there: ``execve`` cannot pass it, and the process would never start), of at most

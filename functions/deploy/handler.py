@@ -18,13 +18,13 @@ def _args(event: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def _run(event: dict[str, Any]) -> Any:
-    from chalicelib.domain.deploys import Run
+    from chalicelib.domain.services.deploys import Run
 
     return Run.from_state((event.get("lock") or {}).get("run") or event.get("run"))
 
 
 def _built(event: dict[str, Any]) -> Any:
-    from chalicelib.domain.deploys import Built
+    from chalicelib.domain.services.deploys import Built
 
     return Built.from_state(event.get("build"))
 

@@ -344,8 +344,8 @@ def test_the_sweeper_ends_every_step_of_a_deployment_it_ends(platform: dict[str,
 
     from chalicelib.adapters.dynamodb.deploys import DynamoDeployStore
     from chalicelib.composition import get_container
-    from chalicelib.domain.deploys import Deployment, Service, Step
     from chalicelib.domain.ids import new_id
+    from chalicelib.domain.services.deploys import Deployment, Service, Step
 
     get_container()  # binds the table
     store = DynamoDeployStore()
@@ -397,8 +397,8 @@ def test_credentials_in_a_deployment_are_masked_when_stored_and_when_shown(
 ) -> None:
     from chalicelib.adapters.dynamodb.deploys import DeploymentItem, DynamoDeployStore
     from chalicelib.composition import get_container
-    from chalicelib.domain.deploys import Deployment, Step
     from chalicelib.domain.ids import new_id
+    from chalicelib.domain.services.deploys import Deployment, Step
 
     api = platform["api"]
     token = secret("ghs_" + "St0redBeforeTheRule" * 2)

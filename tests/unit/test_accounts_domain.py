@@ -118,8 +118,8 @@ def test_in_memory_github_answers_the_port() -> None:
 
 
 def test_outside_the_local_stage_a_deploy_source_must_be_an_https_url(clock: Any) -> None:
-    from chalicelib.domain.deploys import DeployService, DeploySettings
     from chalicelib.domain.errors import ValidationError
+    from chalicelib.domain.services.deploys import DeployService, DeploySettings
 
     service = DeployService(
         None,

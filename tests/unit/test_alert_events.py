@@ -48,7 +48,7 @@ def test_every_consumed_event_type_has_a_producer_or_is_listed_as_coming() -> No
 
 def test_the_scan_finds_the_producers_it_should() -> None:
     produced = produced_types()
-    assert any(p.startswith("chalicelib/domain/deploys.py") for p in produced["deployment.failed"])
+    assert any(p.startswith("chalicelib/domain/services/deploys.py") for p in produced["deployment.failed"])
     assert any(p.startswith("chalicelib/domain/services/budgets.py") for p in produced["billing.threshold_crossed"])
 
 

@@ -133,7 +133,7 @@ def test_a_budget_is_set_shown_and_audited(api: Any) -> None:
 
 def test_a_hard_cap_makes_deploys_rollbacks_and_redeploying_config_changes_answer_402(api: Any) -> None:
     from chalicelib.adapters.dynamodb.deploys import DynamoDeployStore
-    from chalicelib.domain.deploys import Service
+    from chalicelib.domain.services.deploys import Service
 
     store = DynamoDeployStore()
     running = Service(

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.dynamodb.deploys import DeploymentItem, DynamoDeployStore
-from chalicelib.domain.deploys import Step
 from chalicelib.domain.errors import ConflictError
+from chalicelib.domain.services.deploys import Step
 
 NS, SVC, DEP = "acme-backend", "hello", "01HX0000000000000000000001"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.adapters.dynamodb.repos import DynamoPushClaims
-from chalicelib.domain.gitops import PUSH_WINDOW, GitOpsService, PushKey
+from chalicelib.domain.services.gitops import PUSH_WINDOW, GitOpsService, PushKey
 
 
 def test_a_push_is_claimed_once_per_window_and_a_retry_of_the_same_delivery_passes(container: Any, clock: Any) -> None:
@@ -68,8 +68,8 @@ class ReposSeeing:
 
 def test_only_links_still_valid_are_enabled_again(container: Any, clock: Any) -> None:
     from chalicelib.adapters.dynamodb.repos import DynamoLinkStore
-    from chalicelib.domain.gitops import REMOVED, SUSPENDED, Link
     from chalicelib.domain.model import Namespace
+    from chalicelib.domain.services.gitops import REMOVED, SUSPENDED, Link
 
     def namespace(ns_id: str) -> Namespace:
         org_id = {"ns-a": 1000, "ns-moved": 1001}[ns_id]  # ns-moved's organization is another account now

@@ -26,7 +26,7 @@ class CutOff(BaseException):
 @pytest.fixture
 def api(container: Any, client: Any, clock: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("PLATFORM_LOCAL_KEY", "a local key for the config vars")
-    from chalicelib.domain.deploys import Service
+    from chalicelib.domain.services.deploys import Service
 
     s = container.stores
     s.namespaces.create(Namespace(NS, "acme", 1, "backend", 2, "local", "team", "active", clock.now(), "user:ada"), [])

@@ -22,7 +22,11 @@ from chalicelib.adapters.dynamodb.accounts import NamespaceItem
 from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
 from chalicelib.adapters.dynamodb.outbox import write_with_events
 from chalicelib.domain.clock import epoch_seconds
-from chalicelib.domain.deploys import (
+from chalicelib.domain.errors import ConditionFailedError, ConflictError, NotFoundError
+from chalicelib.domain.events import Event
+from chalicelib.domain.model import Namespace
+from chalicelib.domain.redaction import redact, redact_optional
+from chalicelib.domain.services.deploys import (
     LIVE,
     TERMINAL,
     ConfigVar,
@@ -32,10 +36,6 @@ from chalicelib.domain.deploys import (
     Step,
     redacted,
 )
-from chalicelib.domain.errors import ConditionFailedError, ConflictError, NotFoundError
-from chalicelib.domain.events import Event
-from chalicelib.domain.model import Namespace
-from chalicelib.domain.redaction import redact, redact_optional
 
 ACTIVE = "DEPLOYMENTS#ACTIVE"
 # the fields of a deployment a partial update may set

@@ -16,7 +16,7 @@ from chalicelib.adapters.dynamodb.outbox import write_with_events
 from chalicelib.domain.clock import epoch_seconds
 from chalicelib.domain.errors import ConditionFailedError, ConflictError
 from chalicelib.domain.events import Event
-from chalicelib.domain.gitops import Link, PushKey
+from chalicelib.domain.services.gitops import Link, PushKey
 
 
 class LinkedRepoItem(BaseItem, discriminator="LinkedRepo"):

@@ -187,7 +187,7 @@ class GitHubEventProcessor:
         self._namespaces = namespaces
         self._audit = audit
         self._clock = clock
-        self._gitops = gitops  # chalicelib.domain.gitops.GitOpsService
+        self._gitops = gitops  # chalicelib.domain.services.gitops.GitOpsService
 
     def process(self, delivery: str, event: str, payload: dict[str, Any]) -> dict[str, Any]:
         org_id = int((payload.get("organization") or {}).get("id") or 0)
@@ -207,7 +207,7 @@ class GitHubEventProcessor:
             result = self._gitops.push(delivery, payload)
             return {"event": event, "deployed": result.deployed, "skipped": result.skipped}
         elif event == "installation":
-            from chalicelib.domain.gitops import SUSPENDED, UNINSTALLED
+            from chalicelib.domain.services.gitops import SUSPENDED, UNINSTALLED
 
             installation = payload.get("installation") or {}
             installation_id = int(installation.get("id") or 0)
@@ -232,7 +232,7 @@ class GitHubEventProcessor:
                 )
             return {"event": event, "action": action, "disabled": disabled, "enabled": enabled}
         elif event == "installation_repositories":
-            from chalicelib.domain.gitops import REMOVED
+            from chalicelib.domain.services.gitops import REMOVED
 
             installation = payload.get("installation") or {}
             installation_id = int(installation.get("id") or 0)

@@ -24,12 +24,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib.domain.clock import Clock
-from chalicelib.domain.deploys import DeployService
 from chalicelib.domain.errors import ForbiddenError, NotFoundError, PaymentRequiredError, ValidationError
 from chalicelib.domain.events import Event
 from chalicelib.domain.manifest import ServiceManifest, changed_services
 from chalicelib.domain.model import Namespace, Principal
 from chalicelib.domain.ports import GitHubReposPort, RepoRef, StatusReporter
+from chalicelib.domain.services.deploys import DeployService
 
 ZERO_SHA = "0" * 40
 # GitHub's docs ("Webhook events and payloads", push): a push's ``commits`` "includes a maximum of 2048
