@@ -1,20 +1,21 @@
-"""Metering: meters and plans (data, not code), usage quantities and money as integers, the usage
-ledger's port, and the time units of billing (the hour bucket and the monthly period).
+"""Metering: meters and plans (data, not code), usage quantities and money as integers, and the
+time units of billing (the hour bucket and the monthly period).
 
 Quantities are integers in millionths of a meter's unit (``MICROS`` per unit): never a float. Money is
 an integer number of the currency's smallest unit (cents); unit prices are decimal strings of cents, as
 Stripe's ``unit_amount_decimal``. A line item is computed exactly and rounded once, half up, to a cent.
 
-The ledger is the source of truth for usage; billing (Stripe) is fed from it and reconciled against it.
+The ledger (its store, ``UsageLedger``, is in stores.py) is the source of truth for usage; billing
+(Stripe) is fed from it and reconciled against it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.ports import ResourceQuota
@@ -255,62 +256,3 @@ class PendingReport:
     value: int
     identifier: str
     at: datetime
-
-
-class UsageLedger(Protocol):
-    """The usage ledger on the table (chalicelib/adapters/dynamodb/usage.py)."""
-
-    def record(self, events: Sequence[UsageEvent], now: datetime) -> tuple[list[str], list[str]]:
-        """Count each event of a ``sum`` meter exactly once, however often and however concurrently it
-        is recorded: its dedup claim (kept ``DEDUP_KEEP``) and its bucket and period-rollup increments
-        are written in one transaction, and the bucket joins the unreported index. Events must be
-        validated already. Answers (accepted ids, duplicate ids): an event whose claim exists, or whose
-        (namespace, id) came earlier in the same call, is a duplicate and changes nothing. Raises
-        DependencyUnavailableError when the table keeps refusing (what was written before stays
-        written, exactly once: the caller retries the whole batch)."""
-        ...
-
-    def record_max(self, namespace: str, meter: str, service: str, hour: str, value: int, now: datetime) -> bool:
-        """A ``max`` meter's observation: the bucket and the period rollup keep the maximum (each a
-        conditional write, so a repeat changes nothing). True when the bucket's maximum rose."""
-        ...
-
-    def buckets(
-        self, namespace: str, from_hour: str, to_hour: str, *, meter: str | None = None, service: str | None = None
-    ) -> list[Bucket]:
-        """The namespace's buckets with from_hour <= hour < to_hour, in hour order (``service`` "" is
-        the bucket of events without a service)."""
-        ...
-
-    def rollups(self, namespace: str, period: str) -> dict[str, int]:
-        """meter -> the period's quantity so far (one query)."""
-        ...
-
-    def unreported(self, namespace: str) -> list[Bucket]:
-        """Buckets with something left to report or a report pending (the sparse index, each bucket
-        re-read consistently; one found fully reported is taken out of the index on the way)."""
-        ...
-
-    def begin_report(self, bucket: Bucket, value: int, identifier: str, now: datetime) -> PendingReport | None:
-        """Write the intent (condition: reports unchanged and none pending); None when another run won."""
-        ...
-
-    def finish_report(self, bucket: Bucket, pending: PendingReport, max_meter: bool) -> None:
-        """Record the sent report, and leave the unreported index when nothing is left to report."""
-        ...
-
-    def refuse_report(
-        self, bucket: Bucket, pending: PendingReport | None, reason: str, now: datetime, *, final: bool = False
-    ) -> None:
-        """Billing refused the report: drop the intent (nothing was counted) and record why on the
-        bucket. ``final``: it never will be accepted (older than billing takes): the bucket is marked
-        unbillable and leaves the unreported index, its unreported part staying in the ledger."""
-        ...
-
-    def cursor(self, namespace: str) -> str | None:
-        """The last hour (``hour_key``) whose collected meters were ingested, or None."""
-        ...
-
-    def advance_cursor(self, namespace: str, old: str | None, new: str) -> bool:
-        """Move the cursor from ``old`` to ``new``; False when it was not at ``old`` (another run moved it)."""
-        ...

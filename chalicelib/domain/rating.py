@@ -32,7 +32,8 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Literal
 
-from chalicelib.domain.metering import MICROS, Catalog, Plan, Tier, UsageLedger, period_bounds, period_of
+from chalicelib.domain.metering import MICROS, Catalog, Plan, Tier, period_bounds, period_of
+from chalicelib.domain.stores import UsageLedger
 
 MIN_ELAPSED = timedelta(hours=1)
 PRECISION = 60  # digits: quantities (<= 10^18 millionths) times prices stay exact

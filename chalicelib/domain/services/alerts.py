@@ -76,7 +76,7 @@ from chalicelib.domain.events import EVENT_TYPES, Event
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.ports import EncryptorPort, Notification, QueuePort
 from chalicelib.domain.services.delivery import Delivery, DeliveryService
-from chalicelib.domain.stores import AccountStore, MemberStore
+from chalicelib.domain.stores import AccountStore, AlertStore, MemberStore
 
 QUEUE = "alerts"  # infra/resources.json: the events the bus rule ``alerts`` routes to the notifier
 # its own delayed messages (flushes, retries), on a queue of their own: on the events' queue they would be
@@ -117,71 +117,6 @@ class GroupChannel:
     keys: tuple[str, ...]
     skipped: str | None = None
     failure_reported: tuple[str, ...] = ()
-
-
-class AlertStore(Protocol):
-    """Channels, rules, alerts and groups on the table (chalicelib/adapters/dynamodb/alerts.py)."""
-
-    def put_channel(self, channel: Channel, *, create: bool) -> None:
-        """Write a channel: ``create`` when absent (else ConflictError), else when it exists (else NotFoundError)."""
-        ...
-
-    def get_channel(self, namespace: str, channel_id: str) -> Channel | None: ...
-    def channels(self, namespace: str, channel_ids: Sequence[str]) -> dict[str, Channel]: ...
-    def list_channels(self, namespace: str) -> list[Channel]: ...
-    def delete_channel(self, namespace: str, channel_id: str) -> bool: ...
-    def get_rules(self, namespace: str) -> RuleSet | None: ...
-
-    def put_rules(self, rules: RuleSet, expected_version: int) -> RuleSet:
-        """Replace the rules if they are still at ``expected_version`` (0: none stored); ConflictError if not."""
-        ...
-
-    def open_group(self, namespace: str, rule_id: str, event_type: str) -> OpenGroup | None:
-        """The pointer to the group alerts of the rule and type join (consistent read), if any."""
-        ...
-
-    def add_alert(
-        self,
-        alert: Alert,
-        dedup_until: datetime,
-        *,
-        join: OpenGroup | None,
-        new_group: AlertGroup | None,
-        replaces: str | None,
-        events: Sequence[Event],
-    ) -> None:
-        """One transaction: the fingerprint's claim (absent or expired), the alert (absent), and either
-        the alert added to the open group ``join`` (still open) or ``new_group`` written with the
-        pointer to it (the pointer still at ``replaces``), with ``events``. DuplicateAlert or GroupMoved."""
-        ...
-
-    def seen_again(self, namespace: str, alert_id: str, now: datetime) -> None:
-        """``occurrences + 1`` on the alert (a repeat within its repeat interval)."""
-        ...
-
-    def close_group(self, namespace: str, group_id: str, now: datetime) -> tuple[AlertGroup | None, bool]:
-        """``open`` -> ``flushed`` (conditionally): the group, and whether this call flushed it (a group
-        flushed before is answered as it is); (None, False) if unknown."""
-        ...
-
-    def group(self, namespace: str, group_id: str) -> AlertGroup | None: ...
-    def groups(self, namespace: str, group_ids: Sequence[str]) -> list[AlertGroup]: ...
-    def alerts(self, namespace: str, alert_ids: Sequence[str]) -> list[Alert]: ...
-    def list_alerts(self, namespace: str, limit: int, before: str | None) -> list[Alert]: ...
-
-    def group_channels(self, namespace: str, group_id: str) -> list[GroupChannel]: ...
-
-    def start_channel(
-        self, namespace: str, group_id: str, plan: GroupChannel, rate_limit: int, now: datetime
-    ) -> GroupChannel:
-        """Record what the group sends to the channel and take a slot of its rate limit (the hour
-        ``now`` is in), once: answers the record as stored (a second call answers the first's). Over
-        the limit, the record says ``skipped`` instead, with no keys."""
-        ...
-
-    def report_failure(self, namespace: str, group_id: str, channel_id: str, key: str, event: Event) -> bool:
-        """Note that ``key``'s failure was reported, with its event, once (False when it was already)."""
-        ...
 
 
 class AlertRenderer(Protocol):

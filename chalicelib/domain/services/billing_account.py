@@ -13,8 +13,8 @@ from chalicelib.domain.metering import period_bounds, period_of
 from chalicelib.domain.model import Namespace
 from chalicelib.domain.ports import BillingPort, InvoiceSummary
 from chalicelib.domain.rating import Rating, RatingService
-from chalicelib.domain.services.stripe_events import BillingStateStore, SubscriptionState
-from chalicelib.domain.stores import NamespaceStore
+from chalicelib.domain.services.stripe_events import SubscriptionState
+from chalicelib.domain.stores import BillingStateStore, NamespaceStore
 
 
 @dataclass(frozen=True)

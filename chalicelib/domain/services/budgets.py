@@ -25,13 +25,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.errors import ConflictError, NotFoundError, PaymentRequiredError, ValidationError
 from chalicelib.domain.events import Event
 from chalicelib.domain.metering import period_bounds, period_of
 from chalicelib.domain.rating import Preview, RatingService
+from chalicelib.domain.stores import BudgetStore
 
 BillingStateName = Literal["ok", "suspended"]
 MAX_THRESHOLDS = 10
@@ -61,42 +62,6 @@ class BillingState:
 
     def suspended_in(self, period: str) -> bool:
         return self.state == "suspended" and self.suspended_period == period
-
-
-class BudgetStore(Protocol):
-    """The budget, its crossings and the namespace's billing state on the table
-    (chalicelib/adapters/dynamodb/budgets.py)."""
-
-    def load(self, ns: str) -> tuple[BillingState, Budget | None]:
-        """The namespace's billing state and its budget (one request). NotFoundError without the namespace."""
-        ...
-
-    def billing_state(self, ns: str) -> BillingState | None:
-        """The billing state alone (one consistent read of the namespace item): the deploy check."""
-        ...
-
-    def put(self, budget: Budget) -> Budget:
-        """Write the budget; answers it with its new version."""
-        ...
-
-    def crossed(self, ns: str, period: str) -> list[int]:
-        """The thresholds claimed in the period (one query)."""
-        ...
-
-    def cross(self, budget: Budget, period: str, threshold: int, spent: int, event: Event) -> bool:
-        """Claim the threshold for the period with its event, in one transaction, if the budget is still
-        at ``budget.version``. False when it was claimed already; ConflictError when the budget changed."""
-        ...
-
-    def suspend(self, budget: Budget, period: str, spent: int, event: Event) -> bool:
-        """``billing_state = suspended`` for the period with its event, if not suspended for it already
-        (False) and the budget is unchanged (else ConflictError)."""
-        ...
-
-    def resume(self, ns: str, suspended_period: str, budget: Budget | None, event: Event) -> bool:
-        """``billing_state = ok`` with its event, if still suspended for ``suspended_period`` (else False)
-        and, when given, the budget is unchanged (else ConflictError)."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Literal
 
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.errors import (
@@ -51,6 +51,7 @@ from chalicelib.domain.errors import (
     ValidationError,
 )
 from chalicelib.domain.ports import Notification, NotifierPort
+from chalicelib.domain.stores import DeliveryLog
 
 DeliveryStatus = Literal["sending", "sent", "failed", "refused", "unknown"]
 TERMINAL: tuple[DeliveryStatus, ...] = ("sent", "refused", "unknown")
@@ -105,29 +106,6 @@ class Delivery:
         if self.status != "sending" or not self.attempts:
             return None
         return self.attempts[-1].started_at + LEASE
-
-
-class DeliveryLog(Protocol):
-    """Delivery records on the table (chalicelib/adapters/dynamodb/deliveries.py)."""
-
-    def get(self, namespace: str, key: str) -> Delivery | None:
-        """Consistent read."""
-        ...
-
-    def claim(self, delivery: Delivery, previous_attempts: int) -> None:
-        """Write ``delivery`` (status ``sending``, its new attempt last) if the stored record still has
-        ``previous_attempts`` attempts and may be attempted (absent when 0; else ``failed``).
-        ConditionFailedError when another caller changed it first."""
-        ...
-
-    def settle(self, delivery: Delivery, expected_status: DeliveryStatus = "sending") -> None:
-        """Write the attempt's outcome if the stored record is still ``expected_status`` with as many
-        attempts as ``delivery``. ConditionFailedError otherwise."""
-        ...
-
-    def list(self, namespace: str, limit: int = 50) -> list[Delivery]:
-        """The namespace's deliveries, newest attempt first."""
-        ...
 
 
 class DeliveryService:

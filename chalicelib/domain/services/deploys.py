@@ -12,13 +12,12 @@ execution no longer runs: one that was running is rolled back, one that was queu
 
 from __future__ import annotations
 
-import builtins
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.errors import ConflictError, DependencyUnavailableError, NotFoundError, ValidationError
@@ -36,6 +35,7 @@ from chalicelib.domain.ports import (
     WorkflowPort,
 )
 from chalicelib.domain.redaction import carries_credentials, redact, redact_optional
+from chalicelib.domain.stores import DeployStore
 
 DeploymentStatus = Literal["queued", "superseded", "in_progress", "succeeded", "failed", "rolled_back"]
 TERMINAL = ("superseded", "succeeded", "failed", "rolled_back")
@@ -220,99 +220,6 @@ class Built:
         if not state:
             return None
         return cls(state["artifact"], state["commit"], dict(state["spec"]), datetime.fromisoformat(state["deadline"]))
-
-
-class DeployStore(Protocol):
-    """Services, their deployments, the deploy lock and queue, config vars. A deployment's steps are
-    recorded one at a time (appended, or one replaced at its index), never by rewriting the record."""
-
-    def create_deployment(self, dep: Deployment, events: Sequence[Event], service: Service | None = None) -> None:
-        """Record a new deployment and its events, in one write with its service: ``service`` as given;
-        without it, the service's source set to the deployment's (the service made when it is new, and
-        afresh when it was deleted)."""
-        ...
-
-    def get_deployment(self, ns: str, svc: str, dep_id: str) -> Deployment | None: ...
-    def read_run(self, ns: str, svc: str, dep_id: str) -> tuple[Deployment | None, Service | None, Namespace | None]:
-        """The deployment, its service and its namespace, read together (one request)."""
-        ...
-
-    def list_deployments(self, ns: str, svc: str, limit: int) -> builtins.list[Deployment]: ...
-    def add_step(
-        self,
-        ns: str,
-        svc: str,
-        dep_id: str,
-        step: Step,
-        *,
-        index: int | None = None,
-        reason: str | None = None,
-        expect: Sequence[DeploymentStatus] | None = LIVE,
-    ) -> Deployment:
-        """Record one step (appended, or replacing the step at ``index``), and ``reason`` when given, if
-        the deployment's status is one of ``expect`` (ConflictError if not; None: whatever it is), and
-        answer the deployment as it is after (NotFoundError when there is none)."""
-        ...
-
-    def update_deployment(
-        self,
-        ns: str,
-        svc: str,
-        dep_id: str,
-        fields: Mapping[str, Any],
-        *,
-        steps: Mapping[int, Step] | None = None,
-        append: Sequence[Step] = (),
-        expect: Sequence[DeploymentStatus] | None = None,
-        events: Sequence[Event] = (),
-        service: Mapping[str, Any] | None = None,
-        release_lock: bool = False,
-    ) -> None:
-        """One write, all or nothing: the deployment's ``fields`` (any of status, reason, commit,
-        artifact, spec, deadline, trigger) set, ``steps`` replaced at their index and ``append``
-        appended, if its status is one of ``expect`` (ConflictError if not); with ``service``, those
-        fields of the service set too (NotFoundError when it is gone or deleted); with ``release_lock``,
-        the service's lock released if this deployment holds it; and the events."""
-        ...
-
-    def active(self, limit: int) -> builtins.list[Deployment]:
-        """The deployments not terminal, soonest deadline first."""
-        ...
-
-    def get_service(self, ns: str, svc: str) -> Service | None: ...
-    def list_services(self, ns: str) -> builtins.list[Service]: ...
-    def save_service(self, service: Service) -> None: ...
-    def service_failed(self, ns: str, svc: str) -> None:
-        """Show the service as ``failed`` if none of its deployments ever succeeded."""
-        ...
-
-    def acquire_lock(
-        self,
-        ns: str,
-        svc: str,
-        dep_id: str,
-        until: datetime,
-        now: datetime,
-        *,
-        step: Step | None = None,
-        index: int | None = None,
-    ) -> str | None:
-        """Take the service's lock for ``dep_id`` (or keep it, if it has it); answer None, or the holder.
-        With ``step``, the step is recorded on the deployment in the same write (appended, or at
-        ``index``), which is taken only while the deployment is queued or in progress (ConflictError)."""
-        ...
-
-    def lock_holder(self, ns: str, svc: str, now: datetime) -> str | None: ...
-    def release_lock(self, ns: str, svc: str, dep_id: str) -> None: ...
-    def queued(self, ns: str, svc: str) -> str | None: ...
-    def set_queued(self, ns: str, svc: str, dep_id: str) -> str | None:
-        """Make ``dep_id`` the queued deployment; answer the one it replaced."""
-        ...
-
-    def take_queued(self, ns: str, svc: str, dep_id: str) -> bool: ...
-    def config(self, ns: str, svc: str) -> builtins.list[ConfigVar]: ...
-    def put_config(self, ns: str, svc: str, var: ConfigVar, events: Sequence[Event]) -> None: ...
-    def delete_config(self, ns: str, svc: str, key: str, events: Sequence[Event]) -> bool: ...
 
 
 RuntimeOf = Callable[[str], RuntimePort]  # namespace -> its cluster's runtime

@@ -17,11 +17,10 @@ of the same delivery (its message handled again after a failure) passes the clai
 
 from __future__ import annotations
 
-import builtins
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.errors import ForbiddenError, NotFoundError, PaymentRequiredError, ValidationError
@@ -30,6 +29,7 @@ from chalicelib.domain.manifest import ServiceManifest, changed_services
 from chalicelib.domain.model import Namespace, Principal
 from chalicelib.domain.ports import GitHubReposPort, RepoRef, StatusReporter
 from chalicelib.domain.services.deploys import DeployService
+from chalicelib.domain.stores import LinkStore, PushClaims
 
 ZERO_SHA = "0" * 40
 # GitHub's docs ("Webhook events and payloads", push): a push's ``commits`` "includes a maximum of 2048
@@ -57,13 +57,6 @@ class PushKey:
     pushed_at: int | None  # ``repository.pushed_at`` (epoch seconds) of the push payload
 
 
-class PushClaims(Protocol):
-    def claim(self, key: PushKey, delivery: str, now: datetime, window: timedelta) -> bool:
-        """Claim the push for ``delivery``: True when no live claim of it exists or the live one is this
-        delivery's (a retry), else False (a replay)."""
-        ...
-
-
 @dataclass
 class Link:
     namespace: str
@@ -76,16 +69,6 @@ class Link:
     created_at: datetime
     clone_url: str
     disabled_reason: str | None = None
-
-
-class LinkStore(Protocol):
-    def create(self, link: Link, events: Sequence[Event]) -> None: ...
-    def get(self, ns: str, repo_id: int) -> Link | None: ...
-    def list(self, ns: str) -> builtins.list[Link]: ...
-    def by_repo(self, repo_id: int) -> builtins.list[Link]: ...
-    def by_installation(self, installation_id: int) -> builtins.list[Link]: ...
-    def save(self, link: Link, events: Sequence[Event] = ()) -> None: ...
-    def delete(self, ns: str, repo_id: int, events: Sequence[Event]) -> bool: ...
 
 
 ManifestParser = Callable[[str], list[ServiceManifest]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.errors import ForbiddenError, NotFoundError, ValidationError
@@ -25,13 +25,12 @@ from chalicelib.domain.metering import (
     IngestResult,
     Rejection,
     UsageEvent,
-    UsageLedger,
     to_micros,
 )
 from chalicelib.domain.model import DNS_LABEL, IngestToken, Principal
 from chalicelib.domain.ports import RegionRegistry
 from chalicelib.domain.services.auth import INGEST_PREFIX, hash_secret, new_secret
-from chalicelib.domain.stores import IngestTokenStore
+from chalicelib.domain.stores import IngestTokenStore, NamespacePlacements, UsageLedger
 
 FIELDS = frozenset({"id", "namespace", "meter", "value", "timestamp", "service", "dimensions"})
 REQUIRED = ("id", "namespace", "meter", "value", "timestamp")
@@ -39,13 +38,6 @@ MAX_DIMENSIONS = 10
 MAX_DIMENSION_KEY = 64
 MAX_DIMENSION_VALUE = 256
 MAX_VALUE_MICROS = int(MAX_VALUE_UNITS) * MICROS
-
-
-class NamespacePlacements(Protocol):
-    def regions_of(self, ns_ids: Sequence[str]) -> dict[str, str]:
-        """Namespace id -> its region, for those of ``ns_ids`` that exist and are placed on a cluster
-        (active, or deleting: offboarding still closes its last hours). Read consistently."""
-        ...
 
 
 class _Invalid(Exception):

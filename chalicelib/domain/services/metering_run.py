@@ -45,7 +45,6 @@ from chalicelib.domain.metering import (
     IngestResult,
     PendingReport,
     UsageEvent,
-    UsageLedger,
     hour_key,
     hour_of,
     parse_hour_key,
@@ -54,7 +53,7 @@ from chalicelib.domain.metering import (
 )
 from chalicelib.domain.model import Namespace
 from chalicelib.domain.ports import BillingPort, InstanceRecord, MeterEvent, QueuePort, RuntimeUsagePort
-from chalicelib.domain.stores import MemberStore, NamespaceStore
+from chalicelib.domain.stores import MemberStore, NamespaceStore, UsageLedger
 
 HOUR = timedelta(hours=1)
 MAX_IDENTIFIER = 100  # Stripe's limit on a meter event's identifier

@@ -26,10 +26,10 @@ from datetime import UTC, datetime, timedelta
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.errors import BillingRejectedError, ConflictError, NotFoundError
 from chalicelib.domain.events import Event
-from chalicelib.domain.metering import Bucket, Catalog, UsageLedger, format_micros, hour_key, parse_hour_key
+from chalicelib.domain.metering import Bucket, Catalog, format_micros, hour_key, parse_hour_key
 from chalicelib.domain.ports import BillingPort, MeterEvent
 from chalicelib.domain.services.metering_run import MAX_IDENTIFIER
-from chalicelib.domain.stores import NamespaceStore
+from chalicelib.domain.stores import NamespaceStore, UsageLedger
 
 DAY = timedelta(days=1)
 WINDOW_DAYS = 35  # Stripe takes meter events from the past 35 calendar days

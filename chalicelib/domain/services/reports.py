@@ -58,6 +58,7 @@ from chalicelib.domain.reports import (
     validate_schedule,
 )
 from chalicelib.domain.services.delivery import Delivery, DeliveryService, valid_email
+from chalicelib.domain.stores import BlobStore, ReportStore, ScheduleStore
 
 REPORTS_QUEUE = "reports"
 REPORTS_MACHINE = "reports"
@@ -92,45 +93,6 @@ class Rendered:
 
 
 CHART_CID = "usage-chart@platform"
-
-
-class ScheduleStore(Protocol):
-    def get(self, ns: str) -> Schedule | None: ...
-    def put(self, schedule: Schedule) -> None:
-        """Write it, filed in the due index under ``next_due`` (out of it when disabled)."""
-        ...
-
-    def put_default(self, schedule: Schedule) -> bool:
-        """Write it only if the namespace has no schedule yet."""
-        ...
-
-    def advance(self, ns: str, due: datetime, next_due: datetime) -> bool:
-        """Move the schedule from ``due`` to ``next_due`` if it is still due at ``due``."""
-        ...
-
-    def due(self, hour: datetime, limit: int, start: str | None) -> tuple[list[str], str | None]:
-        """A page of the namespaces due in the UTC hour (the index partition ``REPORT_DUE#<hour>``)."""
-        ...
-
-    def fan_out_cursor(self) -> datetime | None: ...
-    def set_fan_out_cursor(self, hour: datetime) -> None: ...
-
-
-class ReportStore(Protocol):
-    def create(self, report: Report) -> bool:
-        """Write it unless a live report of that id exists (False then)."""
-        ...
-
-    def get(self, ns: str, report_id: str) -> Report | None: ...
-    def update(self, report: Report) -> None: ...
-    def list(self, ns: str, limit: int) -> list[Report]: ...
-
-
-class BlobStore(Protocol):
-    """A report's files (figures, HTML, text, CSV, chart, Slack message): S3 on AWS and locally."""
-
-    def put(self, key: str, body: bytes, content_type: str) -> None: ...
-    def get(self, key: str) -> bytes | None: ...
 
 
 class RendererPort(Protocol):

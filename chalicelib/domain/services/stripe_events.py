@@ -32,7 +32,7 @@ from chalicelib.domain.clock import Clock
 from chalicelib.domain.errors import BadRequestError, DependencyUnavailableError
 from chalicelib.domain.events import Event
 from chalicelib.domain.ports import QueuePort
-from chalicelib.domain.stores import DeliveryStore, NamespaceStore
+from chalicelib.domain.stores import BillingStateStore, DeliveryStore, NamespaceStore
 
 QUEUE = "stripe-events"
 SOURCE = "stripe"
@@ -87,18 +87,6 @@ class SubscriptionState:
     @property
     def order(self) -> tuple[int, int]:
         return self.event_created, SUBSCRIPTION_RANK.get(self.status, 1)
-
-
-class BillingStateStore(Protocol):
-    """The provider's view of a namespace's invoices and subscription, as its webhooks told it."""
-
-    def apply_invoice(self, ns: str, state: InvoiceState, events: list[Event]) -> bool:
-        """Write ``state`` with ``events`` when it is newer (``order``) than what is stored; False when not."""
-        ...
-
-    def apply_subscription(self, ns: str, state: SubscriptionState, events: list[Event]) -> bool: ...
-    def subscription(self, ns: str) -> SubscriptionState | None: ...
-    def invoices(self, ns: str) -> list[InvoiceState]: ...
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from typing import Literal
 
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.metering import Catalog, UsageLedger, hour_key, hour_of, parse_hour_key, period_bounds, period_of
+from chalicelib.domain.metering import Catalog, hour_key, hour_of, parse_hour_key, period_bounds, period_of
 from chalicelib.domain.model import DNS_LABEL
+from chalicelib.domain.stores import UsageLedger
 
 Granularity = Literal["hour", "day"]
 MAX_RANGE = timedelta(days=35)
