@@ -170,14 +170,12 @@ class Container:
         self.bind()
         from types import SimpleNamespace
 
-        from chalicelib.adapters.dynamodb.accounts import (
-            DynamoAccountStore,
-            DynamoLoginWindowStore,
-            DynamoMemberStore,
-            DynamoNamespaceStore,
-            DynamoRuntimeAccountStore,
-            DynamoTokenStore,
-        )
+        from chalicelib.adapters.dynamodb.accounts import DynamoAccountStore
+        from chalicelib.adapters.dynamodb.logins import DynamoLoginWindowStore
+        from chalicelib.adapters.dynamodb.members import DynamoMemberStore
+        from chalicelib.adapters.dynamodb.namespaces import DynamoNamespaceStore
+        from chalicelib.adapters.dynamodb.runtime_accounts import DynamoRuntimeAccountStore
+        from chalicelib.adapters.dynamodb.tokens import DynamoTokenStore
         from chalicelib.adapters.dynamodb.audit import DynamoAuditStore, DynamoDeliveryStore
         from chalicelib.adapters.dynamodb.ingest_tokens import DynamoIngestTokenStore
         from chalicelib.adapters.dynamodb.regions import DynamoPlacementStore

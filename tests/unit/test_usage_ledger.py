@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from pynamodb.exceptions import TransactWriteError, VerboseClientError
 
-from chalicelib.adapters.dynamodb.accounts import NamespaceItem
+from chalicelib.adapters.dynamodb.namespaces import NamespaceItem
 from chalicelib.adapters.dynamodb.usage import (
     DynamoNamespacePlacements,
     DynamoUsageLedger,

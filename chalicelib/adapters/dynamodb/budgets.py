@@ -9,8 +9,8 @@ from typing import Any, cast
 
 from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 
-from chalicelib.adapters.dynamodb.accounts import NamespaceItem
 from chalicelib.adapters.dynamodb.base import BaseItem
+from chalicelib.adapters.dynamodb.namespaces import NamespaceItem
 from chalicelib.adapters.dynamodb.outbox import write_with_events
 from chalicelib.domain.errors import ConditionFailedError, ConflictError, NotFoundError
 from chalicelib.domain.events import Event

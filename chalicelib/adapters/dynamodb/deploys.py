@@ -18,8 +18,8 @@ from pynamodb.attributes import BooleanAttribute, ListAttribute, MapAttribute, U
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 
-from chalicelib.adapters.dynamodb.accounts import NamespaceItem
 from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed
+from chalicelib.adapters.dynamodb.namespaces import NamespaceItem
 from chalicelib.adapters.dynamodb.outbox import write_with_events
 from chalicelib.domain.clock import epoch_seconds
 from chalicelib.domain.errors import ConditionFailedError, ConflictError, NotFoundError

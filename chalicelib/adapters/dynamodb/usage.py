@@ -38,8 +38,8 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.adapters.dynamodb.accounts import NamespaceItem
 from chalicelib.adapters.dynamodb.base import BaseItem, condition_failed, response_code
+from chalicelib.adapters.dynamodb.namespaces import NamespaceItem
 from chalicelib.domain.clock import epoch_seconds
 from chalicelib.domain.errors import DependencyUnavailableError
 from chalicelib.domain.metering import DEDUP_KEEP, Bucket, PendingReport, UsageEvent
