@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.outbox import DynamoOutbox
     from chalicelib.adapters.dynamodb.regions import DynamoRegionRegistry
     from chalicelib.adapters.dynamodb.usage import DynamoUsageLedger
+    from chalicelib.adapters.github.clients import GitHubClients
     from chalicelib.adapters.runtime.credentials import ClusterCredentials
     from chalicelib.adapters.runtime.micro import MicroRuntime
     from chalicelib.adapters.stripe_billing import StripeBilling
@@ -171,14 +172,14 @@ class Container:
         from types import SimpleNamespace
 
         from chalicelib.adapters.dynamodb.accounts import DynamoAccountStore
+        from chalicelib.adapters.dynamodb.audit import DynamoAuditStore, DynamoDeliveryStore
+        from chalicelib.adapters.dynamodb.ingest_tokens import DynamoIngestTokenStore
         from chalicelib.adapters.dynamodb.logins import DynamoLoginWindowStore
         from chalicelib.adapters.dynamodb.members import DynamoMemberStore
         from chalicelib.adapters.dynamodb.namespaces import DynamoNamespaceStore
+        from chalicelib.adapters.dynamodb.regions import DynamoPlacementStore
         from chalicelib.adapters.dynamodb.runtime_accounts import DynamoRuntimeAccountStore
         from chalicelib.adapters.dynamodb.tokens import DynamoTokenStore
-        from chalicelib.adapters.dynamodb.audit import DynamoAuditStore, DynamoDeliveryStore
-        from chalicelib.adapters.dynamodb.ingest_tokens import DynamoIngestTokenStore
-        from chalicelib.adapters.dynamodb.regions import DynamoPlacementStore
 
         return SimpleNamespace(
             accounts=DynamoAccountStore(),
@@ -314,7 +315,14 @@ class Container:
     def github_repos(self) -> GitHubReposPort:
         from chalicelib.adapters.github.repos import PyGithubRepos
 
-        return PyGithubRepos(
+        return PyGithubRepos(self.github_clients)
+
+    @cached_property
+    def github_clients(self) -> GitHubClients:
+        """The GitHub App's clients (one factory: the App, its installations, users), shared by its adapters."""
+        from chalicelib.adapters.github.clients import GitHubClients
+
+        return GitHubClients(
             self.settings.github_app_id, self.secrets.get("GITHUB_APP_PRIVATE_KEY", ""), self.settings.github_api_url
         )
 
@@ -366,9 +374,7 @@ class Container:
     def github(self) -> GitHubPort:
         from chalicelib.adapters.github.app import PyGithubAdapter
 
-        return PyGithubAdapter(
-            self.settings.github_app_id, self.secrets.get("GITHUB_APP_PRIVATE_KEY", ""), self.settings.github_api_url
-        )
+        return PyGithubAdapter(self.github_clients)
 
     @cached_property
     def github_oauth(self) -> GitHubOAuthPort:

@@ -1,10 +1,9 @@
 """The ``GitHubPort`` over PyGithub, as the platform's GitHub App: app JWT -> the organization's
 installation -> installation tokens (PyGithub refreshes them). User tokens are used only to learn who
-the user is. ``api_url`` points at GitHub, or at the local cloud's GitHub stand-in."""
+the user is. Clients come from ``GitHubClients`` (clients.py), shared with the repositories' adapter."""
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any, Literal
 
 from chalicelib.domain.errors import DependencyUnavailableError, NotFoundError, UnauthenticatedError
@@ -13,54 +12,32 @@ from chalicelib.domain.ports import GitHubUser, TeamMember, TeamRef
 if TYPE_CHECKING:
     from github import Github
 
-GITHUB_API = "https://api.github.com"
+    from chalicelib.adapters.github.clients import GitHubClients
 
 
 class PyGithubAdapter:
-    def __init__(self, app_id: str, private_key: str, api_url: str = GITHUB_API, timeout: int = 10) -> None:
-        self._app_id = app_id
-        self._private_key = private_key
-        self._api_url = api_url.rstrip("/")
-        self._timeout = timeout
-        self._clients: dict[str, Github] = {}
-        self._lock = threading.Lock()
+    def __init__(self, clients: GitHubClients) -> None:
+        self._clients = clients
+        self._installation_of: dict[str, int] = {}  # organization -> the App's installation on it
 
     # ------------------------------------------------------------------ clients
 
-    def _kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "timeout": self._timeout,
-            "seconds_between_requests": None,
-            "seconds_between_writes": None,
-            "retry": 2,
-        }
-        if self._api_url != GITHUB_API:
-            kwargs["base_url"] = self._api_url
-        return kwargs
-
     def _org_client(self, org: str) -> Github:
         """A client authenticated as the App's installation on ``org`` (cached; tokens refresh)."""
-        from github import Auth, Github, GithubException, GithubIntegration
+        from github import GithubException
 
-        with self._lock:
-            if org in self._clients:
-                return self._clients[org]
-        app_auth = Auth.AppAuth(int(self._app_id), self._private_key)
-        integration = GithubIntegration(
-            auth=app_auth, **{k: v for k, v in self._kwargs().items() if k in ("base_url", "timeout", "retry")}
-        )
-        try:
-            installation = integration.get_org_installation(org)
-        except GithubException as e:
-            if e.status == 404:
-                raise NotFoundError(
-                    f"the platform's GitHub App is not installed on {org!r}", {"github_org": org}
-                ) from e
-            raise DependencyUnavailableError("GitHub did not answer", {"status": e.status}) from e
-        client = Github(auth=app_auth.get_installation_auth(installation.id), **self._kwargs())
-        with self._lock:
-            self._clients[org] = client
-        return client
+        installation_id = self._installation_of.get(org)
+        if installation_id is None:
+            try:
+                installation = self._clients.integration().get_org_installation(org)
+            except GithubException as e:
+                if e.status == 404:
+                    raise NotFoundError(
+                        f"the platform's GitHub App is not installed on {org!r}", {"github_org": org}
+                    ) from e
+                raise DependencyUnavailableError("GitHub did not answer", {"status": e.status}) from e
+            installation_id = self._installation_of[org] = int(installation.id)
+        return self._clients.installation(installation_id)
 
     def _call(self, fn: Any) -> Any:
         from github import BadCredentialsException, GithubException, UnknownObjectException
@@ -79,18 +56,14 @@ class PyGithubAdapter:
     # ------------------------------------------------------------------ identity (user tokens)
 
     def get_user(self, user_token: str) -> GitHubUser:
-        from github import Auth, Github
-
-        client = Github(auth=Auth.Token(user_token), **self._kwargs())
+        client = self._clients.user(user_token)
         user = self._call(lambda: client.get_user())
         if user is None:
             raise UnauthenticatedError("GitHub did not accept the user token")
         return GitHubUser(id=int(user.id), login=str(user.login), name=user.name, email=user.email)
 
     def get_user_by_login(self, login: str) -> GitHubUser | None:
-        from github import Github
-
-        client = Github(**self._kwargs())
+        client = self._clients.user()
         user = self._call(lambda: client.get_user(login))
         if user is None:
             return None
@@ -156,8 +129,3 @@ class PyGithubAdapter:
         if members is None:
             raise NotFoundError(f"team {org}/{team_slug} does not exist", {"team": f"{org}/{team_slug}"})
         return list(members)
-
-    def set_commit_status(
-        self, installation_id: int, repo_id: int, sha: str, state: str, context: str, description: str, target_url: str
-    ) -> None:
-        raise NotImplementedError("commit statuses arrive with the GitOps issue")

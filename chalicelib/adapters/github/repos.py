@@ -1,11 +1,11 @@
 """The ``GitHubReposPort`` over PyGithub, as the App: repositories through its installations,
 compare and contents for push-to-deploy, deployments and statuses, and the App's webhook deliveries.
-The App JWT finds installations; installation tokens (refreshed by PyGithub) do the rest."""
+The App JWT finds installations; installation tokens (refreshed by PyGithub) do the rest. Clients come
+from ``GitHubClients`` (clients.py), shared with the App's adapter."""
 
 from __future__ import annotations
 
 import base64
-import threading
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.errors import DependencyUnavailableError
@@ -14,47 +14,22 @@ from chalicelib.domain.ports import FailedDelivery, RepoRef
 if TYPE_CHECKING:
     from github import Github, GithubIntegration
 
-GITHUB_API = "https://api.github.com"
+    from chalicelib.adapters.github.clients import GitHubClients
+
 # GitHub's docs, "Compare two commits": the list of changed files "includes up to 300 changed files for the
 # entire comparison", with nothing saying it was cut: a list that long may be incomplete.
 COMPARE_FILES_CAP = 300
 
 
 class PyGithubRepos:
-    def __init__(self, app_id: str, private_key: str, api_url: str = GITHUB_API, timeout: int = 10) -> None:
-        self._app_id = app_id
-        self._private_key = private_key
-        self._api_url = api_url.rstrip("/")
-        self._timeout = timeout
-        self._clients: dict[int, Github] = {}
-        self._lock = threading.Lock()
-
-    def _kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"timeout": self._timeout, "retry": 2}
-        if self._api_url != GITHUB_API:
-            kwargs["base_url"] = self._api_url
-        return kwargs
+    def __init__(self, clients: GitHubClients) -> None:
+        self._clients = clients
 
     def _integration(self) -> GithubIntegration:
-        from github import Auth, GithubIntegration
-
-        return GithubIntegration(
-            auth=Auth.AppAuth(int(self._app_id), self._private_key),
-            seconds_between_requests=None,
-            seconds_between_writes=None,
-            **self._kwargs(),
-        )
+        return self._clients.integration()
 
     def _client(self, installation_id: int) -> Github:
-        from github import Auth, Github
-
-        with self._lock:
-            if installation_id not in self._clients:
-                auth = Auth.AppAuth(int(self._app_id), self._private_key).get_installation_auth(installation_id)
-                self._clients[installation_id] = Github(
-                    auth=auth, seconds_between_requests=None, seconds_between_writes=None, **self._kwargs()
-                )
-            return self._clients[installation_id]
+        return self._clients.installation(installation_id)
 
     def _call(self, fn: Any) -> Any:
         from github import GithubException, UnknownObjectException

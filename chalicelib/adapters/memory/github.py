@@ -20,7 +20,6 @@ class InMemoryGitHub:
         self.users: dict[str, GitHubUser] = {}
         self.tokens: dict[str, str] = {}  # user token -> login
         self.orgs: dict[str, _Org] = {}
-        self.statuses: list[dict[str, object]] = []
 
     # seeding
     def add_user(self, login: str, token: str | None = None) -> GitHubUser:
@@ -77,18 +76,3 @@ class InMemoryGitHub:
             TeamMember(login=login, id=self.users[login].id if login in self.users else 0, role=role)
             for login, role in sorted(self.orgs[org].teams[team_slug].items())
         ]
-
-    def set_commit_status(
-        self, installation_id: int, repo_id: int, sha: str, state: str, context: str, description: str, target_url: str
-    ) -> None:
-        self.statuses.append(
-            {
-                "installation_id": installation_id,
-                "repo_id": repo_id,
-                "sha": sha,
-                "state": state,
-                "context": context,
-                "description": description,
-                "target_url": target_url,
-            }
-        )

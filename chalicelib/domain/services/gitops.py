@@ -440,4 +440,4 @@ class GitHubStatusReporter:
         )
 
 
-__all__ = ["GitHubStatusReporter", "GitOpsService", "Link", "LinkStore", "PushClaims", "PushKey", "RepoRef"]
+__all__ = ["GitHubStatusReporter", "GitOpsService", "Link", "PushKey", "RepoRef"]
