@@ -16,8 +16,6 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-TERMINAL = {"succeeded", "failed", "rolled_back", "superseded"}
-
 
 def call(method: str, url: str, token: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
@@ -81,7 +79,7 @@ def main() -> int:
                 seen[step["name"]] = step["status"]
                 detail = f" ({step['detail']})" if step.get("detail") else ""
                 print(f"  {step['name']}: {step['status']}{detail}", flush=True)
-        if dep["status"] in TERMINAL:
+        if dep.get("finished"):  # the API's word: the deployment changes no more
             break
         if time.monotonic() > deadline:
             print(f"::error::deployment {dep['id']} did not finish within {timeout:.0f} s", flush=True)

@@ -3,7 +3,8 @@ each call writes one JSON line to stdout, which CloudWatch Logs turns into a met
 extra latency). Namespace ``MicroPlatform`` (``POWERTOOLS_METRICS_NAMESPACE`` overrides it), dimension
 ``service`` = ``platform`` plus the one given:
 
-- ``Deployments`` by ``outcome`` (succeeded, rolled_back, failed, superseded), by the deploy tasks;
+- ``Deployments`` by ``outcome`` (the terminal status it ended with: ``TERMINAL`` in
+  chalicelib/domain/services/deploys.py), by the deploy tasks, once per deployment;
 - ``WebhookDeliveries`` by ``outcome`` (processed; duplicate: an offloaded payload settled already; failed),
   by the github-events consumer;
 - ``DeadLetteredMessages`` by ``queue``: a message failed on its last receive, bound for the DLQ;

@@ -23,6 +23,7 @@ def deployment_view(d: Deployment, logs: list[dict[str, Any]] | None = None) -> 
         "id": d.id,
         "service": d.service,
         "status": d.status,
+        "finished": d.finished,
         "source": d.source,
         "ref": d.ref,
         "commit": d.commit,

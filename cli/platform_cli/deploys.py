@@ -24,7 +24,6 @@ from cli.platform_cli.context import Context
 from cli.platform_cli.errors import EXIT_API, EXIT_OK, CliError, UsageError
 from cli.platform_cli.output import clean, key_values, table
 
-TERMINAL = ("succeeded", "failed", "rolled_back", "superseded")
 DEPLOY_POLL_INTERVAL = 1.0
 LOGS_POLL_INTERVAL = 2.0
 LOGS_FOLLOW_TAIL = 1000  # the API's maximum: a poll every 2 s should miss nothing
@@ -238,7 +237,7 @@ def wait_for_deployment(
     report: Callable[[str], None],
     interval: float = DEPLOY_POLL_INTERVAL,
 ) -> dict[str, Any]:
-    """Follow a deployment (``first`` is its latest known state) until it reaches a terminal status,
+    """Follow a deployment (``first`` is its latest known state) until the API says it is ``finished``,
     reporting its status and each step's status as they change; :class:`CliError` after ``timeout``."""
     current = first
     dep_id = clean(str(first.get("id")))
@@ -256,7 +255,7 @@ def wait_for_deployment(
         if status != last:
             report(f"deployment {dep_id}: {clean(status)}")
             last = status
-        if status in TERMINAL:
+        if current.get("finished"):  # the API's word: the deployment changes no more
             return current
         if waited >= timeout:
             raise CliError(

@@ -92,7 +92,9 @@ def sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
     grace = event.get("grace_seconds")
     deploys = get_container().deploys
     done = deploys.sweep() if grace is None else deploys.sweep(timedelta(seconds=int(grace)))
-    for outcome in ("rolled_back", "failed"):
+    from chalicelib.domain.services.deploys import TERMINAL
+
+    for outcome in TERMINAL:
         if done.get(outcome):
             count("Deployments", "outcome", outcome, len(done[outcome]))
     return done

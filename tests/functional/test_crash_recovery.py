@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib.domain.services.deploys import TERMINAL
 from tests.functional.test_make_run import free_ports
 from tests.helpers import ROOT
 
 NS = "acme-backend"
-TERMINAL = ("succeeded", "failed", "rolled_back", "superseded")
 SETTLED = ("active", "failed", "deleted")
 
 

@@ -50,7 +50,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WIDTHS = {"narrow": (375, 812), "wide": (1440, 900)}
-TERMINAL = ("succeeded", "failed", "rolled_back", "superseded")
 
 
 def unavailable(reason: str) -> None:

@@ -18,12 +18,12 @@ import pytest
 import requests
 
 from chalicelib.domain.clock import SystemClock
+from chalicelib.domain.services.deploys import TERMINAL
 from localcloud.cloud import LocalCloud
 from tests.fixtures import start_platform
 from tests.helpers import ROOT
 
 NS = "acme-backend"
-TERMINAL = ("succeeded", "failed", "rolled_back", "superseded")
 # The example, changed so that "/" also shows a digest of the secret it was given (never the secret).
 SECRET_PROBE = """
 import hashlib, os

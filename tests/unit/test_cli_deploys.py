@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from chalicelib.domain.services.deploys import TERMINAL
 from cli.platform_cli.main import main, with_default_subcommand
 from tests.unit.test_cli_commands import NOW, Cli, FakeApi, Result
 
@@ -66,6 +67,7 @@ class DeployApi(FakeApi):
             "steps": [],
             **fields,
         }
+        dep["finished"] = dep["status"] in TERMINAL  # as the API answers it
         self.deployments[dep["id"]] = dep
         return dep
 
@@ -118,7 +120,10 @@ class DeployApi(FakeApi):
                 self.fail(404, "not_found", "no such deployment")
             script = self.progress.get(dep["id"])
             if script:
-                dep.update(script.pop(0))
+                update = script.pop(0)
+                dep.update(update)
+                if "finished" not in update:
+                    dep["finished"] = dep["status"] in TERMINAL
             return dep
         if rest == "/rollback" and method == "POST":
             target = body.get("deployment_id") or next(iter(self.deployments))
@@ -392,6 +397,21 @@ def test_deploy_wait_other_terminal_statuses_exit_1(dcli: DeployCli, dapi: Deplo
     assert r.code == 1
     assert r.json()["status"] == status
     assert f"(deployment_{status})" in r.err
+
+
+def test_deploy_wait_ends_when_the_api_says_finished_whatever_the_status(dcli: DeployCli, dapi: DeployApi) -> None:
+    # The CLI knows no list of terminal statuses: a status it has never heard of ends the wait when the
+    # API says the deployment is finished, and one the API says is not finished does not.
+    dep_id = f"01HX{dapi.minted_deployments + 101:022d}"
+    dapi.progress[dep_id] = [
+        {"status": "succeeded", "finished": False},
+        {"status": "archived", "finished": True, "reason": "archived by an operator"},
+    ]
+    r = dcli("deploy", "api", "--source", "/src/repo", "--ref", "main", "--wait", "-o", "json")
+    assert r.code == 1
+    assert r.json()["status"] == "archived"
+    assert "(deployment_archived)" in r.err
+    assert dapi.progress[dep_id] == []  # it read on past the unfinished "succeeded"
 
 
 def test_deploy_wait_times_out(dcli: DeployCli, dapi: DeployApi) -> None:

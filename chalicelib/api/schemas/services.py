@@ -33,7 +33,11 @@ class StepOut(ApiModel):
 class DeploymentOut(ApiModel):
     id: str
     service: str
-    status: str
+    status: str = Field(description="queued, in_progress, succeeded, failed, rolled_back or superseded")
+    finished: bool = Field(
+        description="true once the status is terminal (succeeded, failed, rolled_back, superseded): the "
+        "deployment changes no more; a client waits for this rather than for statuses it knows"
+    )
     source: str
     ref: str
     commit: str | None = None

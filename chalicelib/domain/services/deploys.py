@@ -38,7 +38,10 @@ from chalicelib.domain.redaction import carries_credentials, redact, redact_opti
 from chalicelib.domain.stores import DeployStore
 
 DeploymentStatus = Literal["queued", "superseded", "in_progress", "succeeded", "failed", "rolled_back"]
-TERMINAL = ("superseded", "succeeded", "failed", "rolled_back")
+# The one definition of a deployment's end: a terminal deployment changes no more. The API tells its
+# clients (the CLI, the dashboard) with ``finished`` in every deployment it answers.
+TERMINAL: tuple[DeploymentStatus, ...] = ("superseded", "succeeded", "failed", "rolled_back")
+FAILED: tuple[DeploymentStatus, ...] = ("failed", "rolled_back")  # the terminal statuses that are failures
 LIVE: tuple[DeploymentStatus, ...] = ("queued", "in_progress")
 SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # A service's config vars together (each ``KEY=value`` in UTF-8): with the manifest's env (its file is
@@ -138,6 +141,11 @@ class Deployment:
     rollback_of: str | None = None
     spec: dict[str, Any] | None = None  # the manifest entry it runs
     steps: list[Step] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        """Terminal: it changes no more."""
+        return self.status in TERMINAL
 
 
 def redacted(dep: Deployment) -> Deployment:
@@ -1114,7 +1122,7 @@ class DeployService:
         )
         dep.status, dep.reason = status, reason
         dep.steps = [ended.get(i, step) for i, step in enumerate(dep.steps)] + list(append)
-        if status in ("failed", "rolled_back"):
+        if status in FAILED:
             self._store.service_failed(dep.namespace, dep.service)
 
 

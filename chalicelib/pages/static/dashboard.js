@@ -110,10 +110,6 @@ export function badge(status) {
   return el("span", { class: `badge badge-${kind}` }, el("span", { "aria-hidden": "true" }, SYMBOLS[kind]), text.replace(/_/g, " "));
 }
 
-export function isTerminal(status) {
-  return ["succeeded", "failed", "rolled_back", "superseded"].includes(status);
-}
-
 export function when(iso) {
   if (!iso) return el("span", { class: "muted" }, "—");
   const date = new Date(iso);

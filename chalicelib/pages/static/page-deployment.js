@@ -1,6 +1,6 @@
 // One deployment: steps with their times, the commit, the trigger, the reason, the version's logs;
 // polled until it ends.
-import { $, api, badge, ctx, el, enc, facts, isTerminal, poll, replace, say, svcPath, when } from "./dashboard.js";
+import { $, api, badge, ctx, el, enc, facts, poll, replace, say, svcPath, when } from "./dashboard.js";
 
 function trigger(t) {
   return Object.entries(t || {})
@@ -45,7 +45,7 @@ async function load() {
     ),
   );
   replace("#dep-logs", logs(dep.logs));
-  const done = isTerminal(dep.status);
+  const done = dep.finished; // the API says when a deployment changes no more
   $("#dep-live").textContent = done ? "Finished." : "Live: refreshed every 2 seconds until it ends.";
   if (last && last !== dep.status) say(`Deployment status: ${dep.status.replace(/_/g, " ")}.`, done && dep.status !== "succeeded" ? "error" : "ok");
   last = dep.status;

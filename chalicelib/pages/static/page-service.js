@@ -1,7 +1,7 @@
 // A service: its status and instances, its deployments (live while one runs), redeploy, rollback and
 // deploy with confirmation, config vars and secrets (a secret's value is never shown), its logs.
 import {
-  $, api, badge, confirmAction, ctx, el, empty, enc, facts, isTerminal, onSubmit, poll, replace, say, sayError, short, svcPath, table, when,
+  $, api, badge, confirmAction, ctx, el, empty, enc, facts, onSubmit, poll, replace, say, sayError, short, svcPath, table, when,
 } from "./dashboard.js";
 
 const canDeploy = ["member", "admin", "owner"].includes(ctx.role);
@@ -57,7 +57,7 @@ async function load() {
       : empty("No deployment yet", el("p", {}, "Deploy a commit below.")),
   );
   announce();
-  const running = deployments.some((d) => !isTerminal(d.status));
+  const running = deployments.some((d) => !d.finished);
   $("#deployments-live").textContent = running
     ? "Live: a deployment is running; refreshed every 2 seconds."
     : "No deployment is running. Refreshed every 5 seconds: a push shows here as it deploys.";
