@@ -1,7 +1,9 @@
 """The deploy state machine's tasks (statemachines/deploy.asl.json), one per state, and the sweeper.
 Each takes ``{"namespace", "service", "deployment_id", ...}`` and calls one DeployService step. What
 ``Lock`` read (``$.lock.run``) and ``Build`` made (``$.build``) come along in the state, so that no later
-step reads them again. Each deployment's end is counted (``Deployments`` by outcome: chalicelib/metrics.py)."""
+step reads them again. Each deployment's end is counted once (``Deployments`` by outcome:
+chalicelib/metrics.py), by the task whose write ended it (``ended`` in its answer): a retried task
+counts nothing again."""
 
 from __future__ import annotations
 
@@ -29,6 +31,11 @@ def _built(event: dict[str, Any]) -> Any:
     return Built.from_state(event.get("build"))
 
 
+def _count_ended(answer: dict[str, Any]) -> None:
+    for outcome in answer.get("ended", ()):
+        count("Deployments", "outcome", outcome)
+
+
 def _healthy_at(event: dict[str, Any]) -> datetime | None:
     health = event.get("health") or {}
     return datetime.fromisoformat(health["at"]) if health.get("health") == "running" and health.get("at") else None
@@ -37,8 +44,7 @@ def _healthy_at(event: dict[str, Any]) -> datetime | None:
 @lambda_handler
 def lock(event: dict[str, Any], context: Any) -> dict[str, Any]:
     locked = get_container().deploys.step_lock(*_args(event))
-    if locked.get("status") == "superseded":
-        count("Deployments", "outcome", "superseded")
+    _count_ended(locked)
     return locked
 
 
@@ -68,15 +74,14 @@ def health(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @lambda_handler
 def succeed(event: dict[str, Any], context: Any) -> dict[str, Any]:
     done = get_container().deploys.step_succeed(*_args(event), _run(event), _built(event), _healthy_at(event))
-    count("Deployments", "outcome", "succeeded")
+    _count_ended(done)
     return done
 
 
 @lambda_handler
 def rollback(event: dict[str, Any], context: Any) -> dict[str, Any]:
     done = get_container().deploys.step_rollback(*_args(event), event.get("error"), _run(event), _healthy_at(event))
-    if done.get("status"):  # (none: it had ended already)
-        count("Deployments", "outcome", done["status"])
+    _count_ended(done)
     return done
 
 

@@ -3,8 +3,11 @@ cloud (the functional tests cover the same flows through the whole platform)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -297,3 +300,72 @@ def test_a_source_carrying_credentials_is_refused_and_never_stored(platform: Pla
     assert refused.value.details["fields"][0]["field"] == "source"
     assert "ghs_" not in refused.value.message
     assert platform.store.deployments == {} and platform.workflows.started == []
+
+
+# ------------------------------------------------------------------ the Deployments metric, once a deployment
+
+
+def deployments_counted(out: str) -> list[tuple[str, list[float]]]:
+    """The ``Deployments`` EMF lines written (chalicelib/metrics.py): (outcome, count) each."""
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"_aws"' in line]
+    return [(m["outcome"], m["Deployments"]) for m in lines if "Deployments" in m]
+
+
+@pytest.fixture
+def tasks(platform: Platform) -> Iterator[Any]:
+    """The deploy state machine's task handlers (functions/deploy/handler.py) over this service."""
+    from chalicelib.composition import set_container
+    from functions.deploy import handler
+
+    set_container(SimpleNamespace(deploys=platform.service))  # type: ignore[arg-type]
+    yield handler
+    set_container(None)
+
+
+def until_healthy(platform: Platform, tasks: Any, dep_id: str) -> dict[str, Any]:
+    """The state of the execution when it reaches Succeed (or Rollback): what Lock and Build answered."""
+    state: dict[str, Any] = {"namespace": NS, "service": SVC, "deployment_id": dep_id}
+    state["lock"] = tasks.lock(state, None)
+    state["build"] = tasks.build(state, None)
+    tasks.start(state, None)
+    state["health"] = tasks.health(state, None)
+    return state
+
+
+def test_a_retried_succeed_task_counts_the_deployment_once(
+    platform: Platform, tasks: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = until_healthy(platform, tasks, platform.deploy())
+    capsys.readouterr()
+    tasks.succeed(state, None)
+    tasks.succeed(state, None)  # Step Functions retried it (its first answer was lost)
+    assert deployments_counted(capsys.readouterr().out) == [("succeeded", [1.0])]
+    assert platform.service.deployment(NS, SVC, state["deployment_id"]).status == "succeeded"
+
+
+def test_a_retried_rollback_task_counts_the_deployment_once(
+    platform: Platform, tasks: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dep_id = platform.deploy()
+    platform.runtime.crashing.add(dep_id)
+    state = until_healthy(platform, tasks, dep_id)
+    assert state["health"] == {"health": "error"}
+    capsys.readouterr()
+    state["error"] = {"Error": "Unhealthy", "Cause": "error"}
+    tasks.rollback(state, None)
+    tasks.rollback(state, None)
+    assert deployments_counted(capsys.readouterr().out) == [("failed", [1.0])]
+
+
+def test_a_retried_lock_task_counts_a_superseded_deployment_once(
+    platform: Platform, tasks: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    older = platform.deploy()
+    platform.clock.advance(1)
+    newer = platform.deploy()
+    platform.service.step_lock(NS, SVC, newer)  # the newer one runs
+    capsys.readouterr()
+    state = {"namespace": NS, "service": SVC, "deployment_id": older}
+    assert tasks.lock(state, None)["status"] == "superseded"
+    assert tasks.lock(state, None)["status"] == "superseded"
+    assert deployments_counted(capsys.readouterr().out) == [("superseded", [1.0])]

@@ -634,7 +634,8 @@ class DeployService:
 
     def step_lock(self, ns: str, svc: str, dep_id: str) -> dict[str, Any]:
         """``{"locked": true, "run": {...}}``, or false when the deployment now waits (queued) or was
-        superseded."""
+        superseded. ``ended`` lists the statuses of the deployments this call ended (this one or an older
+        one queued, superseded), each once however often the step is retried."""
         dep, service, namespace = self._store.read_run(ns, svc, dep_id)
         if dep is None:
             raise NotFoundError(f"deployment {dep_id!r} not found", {"deployment_id": dep_id})
@@ -653,19 +654,21 @@ class DeployService:
             return {"locked": True, "run": self._run_of(dep, service, namespace).to_state()}
         if holder > dep_id:  # a newer deployment is running: this one is out of date
             self._finish(dep, "superseded", f"superseded by {holder}", expect=("queued",))
-            return {"locked": False, "status": "superseded"}
+            return {"locked": False, "status": "superseded", "ended": ["superseded"]}
         queued = self._store.queued(ns, svc)
         if queued is not None and queued > dep_id:
             self._finish(dep, "superseded", f"superseded by {queued}", expect=("queued",))
-            return {"locked": False, "status": "superseded"}
+            return {"locked": False, "status": "superseded", "ended": ["superseded"]}
+        ended: list[str] = []
         replaced = self._store.set_queued(ns, svc, dep_id)
         if replaced and replaced != dep_id:
             older = self._store.get_deployment(ns, svc, replaced)
             if older is not None and older.status == "queued":
                 self._finish(older, "superseded", f"superseded by {dep_id}", expect=("queued",))
+                ended.append("superseded")
         if waiting is None:
             self._store.add_step(ns, svc, dep_id, Step("lock", "waiting", now, None, f"queued behind {holder}"))
-        return {"locked": False, "status": "queued"}
+        return {"locked": False, "status": "queued", **({"ended": ended} if ended else {})}
 
     def step_report(self, ns: str, svc: str, dep_id: str, state: str, run: Run | None = None) -> None:
         if run is not None and not run.report:
@@ -819,7 +822,8 @@ class DeployService:
     ) -> dict[str, Any]:
         """The new version becomes current: the others are stopped, then one write records the health
         step, the deployment's success, the service's new current deployment and address, the event,
-        and releases the lock (``{"released": true}``)."""
+        and releases the lock (``{"released": true}``, with ``"ended": ["succeeded"]`` when this call
+        made it succeed: not when an earlier try of the step did)."""
         run = run or self._load_run(ns, svc, dep_id)
         built = self._built(ns, svc, dep_id, built)
         runtime = self._runtime(ns, run)
@@ -844,8 +848,8 @@ class DeployService:
         except ConflictError:
             if self.deployment(ns, svc, dep_id).status != "succeeded":
                 raise
-            # an earlier try of this step made it current and did not answer
-        return {"released": True}
+            return {"released": True}  # an earlier try of this step made it current and did not answer
+        return {"released": True, "ended": ["succeeded"]}
 
     def _succeeded(
         self,
@@ -887,7 +891,8 @@ class DeployService:
     ) -> dict[str, Any]:
         """The deployment failed: stop its version; the last good one keeps answering (started again
         from its kept artifact if it is not running). A runtime that cannot be reached still leaves the
-        deployment terminal (``failed``, saying so). The lock is released in the same write."""
+        deployment terminal (``failed``, saying so). The lock is released in the same write. Answers the
+        status it ended with (and ``ended``) only when this call ended it."""
         dep = self.deployment(ns, svc, dep_id)
         if dep.status in TERMINAL:
             return {"released": False}
@@ -944,7 +949,7 @@ class DeployService:
             append=append,
             release_lock=True,
         )
-        return {"released": True, "status": dep.status}
+        return {"released": True, "status": dep.status, "ended": [dep.status]}
 
     def _runs(self, runtime: RuntimePort, ns: str, svc: str, dep_id: str) -> bool:
         """Whether the runtime has the deployment's version (started, though an interruption kept the
@@ -1041,7 +1046,7 @@ class DeployService:
         if dep.status == "in_progress":
             ended = self.step_rollback(ns, svc, dep_id, INTERRUPTED)
             self.step_release(ns, svc, dep_id, released=bool(ended.get("released")))
-            return "rolled_back"
+            return ended.get("status")  # rolled_back, or failed with nothing to roll back to
         queued, holder = self._store.queued(ns, svc), self._store.lock_holder(ns, svc, now)
         if queued == dep_id and holder not in (None, dep_id):
             return None  # it waits for the running deployment, whose release starts it
