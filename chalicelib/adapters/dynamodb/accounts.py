@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 
@@ -44,3 +45,9 @@ class DynamoAccountStore:
         except AccountItem.DoesNotExist:
             return None
         return Account(uid=int(item.uid), login=item.login, name=item.name, email=item.email)
+
+
+if TYPE_CHECKING:  # the protocol it implements, checked by mypy
+    from chalicelib.domain.stores import AccountStore
+
+    _checked: AccountStore = DynamoAccountStore()

@@ -4,7 +4,7 @@ expiring (read as absent once past its time, wherever TTL has not run). Keys: do
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DeleteError, UpdateError
@@ -127,3 +127,9 @@ class DynamoLoginWindowStore:
 
     def delete_session(self, session_hash: str) -> None:
         SessionItem(*SessionItem.key(session_hash)).delete()
+
+
+if TYPE_CHECKING:  # the protocol it implements, checked by mypy
+    from chalicelib.domain.stores import LoginWindowStore
+
+    _checked: LoginWindowStore = DynamoLoginWindowStore()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
@@ -96,3 +96,9 @@ class DynamoMemberStore:
             updates=updates,
             deletes=[(MemberItem(*MemberItem.key(m.namespace, m.uid)), None) for m in remove],
         )
+
+
+if TYPE_CHECKING:  # the protocol it implements, checked by mypy
+    from chalicelib.domain.stores import MemberStore
+
+    _checked: MemberStore = DynamoMemberStore()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DeleteError
@@ -262,3 +262,9 @@ class DynamoNamespaceStore:
             return str(BillingCustomerItem.get(*BillingCustomerItem.key(customer_id), consistent_read=True).ns)
         except BillingCustomerItem.DoesNotExist:
             return None
+
+
+if TYPE_CHECKING:  # the protocol it implements, checked by mypy
+    from chalicelib.domain.stores import NamespaceStore
+
+    _checked: NamespaceStore = DynamoNamespaceStore()

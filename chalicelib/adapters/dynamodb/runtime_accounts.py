@@ -4,6 +4,7 @@ the shared runtime credential of older versions, deleted on sight. Keys: docs/da
 from __future__ import annotations
 
 import builtins
+from typing import TYPE_CHECKING
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError
@@ -87,3 +88,9 @@ class DynamoRuntimeAccountStore:
                 return False
             raise
         return True
+
+
+if TYPE_CHECKING:  # the protocol it implements, checked by mypy
+    from chalicelib.domain.stores import RuntimeAccountStore
+
+    _checked: RuntimeAccountStore = DynamoRuntimeAccountStore()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import UpdateError
@@ -138,3 +138,9 @@ class DynamoTokenStore:
         except UpdateError as e:
             if not condition_failed(e):
                 raise
+
+
+if TYPE_CHECKING:  # the protocol it implements, checked by mypy
+    from chalicelib.domain.stores import TokenStore
+
+    _checked: TokenStore = DynamoTokenStore()

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.errors import ConflictError, NotFoundError
 from chalicelib.domain.events import Event
@@ -244,3 +244,9 @@ def _put_step(dep: Deployment, step: Step, index: int | None) -> None:
         dep.steps.append(replace(step, detail=redact_optional(step.detail)))
     else:
         dep.steps[index] = replace(step, detail=redact_optional(step.detail))
+
+
+if TYPE_CHECKING:  # the protocol it implements, checked by mypy
+    from chalicelib.domain.stores import DeployStore
+
+    _checked: DeployStore = InMemoryDeployStore()
