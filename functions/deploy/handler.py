@@ -94,11 +94,11 @@ def release(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @lambda_handler
 def sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``{"grace_seconds": n}`` (optional): how long a deployment must have been stuck; 0 at a local start."""
+    from chalicelib.domain.services.deploys import TERMINAL
+
     grace = event.get("grace_seconds")
     deploys = get_container().deploys
     done = deploys.sweep() if grace is None else deploys.sweep(timedelta(seconds=int(grace)))
-    from chalicelib.domain.services.deploys import TERMINAL
-
     for outcome in TERMINAL:
         if done.get(outcome):
             count("Deployments", "outcome", outcome, len(done[outcome]))
