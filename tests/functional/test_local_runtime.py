@@ -419,7 +419,7 @@ def test_shared_answers_one_runtime_per_state_dir(harness: Harness) -> None:
 def test_a_service_ignoring_sigterm_is_killed_with_its_children(
     harness: Harness, runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.adapters.runtime import local
+    from chalicelib.adapters.runtime.local import processes as local
 
     monkeypatch.setattr(local, "STOP_GRACE_SECONDS", 0.3)
     runtime.create_service(NS, harness.spec("v1", env={"MODE": "stubborn"}))
@@ -588,7 +588,7 @@ def test_a_second_runtime_on_a_live_runtimes_state_is_refused(harness: Harness, 
 
 
 def test_a_process_is_told_apart_by_its_start_time_with_or_without_proc(tmp_path: Path) -> None:
-    from chalicelib.adapters.runtime.local import _process_start
+    from chalicelib.adapters.runtime.local.processes import process_start as _process_start
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
