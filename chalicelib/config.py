@@ -23,7 +23,6 @@ class Settings:
     aws_endpoint_url: str | None = None
     version: str = __version__
     platform_admins: tuple[str, ...] = field(default_factory=tuple)
-    max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     # Local stage only: where the local runtime's proxy answers (the local region's one cluster).
     local_cluster_address: str = "http://127.0.0.1:8000"
