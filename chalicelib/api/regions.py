@@ -11,6 +11,8 @@ from chalicelib.composition import get_container
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from chalicelib.domain.ports import Capacity, Region
 
 bp = Blueprint(__name__)
@@ -101,38 +103,42 @@ def get_region(call: Call) -> dict[str, Any]:
     return region_view(get_container().region_service.get(call.params["region"]))
 
 
+# Approve and retry: a POST on the region that answers it (202) once the flow is on its way.
+_ACTION: dict[str, Any] = {
+    "tag": "regions",
+    "status": 202,
+    "auth": ADMIN,
+    "response": f"{S}:RegionDetailOut",
+    "errors": (ForbiddenError, NotFoundError, ConflictError),
+}
+
+
+def _acted(call: Call, action: Callable[[str, Any], Region]) -> dict[str, Any]:
+    region = action(call.params["region"], call.principal)
+    call.audit_target = f"region:{region.name}"
+    return region_view(region)
+
+
 @registry.route(
     bp,
     "/v1/regions/{region}/approve",
     "POST",
-    tag="regions",
-    status=202,
-    auth=ADMIN,
-    response=f"{S}:RegionDetailOut",
-    errors=(ForbiddenError, NotFoundError, ConflictError),
+    **_ACTION,
     summary="Approve the plan a region waits on (GET it first to see the plan's summary): the apply starts",
 )
 def approve_region(call: Call) -> dict[str, Any]:
-    region = get_container().region_service.approve(call.params["region"], call.principal)
-    call.audit_target = f"region:{region.name}"
-    return region_view(region)
+    return _acted(call, get_container().region_service.approve)
 
 
 @registry.route(
     bp,
     "/v1/regions/{region}/retry",
     "POST",
-    tag="regions",
-    status=202,
-    auth=ADMIN,
-    response=f"{S}:RegionDetailOut",
-    errors=(ForbiddenError, NotFoundError, ConflictError),
+    **_ACTION,
     summary="Run a failed region's create or delete again; Terraform's state makes it resume",
 )
 def retry_region(call: Call) -> dict[str, Any]:
-    region = get_container().region_service.retry(call.params["region"], call.principal)
-    call.audit_target = f"region:{region.name}"
-    return region_view(region)
+    return _acted(call, get_container().region_service.retry)
 
 
 @registry.route(
