@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 bp = Blueprint(__name__)
 S = "chalicelib.api.schemas.regions"
 ADMIN = Auth(scope="admin", role="platform_admin")
+route = registry.routes(bp, tag="regions", auth=ADMIN)
 
 
 def _capacity(c: Capacity) -> dict[str, int]:
@@ -68,13 +69,10 @@ def region_view(region: Region) -> dict[str, Any]:
     }
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/regions",
     "POST",
-    tag="regions",
     status=202,
-    auth=ADMIN,
     request=f"{S}:RegionIn",
     response=f"{S}:RegionDetailOut",
     errors=(ForbiddenError, ConflictError, ValidationError),
@@ -89,12 +87,9 @@ def create_region(call: Call) -> dict[str, Any]:
     return region_view(region)
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/regions/{region}",
     "GET",
-    tag="regions",
-    auth=ADMIN,
     response=f"{S}:RegionDetailOut",
     errors=(ForbiddenError, NotFoundError),
     summary="A region: status, cloud, capacity used and free, the last plan's summary, the failure",
@@ -105,9 +100,7 @@ def get_region(call: Call) -> dict[str, Any]:
 
 # Approve and retry: a POST on the region that answers it (202) once the flow is on its way.
 _ACTION: dict[str, Any] = {
-    "tag": "regions",
     "status": 202,
-    "auth": ADMIN,
     "response": f"{S}:RegionDetailOut",
     "errors": (ForbiddenError, NotFoundError, ConflictError),
 }
@@ -119,8 +112,7 @@ def _acted(call: Call, action: Callable[[str, Any], Region]) -> dict[str, Any]:
     return region_view(region)
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/regions/{region}/approve",
     "POST",
     **_ACTION,
@@ -130,8 +122,7 @@ def approve_region(call: Call) -> dict[str, Any]:
     return _acted(call, get_container().region_service.approve)
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/regions/{region}/retry",
     "POST",
     **_ACTION,
@@ -141,13 +132,10 @@ def retry_region(call: Call) -> dict[str, Any]:
     return _acted(call, get_container().region_service.retry)
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/regions/{region}",
     "DELETE",
-    tag="regions",
     status=202,
-    auth=ADMIN,
     response=f"{S}:RegionDetailOut",
     query={"force": "true: offboard the namespaces that live there first (else 409 while any does)"},
     errors=(ForbiddenError, NotFoundError, ConflictError, ValidationError),

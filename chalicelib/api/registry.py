@@ -241,6 +241,15 @@ class RouteRegistry:
         self.remember: Callable[[RouteSpec, Call, Response], None] | None = None
         self.stage = stage
 
+    def routes(self, bp: Blueprint, **shared: Any) -> Callable[..., Callable[[View], View]]:
+        """``route`` for the routes of ``bp``, with what they share (``tag``, ``auth``, ...) said once;
+        a route may still give any of it otherwise."""
+
+        def route(path: str, method: str, **declared: Any) -> Callable[[View], View]:
+            return self.route(bp, path, method, **{**shared, **declared})
+
+        return route
+
     def route(
         self,
         bp: Blueprint,
