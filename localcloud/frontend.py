@@ -27,9 +27,6 @@ from chalice.app import Chalice
 from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, LocalGatewayException, RouteMatcher
 
-from chalicelib.api.registry import check_body_size
-from chalicelib.domain.errors import PayloadTooLargeError
-
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")  # digits only: no sign, no spaces inside, no other digit sets
 # http.server's own error answers (BaseHTTPRequestHandler.send_error), in the project's format.
@@ -125,8 +122,13 @@ class FrontEndHandler(ChaliceRequestHandler):
             )
             return
         length = int(lengths[0]) if lengths else 0
+        # The app's own limit, checked here before the body is read. Imported here, not at the top: the
+        # registry reads the stage when first imported, after make_server has set the stage's environment.
+        from chalicelib.api.registry import check_body_size
+        from chalicelib.domain.errors import PayloadTooLargeError
+
         try:
-            check_body_size(length)  # the app's own limit, checked here before the body is read
+            check_body_size(length)
         except PayloadTooLargeError as e:
             body = _error(e.code, e.message, e.details)
             self.close_connection = True
