@@ -63,9 +63,8 @@ def main() -> None:
     from chalicelib.domain.services.ingestion import IngestionService
     from chalicelib.domain.services.metering_run import MeteringService
     from localcloud import moto_patches
-    from localcloud.aws import MotoServer
+    from localcloud.aws import MotoServer, create_table
     from localcloud.standins.stripe import DEFAULT_API_KEY, StripeStandIn
-    from tests.helpers import create_table
 
     now = hour_of(datetime.now(UTC)) + timedelta(minutes=5)
     clock = ManualClock(now)

@@ -23,8 +23,6 @@ class Settings:
     aws_endpoint_url: str | None = None
     version: str = __version__
     platform_admins: tuple[str, ...] = field(default_factory=tuple)
-    max_body_bytes: int = 1024 * 1024
-    log_level: str = "INFO"
     # Local stage only: where the local runtime's proxy answers (the local region's one cluster).
     local_cluster_address: str = "http://127.0.0.1:8000"
     # Where the platform's API is reached from outside (OAuth redirects, links in statuses).
@@ -100,7 +98,6 @@ class Settings:
             aws_endpoint_url=e.get("AWS_ENDPOINT_URL") or None,
             version=e.get("PLATFORM_VERSION", __version__),
             platform_admins=admins,
-            log_level=e.get("POWERTOOLS_LOG_LEVEL", e.get("PLATFORM_LOG_LEVEL", "INFO")),
             local_cluster_address=e.get("PLATFORM_LOCAL_CLUSTER_ADDRESS", "http://127.0.0.1:8000"),
             public_url=e.get("PLATFORM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
             github_api_url=e.get("GITHUB_API_URL", "https://api.github.com"),

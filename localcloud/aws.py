@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -283,15 +283,13 @@ class MotoServer:
         )
 
 
-def create_resources(server: MotoServer, decl: Declaration) -> dict[str, Any]:
-    """Create everything the declaration lists; answer the names and URLs made."""
-    region = decl.region
-    made: dict[str, Any] = {"queues": {}, "state_machines": {}, "buckets": {}}
-
-    t = decl.data["table"]
-    ddb = server.client("dynamodb", region)
+def create_table(ddb: Any, table_name: str, table: Mapping[str, Any] | None = None) -> None:
+    """Create the DynamoDB table as infra/resources.json declares it (``table``: the declaration's
+    ``table`` section; by default the one of infra/resources.json), its stream and its TTL on: for the
+    local cloud and for the tests' and benchmarks' tables alike."""
+    t = table if table is not None else Declaration.load().data["table"]
     ddb.create_table(
-        TableName=decl.table_name,
+        TableName=table_name,
         AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in t["attributes"]],
         KeySchema=[
             {"AttributeName": t["hash_key"], "KeyType": "HASH"},
@@ -312,8 +310,16 @@ def create_resources(server: MotoServer, decl: Declaration) -> dict[str, Any]:
         StreamSpecification={"StreamEnabled": True, "StreamViewType": t["stream_view_type"]},
     )
     ddb.update_time_to_live(
-        TableName=decl.table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": t["ttl_attribute"]}
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": t["ttl_attribute"]}
     )
+
+
+def create_resources(server: MotoServer, decl: Declaration) -> dict[str, Any]:
+    """Create everything the declaration lists; answer the names and URLs made."""
+    region = decl.region
+    made: dict[str, Any] = {"queues": {}, "state_machines": {}, "buckets": {}}
+
+    create_table(server.client("dynamodb", region), decl.table_name, decl.data["table"])
 
     events = server.client("events", region)
     bus_arn = events.create_event_bus(Name=decl.bus_name)["EventBusArn"]

@@ -28,7 +28,6 @@ from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, LocalGatewayException, RouteMatcher
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_BODY_BYTES = 1024 * 1024
 CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")  # digits only: no sign, no spaces inside, no other digit sets
 # http.server's own error answers (BaseHTTPRequestHandler.send_error), in the project's format.
 SERVER_ERRORS: dict[int, tuple[str, str]] = {
@@ -123,12 +122,15 @@ class FrontEndHandler(ChaliceRequestHandler):
             )
             return
         length = int(lengths[0]) if lengths else 0
-        if length > MAX_BODY_BYTES:
-            body = _error(
-                "payload_too_large",
-                f"the body is {length} bytes; the limit is {MAX_BODY_BYTES}",
-                {"limit": MAX_BODY_BYTES},
-            )
+        # The app's own limit, checked here before the body is read. Imported here, not at the top: the
+        # registry reads the stage when first imported, after make_server has set the stage's environment.
+        from chalicelib.api.registry import check_body_size
+        from chalicelib.domain.errors import PayloadTooLargeError
+
+        try:
+            check_body_size(length)
+        except PayloadTooLargeError as e:
+            body = _error(e.code, e.message, e.details)
             self.close_connection = True
             self._send_http_response(413, {"Content-Type": "application/json", "Connection": "close"}, body)
             return

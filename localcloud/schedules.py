@@ -49,8 +49,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from chalicelib.domain.clock import Clock
 
 logger = logging.getLogger("localcloud.schedules")
 
@@ -76,12 +78,6 @@ _RATE_UNITS: dict[str, tuple[str, str, timedelta]] = {
     "hour": ("hour", "hours", timedelta(hours=1)),
     "day": ("day", "days", timedelta(days=1)),
 }
-
-
-class Clock(Protocol):
-    """``chalicelib.domain.clock.Clock``: the current time, timezone-aware, in UTC."""
-
-    def now(self) -> datetime: ...
 
 
 def _zone(name: str | None) -> ZoneInfo:

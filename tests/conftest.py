@@ -30,7 +30,7 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from tests.helpers import ROOT, ScanGuard, create_table
+from tests.helpers import ROOT, ScanGuard
 
 # One file per pytest process: `make test` runs two at once (PLATFORM_TEST_LOG names each one's).
 LOG_FILE = ROOT / ".test-logs" / os.environ.get("PLATFORM_TEST_LOG", "run.log")
@@ -97,6 +97,8 @@ def aws() -> Iterator[dict[str, Any]]:
     """moto in-process with the table and the event bus of infra/resources.json."""
     import boto3
     from moto import mock_aws
+
+    from localcloud.aws import create_table
 
     with mock_aws():
         dynamodb = boto3.client("dynamodb")

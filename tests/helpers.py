@@ -46,29 +46,3 @@ class ScanGuard:
 
 def resources() -> dict[str, Any]:
     return json.loads((ROOT / "infra" / "resources.json").read_text())
-
-
-def create_table(dynamodb: Any, table_name: str) -> None:
-    """Create the table as infra/resources.json declares it."""
-    t = resources()["table"]
-    dynamodb.create_table(
-        TableName=table_name,
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in t["attributes"]],
-        KeySchema=[
-            {"AttributeName": t["hash_key"], "KeyType": "HASH"},
-            {"AttributeName": t["range_key"], "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": g["name"],
-                "KeySchema": [
-                    {"AttributeName": g["hash_key"], "KeyType": "HASH"},
-                    {"AttributeName": g["range_key"], "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": g["projection"]},
-            }
-            for g in t["global_secondary_indexes"]
-        ],
-        BillingMode=t["billing_mode"],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": t["stream_view_type"]},
-    )

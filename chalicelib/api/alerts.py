@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.services.delivery import Delivery
 
 bp = Blueprint(__name__)
+route = registry.routes(bp, tag="alerts")
 S = "chalicelib.api.schemas.alerts"
 ALERTS = "/v1/namespaces/{ns}/alerts"
 CHANNELS = ALERTS + "/channels"
@@ -107,11 +108,9 @@ def send_view(d: Delivery) -> dict[str, Any]:
     }
 
 
-@registry.route(
-    bp,
+@route(
     ALERTS,
     "GET",
-    tag="alerts",
     auth=READ,
     response=f"{S}:AlertsOut",
     errors=(NotFoundError, ValidationError),
@@ -137,11 +136,9 @@ def _alert_id_ok(value: str) -> bool:
     return bool(sep) and bool(CHANNEL_ID.match(event_id)) and bool(RULE_ID.match(rule_id))
 
 
-@registry.route(
-    bp,
+@route(
     CHANNELS,
     "GET",
-    tag="alerts",
     auth=READ,
     response=f"{S}:ChannelsOut",
     errors=(NotFoundError,),
@@ -151,11 +148,9 @@ def list_alert_channels(call: Call) -> dict[str, Any]:
     return {"channels": [channel_view(c) for c in get_container().alerts.list_channels(call.params["ns"])]}
 
 
-@registry.route(
-    bp,
+@route(
     CHANNELS,
     "POST",
-    tag="alerts",
     status=201,
     auth=CHANGE,
     request=f"{S}:ChannelIn",
@@ -173,11 +168,9 @@ def create_alert_channel(call: Call) -> dict[str, Any]:
     return {**channel_view(channel), "secret": secret}
 
 
-@registry.route(
-    bp,
+@route(
     CHANNEL,
     "GET",
-    tag="alerts",
     auth=READ,
     response=f"{S}:ChannelOut",
     errors=(NotFoundError,),
@@ -187,11 +180,9 @@ def get_alert_channel(call: Call) -> dict[str, Any]:
     return channel_view(get_container().alerts.get_channel(call.params["ns"], call.params["channel"]))
 
 
-@registry.route(
-    bp,
+@route(
     CHANNEL,
     "PATCH",
-    tag="alerts",
     auth=CHANGE,
     request=f"{S}:ChannelPatchIn",
     response=f"{S}:ChannelOut",
@@ -212,11 +203,9 @@ def patch_alert_channel(call: Call) -> dict[str, Any]:
     return channel_view(channel)
 
 
-@registry.route(
-    bp,
+@route(
     CHANNEL,
     "DELETE",
-    tag="alerts",
     status=204,
     auth=CHANGE,
     errors=(NotFoundError, ConflictError, ValidationError),
@@ -229,11 +218,9 @@ def delete_alert_channel(call: Call) -> Response:
     return Response(body="", status_code=204, headers={"Content-Type": "text/plain"})
 
 
-@registry.route(
-    bp,
+@route(
     CHANNEL + "/rotate-secret",
     "POST",
-    tag="alerts",
     auth=CHANGE,
     response=f"{S}:SecretOut",
     errors=(NotFoundError, ValidationError),
@@ -246,11 +233,9 @@ def rotate_alert_secret(call: Call) -> dict[str, Any]:
     return {"channel": channel_view(channel), "secret": secret}
 
 
-@registry.route(
-    bp,
+@route(
     CHANNEL + "/test",
     "POST",
-    tag="alerts",
     auth=CHANGE,
     response=f"{S}:TestOut",
     errors=(NotFoundError, ValidationError),
@@ -266,11 +251,9 @@ def test_alert_channel(call: Call) -> dict[str, Any]:
     }
 
 
-@registry.route(
-    bp,
+@route(
     ALERTS + "/rules",
     "GET",
-    tag="alerts",
     auth=READ,
     response=f"{S}:RulesOut",
     errors=(NotFoundError,),
@@ -280,11 +263,9 @@ def get_alert_rules(call: Call) -> dict[str, Any]:
     return rules_view(get_container().alerts.rules(call.params["ns"]))
 
 
-@registry.route(
-    bp,
+@route(
     ALERTS + "/rules",
     "PUT",
-    tag="alerts",
     auth=CHANGE,
     request=f"{S}:RulesIn",
     response=f"{S}:RulesOut",
@@ -297,11 +278,9 @@ def put_alert_rules(call: Call) -> dict[str, Any]:
     return rules_view(get_container().alerts.put_rules(call.params["ns"], rules, call.principal.actor))
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/local/outbox",
     "GET",
-    tag="alerts",
     auth=Auth(scope="read"),
     response=f"{S}:OutboxOut",
     stages=("local",),

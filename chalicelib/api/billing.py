@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.services.budgets import BudgetStatus, Overview
 
 bp = Blueprint(__name__)
+route = registry.routes(bp, tag="billing", auth=Auth(scope="billing", role="admin"))
 S = "chalicelib.api.schemas.billing"
 BILLING = "/v1/namespaces/{ns}/billing"
 
@@ -107,12 +108,9 @@ def _decimal(value: Any) -> str:
     return text
 
 
-@registry.route(
-    bp,
+@route(
     BILLING,
     "GET",
-    tag="billing",
-    auth=Auth(scope="billing", role="admin"),
     response=f"{S}:BillingWithProviderOut",
     errors=(NotFoundError,),
     summary="The current period's invoice preview (line items in cents, rounded once per item, half up), "
@@ -125,12 +123,9 @@ def get_billing(call: Call) -> dict[str, Any]:
     return view
 
 
-@registry.route(
-    bp,
+@route(
     BILLING + "/budget",
     "GET",
-    tag="billing",
-    auth=Auth(scope="billing", role="admin"),
     response=f"{S}:BudgetOut",
     errors=(NotFoundError,),
     summary="The budget against the current period's spend; 404 when none is set",
@@ -139,12 +134,9 @@ def get_budget(call: Call) -> dict[str, Any]:
     return budget_view(get_container().budgets.get(call.params["ns"]))
 
 
-@registry.route(
-    bp,
+@route(
     BILLING + "/budget",
     "PUT",
-    tag="billing",
-    auth=Auth(scope="billing", role="admin"),
     request=f"{S}:BudgetIn",
     response=f"{S}:BudgetOut",
     errors=(NotFoundError, ValidationError),
@@ -226,12 +218,9 @@ def ledger_view(rating: Rating) -> dict[str, Any]:
     }
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces/{ns}/invoices",
     "GET",
-    tag="billing",
-    auth=Auth(scope="billing", role="admin"),
     response=f"{S}:InvoicesOut",
     errors=(NotFoundError, DependencyUnavailableError, BillingRejectedError, ValidationError),
     query={"limit": "at most this many, newest first (1-100, default 12)"},
@@ -249,12 +238,9 @@ def list_invoices(call: Call) -> dict[str, Any]:
     }
 
 
-@registry.route(
-    bp,
+@route(
     BILLING + "/portal",
     "GET",
-    tag="billing",
-    auth=Auth(scope="billing", role="admin"),
     response=f"{S}:PortalOut",
     errors=(NotFoundError, ConflictError, DependencyUnavailableError, BillingRejectedError),
     summary="A short-lived address of the namespace's Stripe billing portal (payment methods, invoices)",
@@ -265,12 +251,9 @@ def billing_portal(call: Call) -> dict[str, Any]:
     return {"url": c.billing_account.portal_url(ns, f"{c.settings.public_url}/")}
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces/{ns}",
     "PATCH",
-    tag="billing",
-    auth=Auth(scope="billing", role="admin"),
     request=f"{S}:PlanIn",
     response="chalicelib.api.schemas.accounts:NamespaceOut",
     errors=(NotFoundError, ValidationError, ConflictError, DependencyUnavailableError, BillingRejectedError),
@@ -296,12 +279,9 @@ def reconciliation_view(r: Any) -> dict[str, Any]:
     }
 
 
-@registry.route(
-    bp,
+@route(
     BILLING + "/reconciliation",
     "GET",
-    tag="billing",
-    auth=Auth(scope="billing", role="admin"),
     response=f"{S}:ReconciliationOut",
     errors=(NotFoundError, ConflictError, DependencyUnavailableError, BillingRejectedError),
     summary="The ledger's reported usage per meter and day (the last 35 days) against Stripe's meter event summaries",
@@ -310,12 +290,9 @@ def get_reconciliation(call: Call) -> dict[str, Any]:
     return reconciliation_view(get_container().reconciliation.check(call.params["ns"]))
 
 
-@registry.route(
-    bp,
+@route(
     BILLING + "/reconciliation",
     "POST",
-    tag="billing",
-    auth=Auth(scope="billing", role="admin"),
     request=f"{S}:ReconcileIn",
     response=f"{S}:ReconciliationOut",
     errors=(NotFoundError, ConflictError, DependencyUnavailableError, BillingRejectedError),

@@ -12,8 +12,8 @@ from typing import Any
 from chalice.app import Response
 
 from chalicelib.api.errors import CHALICE_CODES, error_body, error_response, internal_error_response, request_id_of
-from chalicelib.api.registry import MAX_BODY_BYTES
-from chalicelib.domain.errors import PayloadTooLargeError, PlatformError
+from chalicelib.api.registry import check_body_size
+from chalicelib.domain.errors import PlatformError
 from chalicelib.logs import get_logger
 
 
@@ -49,11 +49,7 @@ def http_middleware(event: Any, get_response: Callable[[Any], Response]) -> Resp
     logger.append_keys(request_id=request_id)
     started = time.monotonic()
     try:
-        raw = getattr(event, "raw_body", b"") or b""
-        if len(raw) > MAX_BODY_BYTES:
-            raise PayloadTooLargeError(
-                f"the body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", {"limit": MAX_BODY_BYTES}
-            )
+        check_body_size(len(getattr(event, "raw_body", b"") or b""))
         response = _rewrite_chalice_error(get_response(event))
     except PlatformError as e:
         response = error_response(e)

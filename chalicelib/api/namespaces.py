@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.model import Namespace
 
 bp = Blueprint(__name__)
+route = registry.routes(bp, tag="namespaces")
 S = "chalicelib.api.schemas.accounts"
 
 
@@ -32,8 +33,7 @@ def namespace_view(ns: Namespace) -> dict[str, Any]:
     }
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/me",
     "GET",
     tag="accounts",
@@ -64,8 +64,7 @@ def me(call: Call) -> dict[str, Any]:
     }
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/regions",
     "GET",
     tag="accounts",
@@ -82,11 +81,9 @@ def list_regions(call: Call) -> dict[str, Any]:
     }
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces",
     "POST",
-    tag="namespaces",
     status=202,
     auth=Auth(scope="admin"),
     request=f"{S}:NamespaceIn",
@@ -102,11 +99,9 @@ def create_namespace(call: Call) -> dict[str, Any]:
     return namespace_view(ns)
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces",
     "GET",
-    tag="namespaces",
     auth=Auth(scope="read"),
     response=f"{S}:NamespacesOut",
     summary="The caller's namespaces",
@@ -116,11 +111,9 @@ def list_namespaces(call: Call) -> dict[str, Any]:
     return {"namespaces": [namespace_view(ns) for ns, _ in rows if call.principal.token_namespace in (None, ns.id)]}
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces/{ns}",
     "GET",
-    tag="namespaces",
     auth=Auth(scope="read", role="viewer"),
     response=f"{S}:NamespaceOut",
     errors=(NotFoundError,),
@@ -130,11 +123,9 @@ def get_namespace(call: Call) -> dict[str, Any]:
     return namespace_view(get_container().namespaces.get(call.params["ns"]))
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces/{ns}",
     "DELETE",
-    tag="namespaces",
     status=202,
     auth=Auth(scope="admin", role="owner"),
     response=f"{S}:NamespaceOut",
@@ -146,11 +137,9 @@ def delete_namespace(call: Call) -> dict[str, Any]:
     return namespace_view(get_container().namespaces.delete(call.params["ns"], call.principal))
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces/{ns}/members",
     "GET",
-    tag="namespaces",
     auth=Auth(scope="read", role="viewer"),
     response=f"{S}:MembersOut",
     errors=(NotFoundError,),
@@ -165,11 +154,9 @@ def list_members(call: Call) -> dict[str, Any]:
     }
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces/{ns}/members",
     "POST",
-    tag="namespaces",
     status=201,
     auth=Auth(scope="admin", role="owner"),
     request=f"{S}:ViewerIn",
@@ -183,11 +170,9 @@ def add_viewer(call: Call) -> dict[str, Any]:
     return {"login": m.login, "id": m.uid, "role": m.role, "source": m.source}
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces/{ns}/members/{login}",
     "DELETE",
-    tag="namespaces",
     status=204,
     auth=Auth(scope="admin", role="owner"),
     errors=(NotFoundError, ConflictError),
@@ -202,11 +187,9 @@ def remove_viewer(call: Call) -> Any:
     return Response(body="", status_code=204, headers={"Content-Type": "text/plain"})
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces/{ns}/runtime",
     "GET",
-    tag="namespaces",
     auth=Auth(scope="read", role="viewer"),
     response=f"{S}:RuntimeOut",
     errors=(NotFoundError, ConflictError, ForbiddenError),
@@ -228,11 +211,9 @@ def runtime_access(call: Call) -> dict[str, Any]:
     }
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces/{ns}/audit",
     "GET",
-    tag="namespaces",
     auth=Auth(scope="read", role="admin"),
     response=f"{S}:AuditOut",
     errors=(NotFoundError, ValidationError),

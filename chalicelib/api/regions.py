@@ -11,11 +11,14 @@ from chalicelib.composition import get_container
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from chalicelib.domain.ports import Capacity, Region
 
 bp = Blueprint(__name__)
 S = "chalicelib.api.schemas.regions"
 ADMIN = Auth(scope="admin", role="platform_admin")
+route = registry.routes(bp, tag="regions", auth=ADMIN)
 
 
 def _capacity(c: Capacity) -> dict[str, int]:
@@ -66,13 +69,10 @@ def region_view(region: Region) -> dict[str, Any]:
     }
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/regions",
     "POST",
-    tag="regions",
     status=202,
-    auth=ADMIN,
     request=f"{S}:RegionIn",
     response=f"{S}:RegionDetailOut",
     errors=(ForbiddenError, ConflictError, ValidationError),
@@ -87,12 +87,9 @@ def create_region(call: Call) -> dict[str, Any]:
     return region_view(region)
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/regions/{region}",
     "GET",
-    tag="regions",
-    auth=ADMIN,
     response=f"{S}:RegionDetailOut",
     errors=(ForbiddenError, NotFoundError),
     summary="A region: status, cloud, capacity used and free, the last plan's summary, the failure",
@@ -101,47 +98,44 @@ def get_region(call: Call) -> dict[str, Any]:
     return region_view(get_container().region_service.get(call.params["region"]))
 
 
-@registry.route(
-    bp,
+# Approve and retry: a POST on the region that answers it (202) once the flow is on its way.
+_ACTION: dict[str, Any] = {
+    "status": 202,
+    "response": f"{S}:RegionDetailOut",
+    "errors": (ForbiddenError, NotFoundError, ConflictError),
+}
+
+
+def _acted(call: Call, action: Callable[[str, Any], Region]) -> dict[str, Any]:
+    region = action(call.params["region"], call.principal)
+    call.audit_target = f"region:{region.name}"
+    return region_view(region)
+
+
+@route(
     "/v1/regions/{region}/approve",
     "POST",
-    tag="regions",
-    status=202,
-    auth=ADMIN,
-    response=f"{S}:RegionDetailOut",
-    errors=(ForbiddenError, NotFoundError, ConflictError),
+    **_ACTION,
     summary="Approve the plan a region waits on (GET it first to see the plan's summary): the apply starts",
 )
 def approve_region(call: Call) -> dict[str, Any]:
-    region = get_container().region_service.approve(call.params["region"], call.principal)
-    call.audit_target = f"region:{region.name}"
-    return region_view(region)
+    return _acted(call, get_container().region_service.approve)
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/regions/{region}/retry",
     "POST",
-    tag="regions",
-    status=202,
-    auth=ADMIN,
-    response=f"{S}:RegionDetailOut",
-    errors=(ForbiddenError, NotFoundError, ConflictError),
+    **_ACTION,
     summary="Run a failed region's create or delete again; Terraform's state makes it resume",
 )
 def retry_region(call: Call) -> dict[str, Any]:
-    region = get_container().region_service.retry(call.params["region"], call.principal)
-    call.audit_target = f"region:{region.name}"
-    return region_view(region)
+    return _acted(call, get_container().region_service.retry)
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/regions/{region}",
     "DELETE",
-    tag="regions",
     status=202,
-    auth=ADMIN,
     response=f"{S}:RegionDetailOut",
     query={"force": "true: offboard the namespaces that live there first (else 409 while any does)"},
     errors=(ForbiddenError, NotFoundError, ConflictError, ValidationError),

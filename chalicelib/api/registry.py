@@ -37,7 +37,18 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from pydantic import ValidationError as PydanticValidationError
 
+# The API's request body limit (the local front end refuses a larger Content-Length with it too; the
+# runtime proxy's limit for the tenant services' requests is another: proxy.SERVICE_MAX_BODY_BYTES).
 MAX_BODY_BYTES = 1024 * 1024
+
+
+def check_body_size(length: int) -> None:
+    """413 ``payload_too_large`` for a body of ``length`` bytes over ``MAX_BODY_BYTES``."""
+    if length > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(
+            f"the body is {length} bytes; the limit is {MAX_BODY_BYTES}", {"limit": MAX_BODY_BYTES}
+        )
+
 
 # A model, or "module:Class" naming one. Blueprints name their models by string so that importing
 # the app does not import pydantic (cold starts): a model is imported when a request first needs it.
@@ -230,6 +241,15 @@ class RouteRegistry:
         self.remember: Callable[[RouteSpec, Call, Response], None] | None = None
         self.stage = stage
 
+    def routes(self, bp: Blueprint, **shared: Any) -> Callable[..., Callable[[View], View]]:
+        """``route`` for the routes of ``bp``, with what they share (``tag``, ``auth``, ...) said once;
+        a route may still give any of it otherwise."""
+
+        def route(path: str, method: str, **declared: Any) -> Callable[[View], View]:
+            return self.route(bp, path, method, **{**shared, **declared})
+
+        return route
+
     def route(
         self,
         bp: Blueprint,
@@ -317,10 +337,7 @@ def decode_body(request: Any, *, exact_numbers: bool = False) -> Any:
 
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     raw: bytes = request.raw_body or b""
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLargeError(
-            f"the body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", {"limit": MAX_BODY_BYTES}
-        )
+    check_body_size(len(raw))
     if raw and content_type != "application/json":
         raise UnsupportedMediaTypeError("send the body as application/json", {"content_type": content_type or None})
     return parse_json(raw, exact_numbers=exact_numbers) if raw else {}

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.services.gitops import Link
 
 bp = Blueprint(__name__)
+route = registry.routes(bp, tag="gitops")
 S = "chalicelib.api.schemas.repos"
 REPO = "/v1/namespaces/{ns}/repos/{repo_id}"
 
@@ -38,11 +39,9 @@ def _repo_id(call: Call) -> int:
         raise NotFoundError("no such linked repository", {"repo_id": call.params["repo_id"]}) from None
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces/{ns}/repos",
     "POST",
-    tag="gitops",
     status=201,
     auth=Auth(scope="deploy", role="admin"),
     request=f"{S}:RepoLinkIn",
@@ -58,11 +57,9 @@ def link_repo(call: Call) -> dict[str, Any]:
     return link_view(link)
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces/{ns}/repos",
     "GET",
-    tag="gitops",
     auth=Auth(scope="read", role="viewer"),
     response=f"{S}:RepoLinksOut",
     errors=(NotFoundError,),
@@ -72,11 +69,9 @@ def list_repos(call: Call) -> dict[str, Any]:
     return {"repos": [link_view(link) for link in get_container().gitops.links(call.params["ns"])]}
 
 
-@registry.route(
-    bp,
+@route(
     REPO,
     "GET",
-    tag="gitops",
     auth=Auth(scope="read", role="viewer"),
     response=f"{S}:RepoLinkOut",
     errors=(NotFoundError,),
@@ -86,11 +81,9 @@ def get_repo(call: Call) -> dict[str, Any]:
     return link_view(get_container().gitops.get(call.params["ns"], _repo_id(call)))
 
 
-@registry.route(
-    bp,
+@route(
     REPO,
     "PATCH",
-    tag="gitops",
     auth=Auth(scope="deploy", role="admin"),
     request=f"{S}:RepoPatchIn",
     response=f"{S}:RepoLinkOut",
@@ -103,11 +96,9 @@ def patch_repo(call: Call) -> dict[str, Any]:
     return link_view(link)
 
 
-@registry.route(
-    bp,
+@route(
     REPO,
     "DELETE",
-    tag="gitops",
     status=204,
     auth=Auth(scope="deploy", role="admin"),
     errors=(NotFoundError,),

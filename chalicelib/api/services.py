@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.services.deploys import Deployment, Service
 
 bp = Blueprint(__name__)
+route = registry.routes(bp, tag="deploys")
 S = "chalicelib.api.schemas.services"
 SVC = "/v1/namespaces/{ns}/services/{svc}"
 
@@ -61,11 +62,9 @@ def service_view(s: Service, instances: list[Any] | None = None) -> dict[str, An
     }
 
 
-@registry.route(
-    bp,
+@route(
     SVC + "/deployments",
     "POST",
-    tag="deploys",
     status=202,
     auth=Auth(scope="deploy", role="member"),
     request=f"{S}:DeployIn",
@@ -86,11 +85,9 @@ def create_deployment(call: Call) -> dict[str, Any]:
     return deployment_view(dep)
 
 
-@registry.route(
-    bp,
+@route(
     "/v1/namespaces/{ns}/services",
     "GET",
-    tag="deploys",
     auth=Auth(scope="read", role="viewer"),
     response=f"{S}:ServicesOut",
     errors=(NotFoundError,),
@@ -100,11 +97,9 @@ def list_services(call: Call) -> dict[str, Any]:
     return {"services": [service_view(s) for s in get_container().deploys.services(call.params["ns"])]}
 
 
-@registry.route(
-    bp,
+@route(
     SVC,
     "GET",
-    tag="deploys",
     auth=Auth(scope="read", role="viewer"),
     response=f"{S}:ServiceOut",
     errors=(NotFoundError,),
@@ -120,11 +115,9 @@ def get_service(call: Call) -> dict[str, Any]:
     return service_view(service, instances)
 
 
-@registry.route(
-    bp,
+@route(
     SVC,
     "DELETE",
-    tag="deploys",
     status=204,
     auth=Auth(scope="deploy", role="admin"),
     errors=(NotFoundError,),
@@ -136,11 +129,9 @@ def delete_service(call: Call) -> Response:
     return Response(body="", status_code=204, headers={"Content-Type": "text/plain"})
 
 
-@registry.route(
-    bp,
+@route(
     SVC + "/deployments",
     "GET",
-    tag="deploys",
     auth=Auth(scope="read", role="viewer"),
     response=f"{S}:DeploymentsOut",
     errors=(NotFoundError,),
@@ -151,11 +142,9 @@ def list_deployments(call: Call) -> dict[str, Any]:
     return {"deployments": [deployment_view(d) for d in deps]}
 
 
-@registry.route(
-    bp,
+@route(
     SVC + "/deployments/{deployment_id}",
     "GET",
-    tag="deploys",
     auth=Auth(scope="read", role="viewer"),
     response=f"{S}:DeploymentOut",
     errors=(NotFoundError,),
@@ -179,11 +168,9 @@ def get_deployment(call: Call) -> dict[str, Any]:
     return deployment_view(dep, lines)
 
 
-@registry.route(
-    bp,
+@route(
     SVC + "/rollback",
     "POST",
-    tag="deploys",
     status=202,
     auth=Auth(scope="deploy", role="member"),
     request=f"{S}:RollbackIn",
@@ -203,11 +190,9 @@ def rollback(call: Call) -> dict[str, Any]:
     }
 
 
-@registry.route(
-    bp,
+@route(
     SVC + "/auto-deploy",
     "POST",
-    tag="deploys",
     auth=Auth(scope="deploy", role="member"),
     request=f"{S}:AutoDeployIn",
     response=f"{S}:ServiceOut",
@@ -230,8 +215,7 @@ def _config_view(ns: str, svc: str, redeploy: Deployment | None = None) -> dict[
     }
 
 
-@registry.route(
-    bp,
+@route(
     SVC + "/config",
     "GET",
     tag="config",
@@ -244,8 +228,7 @@ def get_config(call: Call) -> dict[str, Any]:
     return _config_view(call.params["ns"], call.params["svc"])
 
 
-@registry.route(
-    bp,
+@route(
     SVC + "/config",
     "PUT",
     tag="config",
@@ -262,8 +245,7 @@ def put_config(call: Call) -> dict[str, Any]:
     return _config_view(call.params["ns"], call.params["svc"], dep)
 
 
-@registry.route(
-    bp,
+@route(
     SVC + "/config/{key}",
     "PUT",
     tag="config",
@@ -282,8 +264,7 @@ def put_config_var(call: Call) -> dict[str, Any]:
     return _config_view(call.params["ns"], call.params["svc"], dep)
 
 
-@registry.route(
-    bp,
+@route(
     SVC + "/config/{key}",
     "DELETE",
     tag="config",
@@ -299,11 +280,9 @@ def delete_config_var(call: Call) -> dict[str, Any]:
     return _config_view(call.params["ns"], call.params["svc"], dep)
 
 
-@registry.route(
-    bp,
+@route(
     SVC + "/logs",
     "GET",
-    tag="deploys",
     auth=Auth(scope="read", role="member"),
     response=f"{S}:LogsOut",
     errors=(NotFoundError, ValidationError),

@@ -2,25 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from chalicelib.namespace_tasks import namespace_task
 
-from chalicelib.composition import get_container
-from chalicelib.logs import lambda_handler
-
-
-@lambda_handler
-def runtime(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    get_container().namespaces.offboard_runtime(event["namespace"])
-    return event
-
-
-@lambda_handler
-def billing(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    get_container().namespaces.offboard_billing(event["namespace"])
-    return event
-
-
-@lambda_handler
-def finish(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    get_container().namespaces.offboard_finish(event["namespace"], event.get("actor", "system:offboarding"))
-    return event
+runtime = namespace_task("runtime", lambda s, e: s.offboard_runtime(e["namespace"]))
+billing = namespace_task("billing", lambda s, e: s.offboard_billing(e["namespace"]))
+finish = namespace_task("finish", lambda s, e: s.offboard_finish(e["namespace"], e.get("actor", "system:offboarding")))

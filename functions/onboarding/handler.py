@@ -11,12 +11,9 @@ from typing import Any
 from chalicelib.composition import get_container
 from chalicelib.logs import lambda_handler
 from chalicelib.metrics import count
+from chalicelib.namespace_tasks import namespace_task
 
-
-@lambda_handler
-def billing(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    get_container().namespaces.step_billing(event["namespace"])
-    return event
+billing = namespace_task("billing", lambda s, e: s.step_billing(e["namespace"]))
 
 
 @lambda_handler
@@ -24,16 +21,8 @@ def place(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {**event, "cluster_id": get_container().namespaces.step_place(event["namespace"])}
 
 
-@lambda_handler
-def runtime(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    get_container().namespaces.step_runtime(event["namespace"])
-    return event
-
-
-@lambda_handler
-def members(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    get_container().namespaces.step_members(event["namespace"])
-    return event
+runtime = namespace_task("runtime", lambda s, e: s.step_runtime(e["namespace"]))
+members = namespace_task("members", lambda s, e: s.step_members(e["namespace"]))
 
 
 @lambda_handler

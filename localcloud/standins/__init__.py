@@ -18,6 +18,7 @@ import errno
 import logging
 import socket
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -109,7 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
 
-class StandIn:
+class StandIn(ABC):
     """Base of the stand-ins: a threaded HTTP server whose requests go to :meth:`handle`."""
 
     name = "stand-in"
@@ -120,8 +121,9 @@ class StandIn:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
+    @abstractmethod
     def handle(self, request: RawRequest) -> RawResponse:
-        raise NotImplementedError
+        """The stand-in's answer to one request."""
 
     def start(self) -> Self:
         if self._server is not None:

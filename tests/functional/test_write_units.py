@@ -12,8 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localcloud import moto_patches
-from localcloud.aws import MotoServer
-from tests.helpers import create_table
+from localcloud.aws import MotoServer, create_table
 
 TABLE = "units"
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from localcloud.aws import create_table
 from localcloud.journal import Journal, read, replay
-from tests.helpers import create_table
 
 KEY = {"PK": {"S": "NS#a"}, "SK": {"S": "NAMESPACE"}}
 

@@ -6,6 +6,7 @@ so a replayed or older event changes nothing and emits nothing. Keys: docs/data-
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -103,57 +104,30 @@ def _newer(item: type[Any], order: tuple[tuple[Any, int], ...]) -> Any:
     return condition
 
 
+def _apply(
+    item_type: type[Any],
+    key: tuple[str, str],
+    ns: str,
+    rank: int,
+    state: InvoiceState | SubscriptionState,
+    order: tuple[Any, ...],
+    events: list[Event],
+) -> bool:
+    """Write ``state`` unless the stored one is newer: ``order`` names the attributes of ``state.order``."""
+    item = item_type(PK=key[0], SK=key[1], ns=ns, rank=rank, **asdict(state))
+    return _put(item, _newer(item_type, tuple(zip(order, state.order, strict=True))), events)
+
+
 class DynamoBillingStateStore:
     def apply_invoice(self, ns: str, state: InvoiceState, events: list[Event]) -> bool:
-        pk, sk = BillingInvoiceItem.key(ns, state.invoice_id)
+        order = (BillingInvoiceItem.rank, BillingInvoiceItem.attempt_count, BillingInvoiceItem.event_created)
         rank = INVOICE_RANK.get(state.status, 1)
-        item = BillingInvoiceItem(
-            PK=pk,
-            SK=sk,
-            ns=ns,
-            invoice_id=state.invoice_id,
-            status=state.status,
-            rank=rank,
-            attempt_count=state.attempt_count,
-            amount_due=state.amount_due,
-            amount_paid=state.amount_paid,
-            currency=state.currency,
-            period_start=state.period_start,
-            period_end=state.period_end,
-            hosted_invoice_url=state.hosted_invoice_url,
-            event_id=state.event_id,
-            event_created=state.event_created,
-        )
-        condition = _newer(
-            BillingInvoiceItem,
-            (
-                (BillingInvoiceItem.rank, rank),
-                (BillingInvoiceItem.attempt_count, state.attempt_count),
-                (BillingInvoiceItem.event_created, state.event_created),
-            ),
-        )
-        return _put(item, condition, events)
+        return _apply(BillingInvoiceItem, BillingInvoiceItem.key(ns, state.invoice_id), ns, rank, state, order, events)
 
     def apply_subscription(self, ns: str, state: SubscriptionState, events: list[Event]) -> bool:
-        pk, sk = BillingSubscriptionItem.key(ns)
+        order = (BillingSubscriptionItem.event_created, BillingSubscriptionItem.rank)
         rank = SUBSCRIPTION_RANK.get(state.status, 1)
-        item = BillingSubscriptionItem(
-            PK=pk,
-            SK=sk,
-            ns=ns,
-            subscription_id=state.subscription_id,
-            status=state.status,
-            rank=rank,
-            cancel_at_period_end=state.cancel_at_period_end,
-            current_period_end=state.current_period_end,
-            event_id=state.event_id,
-            event_created=state.event_created,
-        )
-        condition = _newer(
-            BillingSubscriptionItem,
-            ((BillingSubscriptionItem.event_created, state.event_created), (BillingSubscriptionItem.rank, rank)),
-        )
-        return _put(item, condition, events)
+        return _apply(BillingSubscriptionItem, BillingSubscriptionItem.key(ns), ns, rank, state, order, events)
 
     def subscription(self, ns: str) -> SubscriptionState | None:
         try:

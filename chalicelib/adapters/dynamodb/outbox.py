@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -114,11 +114,3 @@ class DynamoOutbox:
             except UpdateError as e:  # already cleaned up: nothing to mark
                 if not condition_failed(e):
                     raise
-
-
-def outbox_lag(now: datetime) -> float:
-    """Seconds since the oldest pending event occurred (0 when none): the relay's health figure."""
-    for item in OutboxItem.gsi1.query(PENDING, limit=1):
-        if isinstance(item, OutboxItem) and item.created_at is not None:
-            return max(0.0, (now - item.created_at).total_seconds())
-    return 0.0

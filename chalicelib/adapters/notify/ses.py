@@ -22,20 +22,15 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING, Any, cast
 
+from chalicelib.adapters.notify.aws_send import classified_send, one_attempt_client
 from chalicelib.domain.clock import Clock
-from chalicelib.domain.errors import (
-    DeliveryOutcomeUnknownError,
-    DeliveryRefusedError,
-    DependencyUnavailableError,
-    ValidationError,
-)
+from chalicelib.domain.errors import DeliveryRefusedError, ValidationError
 from chalicelib.domain.ports import Notification
 from chalicelib.domain.services.delivery import valid_email
 
 if TYPE_CHECKING:
     from chalicelib.adapters.notify.eml import EmlMailbox
 
-CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 20
 # SES error codes meaning "this message will not be taken as it is" (SES v2 API reference, SendEmail "Errors").
 REFUSED = {
@@ -99,19 +94,7 @@ class SesEmailNotifier:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            self._client = boto3.client(
-                "sesv2",
-                region_name=self._region,
-                endpoint_url=self._endpoint_url,
-                config=Config(
-                    connect_timeout=CONNECT_TIMEOUT,
-                    read_timeout=READ_TIMEOUT,
-                    retries={"mode": "standard", "total_max_attempts": 1},
-                ),
-            )
+            self._client = one_attempt_client("sesv2", self._region, self._endpoint_url, READ_TIMEOUT)
         return self._client
 
     def describe(self, target: str) -> str:
@@ -123,31 +106,18 @@ class SesEmailNotifier:
         if not valid_email(notification.target):
             raise DeliveryRefusedError("not an email address the platform sends to", {"provider_error": "bad_address"})
         raw = compose(self._sender, notification, self._clock.now() if self._clock else None).as_bytes()
-        from botocore.exceptions import (
-            ClientError,
-            ConnectionClosedError,
-            ConnectTimeoutError,
-            EndpointConnectionError,
-            ReadTimeoutError,
-        )
-
-        try:
+        with classified_send(
+            "SES",
+            REFUSED,
+            refused="SES refused the email",
+            failed="email could not be sent",
+            unanswered="SES did not answer after the email was sent",
+        ):
             answer = self.client.send_email(
                 FromEmailAddress=self._sender,
                 Destination={"ToAddresses": [notification.target]},
                 Content={"Raw": {"Data": raw}},
             )
-        except ClientError as e:
-            code = str(e.response.get("Error", {}).get("Code", "ClientError"))
-            if code in REFUSED:
-                raise DeliveryRefusedError("SES refused the email", {"provider_error": code}) from e
-            raise DependencyUnavailableError("email could not be sent", {"provider_error": code}) from e
-        except (EndpointConnectionError, ConnectTimeoutError) as e:
-            raise DependencyUnavailableError("SES could not be reached", {"provider_error": type(e).__name__}) from e
-        except (ReadTimeoutError, ConnectionClosedError) as e:
-            raise DeliveryOutcomeUnknownError(
-                "SES did not answer after the email was sent", {"provider_error": type(e).__name__}
-            ) from e
         message_id = str(answer["MessageId"])
         if self._mailbox is not None:
             self._mailbox.keep(message_id, raw)

@@ -17,15 +17,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chalicelib.domain.errors import (
-    DeliveryOutcomeUnknownError,
-    DeliveryRefusedError,
-    DependencyUnavailableError,
-    ValidationError,
-)
+from chalicelib.adapters.notify.aws_send import classified_send, one_attempt_client
+from chalicelib.domain.errors import DeliveryRefusedError, ValidationError
 from chalicelib.domain.ports import Notification
 
-CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 10
 MAX_SMS = 320  # two parts of 160 GSM characters
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -56,19 +51,7 @@ class SnsSmsNotifier:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            self._client = boto3.client(
-                "sns",
-                region_name=self._region,
-                endpoint_url=self._endpoint_url,
-                config=Config(
-                    connect_timeout=CONNECT_TIMEOUT,
-                    read_timeout=READ_TIMEOUT,
-                    retries={"mode": "standard", "total_max_attempts": 1},
-                ),
-            )
+            self._client = one_attempt_client("sns", self._region, self._endpoint_url, READ_TIMEOUT)
         return self._client
 
     def describe(self, target: str) -> str:
@@ -80,15 +63,13 @@ class SnsSmsNotifier:
         if not E164.match(notification.target):
             raise DeliveryRefusedError("not an E.164 phone number", {"provider_error": "bad_number"})
         text = notification.text if len(notification.text) <= MAX_SMS else notification.text[: MAX_SMS - 1] + "…"
-        from botocore.exceptions import (
-            ClientError,
-            ConnectionClosedError,
-            ConnectTimeoutError,
-            EndpointConnectionError,
-            ReadTimeoutError,
-        )
-
-        try:
+        with classified_send(
+            "SNS",
+            REFUSED,
+            refused="SNS refused the text",
+            failed="the text could not be sent",
+            unanswered="SNS did not answer after the text was sent",
+        ):
             answer = self.client.publish(
                 PhoneNumber=notification.target,
                 Message=text,
@@ -96,15 +77,4 @@ class SnsSmsNotifier:
                     "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
                 },
             )
-        except ClientError as e:
-            code = str(e.response.get("Error", {}).get("Code", "ClientError"))
-            if code in REFUSED:
-                raise DeliveryRefusedError("SNS refused the text", {"provider_error": code}) from e
-            raise DependencyUnavailableError("the text could not be sent", {"provider_error": code}) from e
-        except (EndpointConnectionError, ConnectTimeoutError) as e:
-            raise DependencyUnavailableError("SNS could not be reached", {"provider_error": type(e).__name__}) from e
-        except (ReadTimeoutError, ConnectionClosedError) as e:
-            raise DeliveryOutcomeUnknownError(
-                "SNS did not answer after the text was sent", {"provider_error": type(e).__name__}
-            ) from e
         return str(answer["MessageId"])

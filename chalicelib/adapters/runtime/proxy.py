@@ -33,7 +33,8 @@ HOP_BY_HOP = frozenset(
     }
 )
 UPSTREAM_TIMEOUT_SECONDS = 30.0
-MAX_BODY_BYTES = 64 * 1024 * 1024
+# The tenant services' request body limit (the platform API's own is registry.MAX_BODY_BYTES, 1 MiB).
+SERVICE_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 UNKNOWN = "unknown"  # the namespace has no such service
@@ -86,12 +87,12 @@ class _Handler(BaseHTTPRequestHandler):
                         pass  # trailers
                     return b"".join(chunks)
                 total += size
-                if total > MAX_BODY_BYTES:
+                if total > SERVICE_MAX_BODY_BYTES:
                     return None
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline(8)
         length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
+        if length > SERVICE_MAX_BODY_BYTES:
             return None
         return self.rfile.read(length) if length > 0 else b""
 

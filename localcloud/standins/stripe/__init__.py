@@ -41,10 +41,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from chalicelib.domain.clock import Clock, SystemClock
 from localcloud.standins import RawRequest, RawResponse, StandIn
 from localcloud.standins.stripe import resources
 from localcloud.standins.stripe.form import FormError, decode
-from localcloud.standins.stripe.state import Clock, State, StripeError, WallClock, new_id
+from localcloud.standins.stripe.state import State, StripeError, new_id
 from localcloud.standins.stripe.webhooks import API_VERSION, Webhooks, public
 
 __all__ = ["DEFAULT_API_KEY", "DEFAULT_WEBHOOK_SECRET", "StripeStandIn"]
@@ -75,7 +76,7 @@ class StripeStandIn(StandIn):
         webhook_delay: float = 1.0,
     ) -> None:
         super().__init__(host, port)
-        self.state = State(clock=clock or WallClock())
+        self.state = State(clock=clock or SystemClock())
         self.api_key = api_key
         self.webhooks = Webhooks(self.state, webhook_secret or DEFAULT_WEBHOOK_SECRET, webhook_attempts, webhook_delay)
         self.tick_seconds = tick_seconds

@@ -26,20 +26,13 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
+
+from chalicelib.domain.clock import Clock, SystemClock
 
 IDEMPOTENCY_KEEP = timedelta(hours=24)
 MAX_IDEMPOTENCY_KEY = 255
 DOCS = "https://docs.stripe.com/error-codes"
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
-class WallClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class StripeError(Exception):
@@ -123,7 +116,7 @@ class MeterEvent:
 
 @dataclass
 class State:
-    clock: Clock = field(default_factory=WallClock)
+    clock: Clock = field(default_factory=SystemClock)
     lock: threading.RLock = field(default_factory=threading.RLock)
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
