@@ -1,0 +1,484 @@
+"""The GitHub stand-in's server: construction (seed, App key, repositories directory), the route table,
+dispatch under ``/api/v3`` (authentication by user token, installation token or App JWT; rate-limit headers;
+the request log), and the stand-in-only ``/_stand-in/`` routes. The handlers live in the mixins it combines.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from chalicelib.domain.clock import Clock, SystemClock
+from localcloud.standins import RawRequest, RawResponse, StandIn
+from localcloud.standins import github_webhooks as hooks
+from localcloud.standins.github.accounts import AccountsMixin
+from localcloud.standins.github.api import ApiError, ApiRequest, Handler, Identity, Route, _json, _json_body, not_found
+from localcloud.standins.github.apps import AppsMixin
+from localcloud.standins.github.common import (
+    API_PREFIX,
+    ARCHIVE_PATH,
+    JSON_TYPE,
+    JWT_CLOCK_DRIFT,
+    JWT_MAX_LIFETIME,
+    JWT_UNDECODABLE,
+    NOT_FOR_INTEGRATIONS,
+    PUSH_COMMITS_LIMIT,
+    RATE_LIMIT_ANONYMOUS,
+    RATE_LIMIT_AUTHENTICATED,
+    REDACTED_QUERY_KEYS,
+    REPO_ID_START,
+    SEED_FILE,
+)
+from localcloud.standins.github.deployments import DeploymentsMixin
+from localcloud.standins.github.git import ZERO_SHA, CommitSpec, GitError
+from localcloud.standins.github.oauth import OAuthMixin
+from localcloud.standins.github.orgs import OrgsMixin
+from localcloud.standins.github.repo_api import RepoApiMixin
+from localcloud.standins.github.repos import ReposMixin
+from localcloud.standins.github.shapes import ShapesMixin
+from localcloud.standins.github.state import App, GitHubState, LoggedRequest, User
+from localcloud.standins.github.webhooks import WebhooksMixin, _Outgoing
+
+
+class GitHubStandIn(
+    AccountsMixin,
+    ReposMixin,
+    WebhooksMixin,
+    ShapesMixin,
+    OrgsMixin,
+    AppsMixin,
+    RepoApiMixin,
+    DeploymentsMixin,
+    OAuthMixin,
+    StandIn,
+):
+    name = "GitHub stand-in"
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
+        app_private_key: bytes | str | None = None,
+        webhook_url: str | None = None,
+        repos_dir: Path | str | None = None,
+        webhook_secret: str | None = None,
+    ) -> None:
+        super().__init__(host, port)
+        if seed is None:
+            seed = json.loads(SEED_FILE.read_text())
+        self.lock = threading.RLock()
+        self.clock: Clock = clock or SystemClock()
+        self.state = GitHubState.from_seed(seed)
+        if webhook_secret:  # the App's webhook secret, as its owner sets it (else the seed's)
+            assert self.state.app is not None
+            self.state.app.webhook_secret = webhook_secret
+        self.rate_window_reset = int(time.time()) + 3600
+        self.routes: list[Route] = []
+        if app_private_key is None:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        else:
+            pem = app_private_key.encode() if isinstance(app_private_key, str) else app_private_key
+            loaded = serialization.load_pem_private_key(pem, password=None)
+            if not isinstance(loaded, rsa.RSAPrivateKey):
+                raise ValueError("the app's private key must be an RSA key")
+            key = loaded
+        # PKCS#1 ("BEGIN RSA PRIVATE KEY"), as the .pem file GitHub lets an app owner download.
+        self.app_private_key_pem: bytes = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+        self.app_public_key_pem: bytes = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self._app_public_key = key.public_key()
+        self.webhook_url: str | None = webhook_url  # None: send no webhooks
+        self.webhook_timeout: float = hooks.DEFAULT_TIMEOUT
+        self._outbox: queue.Queue[_Outgoing | None] | None = None
+        self._outbox_lock = threading.Lock()
+        self._pending = 0
+        self._pending_changed = threading.Condition()
+        self._next_delivery_id = 100_000_001
+        self._next_installation_id = max([7000, *self.state.installations]) + 1
+        self._drop_next = 0
+        self.push_commits_limit = PUSH_COMMITS_LIMIT
+        self._next_repo_id = REPO_ID_START
+        self._next_deployment_id = 1_000_000_001
+        self._next_deployment_status_id = 2_000_000_001
+        self._next_commit_status_id = 3_000_000_001
+        self._own_repos_dir = repos_dir is None
+        self.repos_dir = Path(repos_dir) if repos_dir is not None else Path(tempfile.mkdtemp(prefix="github-standin-"))
+        self.repos_dir.mkdir(parents=True, exist_ok=True)
+        self._cleanup = (
+            weakref.finalize(self, shutil.rmtree, str(self.repos_dir), True) if self._own_repos_dir else None
+        )
+        self._unmade: dict[int, CommitSpec] = {}  # seeded repositories whose git data is not made yet
+        self._seed_repos(seed.get("repos", []))
+        self._register_routes()
+
+    @property
+    def api_url(self) -> str:
+        return self.url + API_PREFIX
+
+    @property
+    def app(self) -> App:
+        assert self.state.app is not None
+        return self.state.app
+
+    def stop(self) -> None:
+        super().stop()
+        with self._outbox_lock:
+            outbox, self._outbox = self._outbox, None
+        if outbox is not None:
+            outbox.put(None)  # the worker sends what is queued, then ends
+        if self._cleanup is not None:  # the temporary repos_dir this stand-in made
+            self._cleanup()
+
+    # ------------------------------------------------ routing
+
+    def route(self, method: str, pattern: str, handler: Handler, auth: bool = True, app: bool = False) -> None:
+        """Registers ``handler`` for ``method`` and a path regex (full match, under /api/v3); ``app``: the
+        caller must authenticate with an app JWT."""
+        self.routes.append(Route(method.upper(), re.compile(pattern), handler, auth, app))
+
+    def _register_routes(self) -> None:
+        seg = r"[^/]+"
+        r = self.route
+        r("GET", r"/rate_limit", self.get_rate_limit, auth=False)
+        r("GET", r"/user", self.get_authenticated_user)
+        r("GET", r"/user/orgs", self.list_my_orgs)
+        r("GET", r"/user/teams", self.list_my_teams)
+        r("GET", r"/user/memberships/orgs", self.list_my_org_memberships)
+        r("GET", rf"/user/memberships/orgs/(?P<org>{seg})", self.get_my_org_membership)
+        r("GET", r"/user/installations", self.list_my_installations)
+        r("GET", rf"/users/(?P<login>{seg})", self.get_user, auth=False)
+        r("GET", rf"/users/(?P<login>{seg})/orgs", self.list_user_public_orgs, auth=False)
+        r("GET", rf"/orgs/(?P<org>{seg})", self.get_org, auth=False)
+        r("GET", rf"/orgs/(?P<org>{seg})/members", self.list_org_members, auth=False)
+        r("GET", rf"/orgs/(?P<org>{seg})/members/(?P<login>{seg})", self.check_org_member, auth=False)
+        r("GET", rf"/orgs/(?P<org>{seg})/public_members", self.list_org_public_members, auth=False)
+        r("GET", rf"/orgs/(?P<org>{seg})/public_members/(?P<login>{seg})", self.check_public_member, auth=False)
+        r("GET", rf"/orgs/(?P<org>{seg})/memberships/(?P<login>{seg})", self.get_org_membership)
+        r("PUT", rf"/orgs/(?P<org>{seg})/memberships/(?P<login>{seg})", self.put_org_membership)
+        r("DELETE", rf"/orgs/(?P<org>{seg})/memberships/(?P<login>{seg})", self.delete_org_membership)
+        r("GET", rf"/orgs/(?P<org>{seg})/teams", self.list_teams)
+        # A team has three addresses; the same handlers serve each.
+        for team in (
+            rf"/orgs/(?P<org>{seg})/teams/(?P<slug>{seg})",
+            r"/teams/(?P<team_id>\d+)",
+            r"/organizations/(?P<org_id>\d+)/team/(?P<team_id>\d+)",
+        ):
+            r("GET", team, self.get_team)
+            r("GET", team + "/members", self.list_team_members)
+            r("GET", team + rf"/members/(?P<login>{seg})", self.check_team_member)
+            r("PUT", team + rf"/members/(?P<login>{seg})", self.legacy_add_team_member)
+            r("DELETE", team + rf"/members/(?P<login>{seg})", self.delete_team_membership)
+            r("GET", team + rf"/memberships/(?P<login>{seg})", self.get_team_membership)
+            r("PUT", team + rf"/memberships/(?P<login>{seg})", self.put_team_membership)
+            r("DELETE", team + rf"/memberships/(?P<login>{seg})", self.delete_team_membership)
+        # The app (JWT) and its installations (installation tokens).
+        r("GET", r"/app", self.get_app, app=True)
+        r("GET", r"/app/installations", self.list_app_installations, app=True)
+        r("GET", r"/app/installations/(?P<installation_id>\d+)", self.get_app_installation, app=True)
+        r("POST", r"/app/installations/(?P<installation_id>\d+)/access_tokens", self.create_access_token, app=True)
+        r("GET", rf"/orgs/(?P<org>{seg})/installation", self.get_org_installation, app=True)
+        r("GET", r"/app/hook/config", self.get_hook_config, app=True)
+        r("GET", r"/app/hook/deliveries", self.list_deliveries, app=True)
+        r("GET", r"/app/hook/deliveries/(?P<delivery_id>\d+)", self.get_delivery, app=True)
+        r("POST", r"/app/hook/deliveries/(?P<delivery_id>\d+)/attempts", self.redeliver_delivery, app=True)
+        r("GET", r"/installation/repositories", self.list_installation_repositories)
+        r("GET", rf"/repos/(?P<owner>{seg})/(?P<repo>{seg})/installation", self.get_repo_installation, app=True)
+        # A repository has two addresses: by name, and by id (which survives a rename or a transfer).
+        for repo in (rf"/repos/(?P<owner>{seg})/(?P<repo>{seg})", r"/repositories/(?P<repository_id>\d+)"):
+            r("GET", repo, self.get_repo)
+            r("GET", repo + rf"/collaborators/(?P<login>{seg})/permission", self.get_collaborator_permission)
+            r("GET", repo + r"/compare/(?P<basehead>.+)", self.compare)
+            r("GET", repo + r"/contents", self.get_contents)
+            r("GET", repo + r"/contents/(?P<path>.*)", self.get_contents)
+            r("GET", repo + r"/commits", self.list_commits)
+            r("GET", repo + r"/commits/(?P<ref>.+)/statuses", self.list_commit_statuses)
+            r("GET", repo + r"/commits/(?P<ref>.+)/status", self.get_combined_status)
+            r("GET", repo + r"/commits/(?P<ref>.+)", self.get_commit)
+            r("GET", repo + r"/statuses/(?P<ref>.+)", self.list_commit_statuses)  # the legacy address
+            r("POST", repo + r"/statuses/(?P<sha>[^/]+)", self.create_commit_status)
+            r("GET", repo + r"/deployments", self.list_deployments)
+            r("POST", repo + r"/deployments", self.create_deployment)
+            r("GET", repo + r"/deployments/(?P<deployment_id>\d+)", self.get_deployment)
+            r("GET", repo + r"/deployments/(?P<deployment_id>\d+)/statuses", self.list_deployment_statuses)
+            r("POST", repo + r"/deployments/(?P<deployment_id>\d+)/statuses", self.create_deployment_status)
+            r(
+                "GET",
+                repo + r"/deployments/(?P<deployment_id>\d+)/statuses/(?P<status_id>\d+)",
+                self.get_deployment_status,
+            )
+        r("DELETE", r"/installation/token", self.revoke_installation_token)
+
+    # ------------------------------------------------ HTTP
+
+    def handle(self, request: RawRequest) -> RawResponse:
+        split = urlsplit(request.target)
+        path = split.path
+        query = parse_qsl(split.query, keep_blank_values=True)
+        if path.startswith("/_stand-in/"):
+            return self._handle_stand_in(request, path)
+        if path.startswith("/login/"):
+            with self.lock:
+                answer = self._handle_login(request, path.rstrip("/"), query)
+                self._log(request.method, path, query, answer.status, None)
+            return answer
+        archive = ARCHIVE_PATH.fullmatch(path)
+        if archive is not None and request.method in ("GET", "HEAD"):
+            answer = self._archive(request, *archive.groups())
+            self._log(request.method, path, query, answer.status, None)
+            return answer
+        with self.lock:
+            caller: User | None = None
+            status = 404
+            headers: dict[str, str] = {}
+            try:
+                if path != API_PREFIX and not path.startswith(API_PREFIX + "/"):
+                    raise not_found()
+                api_path = path[len(API_PREFIX) :].rstrip("/") or "/"
+                identity = self._authenticate(request.headers)
+                caller = identity.user
+                headers.update(self._rate_headers(identity))
+                method = "GET" if request.method == "HEAD" else request.method
+                route, params = self._match(method, api_path)
+                if route.app and not identity.app:
+                    raise ApiError(401, JWT_UNDECODABLE)
+                if identity.app and not route.app:
+                    raise ApiError(403, NOT_FOR_INTEGRATIONS)
+                if identity.installation is not None and (api_path == "/user" or api_path.startswith("/user/")):
+                    raise ApiError(403, NOT_FOR_INTEGRATIONS)
+                if route.auth and not route.app and caller is None:
+                    raise ApiError(401, "Requires authentication")
+                api_request = ApiRequest(
+                    method,
+                    api_path,
+                    query,
+                    request.headers,
+                    request.body,
+                    request.base,
+                    caller,
+                    params,
+                    identity.installation,
+                    identity.permissions,
+                )
+                response = route.handler(api_request)
+                status = response.status
+                headers.update(response.headers)
+                body = response.body
+            except ApiError as error:
+                status, body = error.status, error.body()
+                headers.update(error.headers)
+            self._log(request.method, path, query, status, caller)
+        headers["X-GitHub-Request-Id"] = uuid.uuid4().hex[:8].upper() + ":" + uuid.uuid4().hex[:8].upper()
+        headers["X-GitHub-Media-Type"] = "github.v3; format=json"
+        headers["X-GitHub-Api-Version-Selected"] = "2022-11-28"
+        if body is None:
+            return RawResponse(status, b"", headers)
+        headers["Content-Type"] = JSON_TYPE
+        return RawResponse(status, json.dumps(body, indent=2).encode(), headers)
+
+    def _handle_stand_in(self, request: RawRequest, path: str) -> RawResponse:
+        path, method = path.rstrip("/"), request.method
+        if path == "/_stand-in/repos" and method == "POST":
+            return self._stand_in_create_repo(request)
+        pushed = re.fullmatch(r"/_stand-in/repos/([^/]+)/([^/]+)/commits", path)
+        if pushed and method == "POST":
+            return self._stand_in_commit(request, unquote(pushed[1]), unquote(pushed[2]))
+        if path == "/_stand-in/requests":
+            if method == "GET":
+                body = json.dumps(self.requests_log()).encode()
+                return RawResponse(200, body, {"Content-Type": JSON_TYPE})
+            if method == "DELETE":
+                self.clear_requests()
+                return RawResponse(204)
+        if path in ("/_stand-in/device/approve", "/_stand-in/device/deny") and method == "POST":
+            try:
+                data = json.loads(request.body or b"{}")
+            except ValueError:
+                data = None
+            if not isinstance(data, dict) or not isinstance(data.get("user_code"), str):
+                return _json(422, {"message": "user_code is required"})
+            try:
+                if path.endswith("/approve"):
+                    login = data.get("login")
+                    if not isinstance(login, str) or login.lower() not in self.state.users:
+                        return _json(422, {"message": f"no user {login!r}"})
+                    self.approve_device(data["user_code"], login)
+                else:
+                    self.deny_device(data["user_code"])
+            except KeyError:
+                return _json(404, not_found().body())
+            with self.lock:
+                device = self._device_by_user_code(data["user_code"])
+                return _json(200, {"user_code": device.user_code, "status": device.status, "login": device.login})
+        return _json(404, not_found().body())
+
+    def _stand_in_create_repo(self, request: RawRequest) -> RawResponse:
+        """``POST /_stand-in/repos {owner, name, from_dir?, private?, default_branch?, description?}``."""
+        data = _json_body(request)
+        owner, name = data.get("owner"), data.get("name")
+        if not isinstance(owner, str) or not isinstance(name, str):
+            return _json(422, {"message": "owner and name are required"})
+        from_dir = data.get("from_dir")
+        if from_dir is not None and (not isinstance(from_dir, str) or not Path(from_dir).is_dir()):
+            return _json(422, {"message": f"from_dir: no directory {from_dir!r}"})
+        try:
+            with self.lock:
+                self.create_repo(
+                    owner,
+                    name,
+                    private=bool(data.get("private", True)),
+                    default_branch=str(data.get("default_branch") or "main"),
+                    from_dir=Path(from_dir) if from_dir else None,
+                    description=data.get("description"),
+                    author_login=data.get("author"),
+                )
+                body = self.repo_body(self.state.repo(owner, name), request.base + API_PREFIX)
+        except (KeyError, ValueError) as error:
+            return _json(422, {"message": str(error).strip("'\"")})
+        return _json(201, body)
+
+    def _stand_in_commit(self, request: RawRequest, owner: str, name: str) -> RawResponse:
+        """``POST /_stand-in/repos/{owner}/{repo}/commits {files: {path: content|null}, message, branch?,
+        author?, force?}`` -> ``{sha, before, branch, delivery: {id, guid} | null}``: commits, pushes and sends
+        the ``push`` webhook, as :meth:`push`."""
+        data = _json_body(request)
+        files, message = data.get("files"), data.get("message")
+        if (
+            not isinstance(files, dict)
+            or not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in files.items())
+            or not isinstance(message, str)
+            or not message.strip()
+        ):
+            return _json(422, {"message": "files ({path: content or null}) and message are required"})
+        with self.lock:
+            try:
+                repo = self.state.repo(owner, name)
+            except KeyError:
+                return _json(404, not_found().body())
+            branch = str(data.get("branch") or repo.default_branch)
+            try:
+                before = self.bare(repo).branch_head(branch) or ZERO_SHA
+                sha, outgoing = self._push(
+                    owner,
+                    name,
+                    [(files, message)],
+                    branch,
+                    str(data.get("author") or "ada"),
+                    force=bool(data.get("force", False)),
+                )
+            except (KeyError, ValueError, GitError) as error:
+                return _json(422, {"message": str(error).strip("'\"")})
+            delivery = {"id": outgoing.delivery_id, "guid": outgoing.guid} if outgoing is not None else None
+        return _json(201, {"sha": sha, "before": before, "branch": branch, "delivery": delivery})
+
+    def _authenticate(self, headers: Mapping[str, str]) -> Identity:
+        value = headers.get("authorization")
+        if not value:
+            return Identity()
+        scheme, _, credential = value.strip().partition(" ")
+        credential = credential.strip()
+        if scheme.lower() not in ("token", "bearer"):
+            raise ApiError(401, "Bad credentials")
+        if credential.count(".") == 2 and credential.startswith("eyJ"):
+            self._verify_app_jwt(credential)
+            return Identity(user=self.app.bot, app=True)
+        login = self.state.tokens.get(credential)
+        if login is not None:
+            return Identity(user=self.state.users[login])
+        token = self.state.installation_tokens.get(credential)
+        if token is not None:
+            installation = self.state.installations.get(token.installation_id)
+            if token.expires_at <= self.clock.now() or installation is None or installation.suspended_at:
+                raise ApiError(401, "Bad credentials")
+            return Identity(user=self.app.bot, installation=installation, permissions=token.permissions)
+        raise ApiError(401, "Bad credentials")
+
+    def _verify_app_jwt(self, credential: str) -> None:
+        """GitHub's checks of an app JWT: RS256 signed by the app's key, ``iss`` the app id (or client id),
+        ``iat`` not in the future (60 s drift allowed), ``exp`` in the future and at most 10 minutes ahead."""
+        try:
+            claims = jwt.decode(
+                credential,
+                self._app_public_key,
+                algorithms=["RS256"],
+                options={"require": ["iat", "exp", "iss"], "verify_exp": False, "verify_iat": False},
+            )
+        except jwt.PyJWTError:
+            raise ApiError(401, JWT_UNDECODABLE) from None
+        if str(claims["iss"]) not in (str(self.app.id), self.app.client_id):
+            raise ApiError(401, JWT_UNDECODABLE)
+        iat, exp = claims["iat"], claims["exp"]
+        now = self.clock.now().timestamp()
+        if not isinstance(iat, int | float) or iat > now + JWT_CLOCK_DRIFT:
+            raise ApiError(
+                401, "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued."
+            )
+        if not isinstance(exp, int | float) or exp <= now:
+            raise ApiError(
+                401,
+                "'Expiration time' claim ('exp') must be a numeric value representing the future time at which "
+                "the assertion expires.",
+            )
+        if exp > now + JWT_MAX_LIFETIME + JWT_CLOCK_DRIFT:
+            raise ApiError(401, "'Expiration time' claim ('exp') is too far in the future.")
+
+    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        for route in self.routes:
+            if route.method != method:
+                continue
+            m = route.pattern.fullmatch(path)
+            if m:
+                return route, m.groupdict()
+        raise not_found()  # GitHub answers an unknown route and a wrong method alike
+
+    def _rate_headers(self, identity: Identity) -> dict[str, str]:
+        now = int(time.time())
+        if now >= self.rate_window_reset:
+            self.rate_window_reset = now + 3600
+            self.state.rate_used.clear()
+        caller = identity.user
+        if identity.installation is not None:
+            key = f"installation:{identity.installation.id}"
+        else:
+            key = caller.login.lower() if caller else "anonymous"
+        used = self.state.rate_used.get(key, 0) + 1
+        self.state.rate_used[key] = used
+        limit = RATE_LIMIT_AUTHENTICATED if caller else RATE_LIMIT_ANONYMOUS
+        return {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(limit - used, 0)),
+            "X-RateLimit-Reset": str(self.rate_window_reset),
+            "X-RateLimit-Used": str(used),
+            "X-RateLimit-Resource": "core",
+        }
+
+    def _log(self, method: str, path: str, query: list[tuple[str, str]], status: int, caller: User | None) -> None:
+        self.state.requests.append(
+            LoggedRequest(
+                method=method,
+                path=path,
+                query={k: ("REDACTED" if k.lower() in REDACTED_QUERY_KEYS else v) for k, v in query},
+                status=status,
+                user=caller.login if caller else None,
+                at=self.clock.now().isoformat(),
+            )
+        )
