@@ -54,6 +54,84 @@ from localcloud.standins.github.shapes import ShapesMixin
 from localcloud.standins.github.state import App, GitHubState, LoggedRequest, User
 from localcloud.standins.github.webhooks import WebhooksMixin, _Outgoing
 
+# The REST routes under /api/v3, in the order they are tried (the first full match wins; GitHub answers an unknown
+# route and a wrong method alike, 404): method, path (``{name}``: a parameter; ``<team>``, ``<repo>``: each of
+# the addresses in ADDRESSES), handler method, and ``public`` (no credential needed) or ``app`` (an app JWT).
+ROUTES = """
+GET     /rate_limit                                         get_rate_limit                  public
+GET     /user                                               get_authenticated_user
+GET     /user/orgs                                          list_my_orgs
+GET     /user/teams                                         list_my_teams
+GET     /user/memberships/orgs                              list_my_org_memberships
+GET     /user/memberships/orgs/{org}                        get_my_org_membership
+GET     /user/installations                                 list_my_installations
+GET     /users/{login}                                      get_user                        public
+GET     /users/{login}/orgs                                 list_user_public_orgs           public
+GET     /orgs/{org}                                         get_org                         public
+GET     /orgs/{org}/members                                 list_org_members                public
+GET     /orgs/{org}/members/{login}                         check_org_member                public
+GET     /orgs/{org}/public_members                          list_org_public_members         public
+GET     /orgs/{org}/public_members/{login}                  check_public_member             public
+GET     /orgs/{org}/memberships/{login}                     get_org_membership
+PUT     /orgs/{org}/memberships/{login}                     put_org_membership
+DELETE  /orgs/{org}/memberships/{login}                     delete_org_membership
+GET     /orgs/{org}/teams                                   list_teams
+GET     <team>                                              get_team
+GET     <team>/members                                      list_team_members
+GET     <team>/members/{login}                              check_team_member
+PUT     <team>/members/{login}                              legacy_add_team_member
+DELETE  <team>/members/{login}                              delete_team_membership
+GET     <team>/memberships/{login}                          get_team_membership
+PUT     <team>/memberships/{login}                          put_team_membership
+DELETE  <team>/memberships/{login}                          delete_team_membership
+# The app (JWT) and its installations (installation tokens).
+GET     /app                                                get_app                         app
+GET     /app/installations                                  list_app_installations          app
+GET     /app/installations/{installation_id}                get_app_installation            app
+POST    /app/installations/{installation_id}/access_tokens  create_access_token             app
+GET     /orgs/{org}/installation                            get_org_installation            app
+GET     /app/hook/config                                    get_hook_config                 app
+GET     /app/hook/deliveries                                list_deliveries                 app
+GET     /app/hook/deliveries/{delivery_id}                  get_delivery                    app
+POST    /app/hook/deliveries/{delivery_id}/attempts         redeliver_delivery              app
+GET     /installation/repositories                          list_installation_repositories
+GET     /repos/{owner}/{repo}/installation                  get_repo_installation           app
+GET     <repo>                                              get_repo
+GET     <repo>/collaborators/{login}/permission             get_collaborator_permission
+GET     <repo>/compare/{basehead}                           compare
+GET     <repo>/contents                                     get_contents
+GET     <repo>/contents/{path}                              get_contents
+GET     <repo>/commits                                      list_commits
+GET     <repo>/commits/{ref}/statuses                       list_commit_statuses
+GET     <repo>/commits/{ref}/status                         get_combined_status
+GET     <repo>/commits/{ref}                                get_commit
+GET     <repo>/statuses/{ref}                               list_commit_statuses            # the legacy address
+POST    <repo>/statuses/{sha}                               create_commit_status
+GET     <repo>/deployments                                  list_deployments
+POST    <repo>/deployments                                  create_deployment
+GET     <repo>/deployments/{deployment_id}                  get_deployment
+GET     <repo>/deployments/{deployment_id}/statuses         list_deployment_statuses
+POST    <repo>/deployments/{deployment_id}/statuses         create_deployment_status
+GET     <repo>/deployments/{deployment_id}/statuses/{status_id}  get_deployment_status
+DELETE  /installation/token                                 revoke_installation_token
+"""
+# A team has three addresses and a repository two (by name, and by id, which survives a rename or a transfer);
+# the same handlers serve each.
+ADDRESSES = {
+    "team": ("/orgs/{org}/teams/{slug}", "/teams/{team_id}", "/organizations/{org_id}/team/{team_id}"),
+    "repo": ("/repos/{owner}/{repo}", "/repositories/{repository_id}"),
+}
+# A parameter matches one path segment, but for these.
+PARAM_PATTERNS = {"basehead": ".+", "ref": ".+", "path": ".*"} | {
+    name: r"\d+"
+    for name in ("team_id", "org_id", "installation_id", "delivery_id", "repository_id", "deployment_id", "status_id")
+}
+
+
+def _route_pattern(path: str) -> str:
+    """``/orgs/{org}/teams`` as the regex :meth:`GitHubStandIn.route` takes: ``/orgs/(?P<org>[^/]+)/teams``."""
+    return re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m[1]}>{PARAM_PATTERNS.get(m[1], '[^/]+')})", path)
+
 
 class GitHubStandIn(
     AccountsMixin,
@@ -157,76 +235,15 @@ class GitHubStandIn(
         self.routes.append(Route(method.upper(), re.compile(pattern), handler, auth, app))
 
     def _register_routes(self) -> None:
-        seg = r"[^/]+"
-        r = self.route
-        r("GET", r"/rate_limit", self.get_rate_limit, auth=False)
-        r("GET", r"/user", self.get_authenticated_user)
-        r("GET", r"/user/orgs", self.list_my_orgs)
-        r("GET", r"/user/teams", self.list_my_teams)
-        r("GET", r"/user/memberships/orgs", self.list_my_org_memberships)
-        r("GET", rf"/user/memberships/orgs/(?P<org>{seg})", self.get_my_org_membership)
-        r("GET", r"/user/installations", self.list_my_installations)
-        r("GET", rf"/users/(?P<login>{seg})", self.get_user, auth=False)
-        r("GET", rf"/users/(?P<login>{seg})/orgs", self.list_user_public_orgs, auth=False)
-        r("GET", rf"/orgs/(?P<org>{seg})", self.get_org, auth=False)
-        r("GET", rf"/orgs/(?P<org>{seg})/members", self.list_org_members, auth=False)
-        r("GET", rf"/orgs/(?P<org>{seg})/members/(?P<login>{seg})", self.check_org_member, auth=False)
-        r("GET", rf"/orgs/(?P<org>{seg})/public_members", self.list_org_public_members, auth=False)
-        r("GET", rf"/orgs/(?P<org>{seg})/public_members/(?P<login>{seg})", self.check_public_member, auth=False)
-        r("GET", rf"/orgs/(?P<org>{seg})/memberships/(?P<login>{seg})", self.get_org_membership)
-        r("PUT", rf"/orgs/(?P<org>{seg})/memberships/(?P<login>{seg})", self.put_org_membership)
-        r("DELETE", rf"/orgs/(?P<org>{seg})/memberships/(?P<login>{seg})", self.delete_org_membership)
-        r("GET", rf"/orgs/(?P<org>{seg})/teams", self.list_teams)
-        # A team has three addresses; the same handlers serve each.
-        for team in (
-            rf"/orgs/(?P<org>{seg})/teams/(?P<slug>{seg})",
-            r"/teams/(?P<team_id>\d+)",
-            r"/organizations/(?P<org_id>\d+)/team/(?P<team_id>\d+)",
-        ):
-            r("GET", team, self.get_team)
-            r("GET", team + "/members", self.list_team_members)
-            r("GET", team + rf"/members/(?P<login>{seg})", self.check_team_member)
-            r("PUT", team + rf"/members/(?P<login>{seg})", self.legacy_add_team_member)
-            r("DELETE", team + rf"/members/(?P<login>{seg})", self.delete_team_membership)
-            r("GET", team + rf"/memberships/(?P<login>{seg})", self.get_team_membership)
-            r("PUT", team + rf"/memberships/(?P<login>{seg})", self.put_team_membership)
-            r("DELETE", team + rf"/memberships/(?P<login>{seg})", self.delete_team_membership)
-        # The app (JWT) and its installations (installation tokens).
-        r("GET", r"/app", self.get_app, app=True)
-        r("GET", r"/app/installations", self.list_app_installations, app=True)
-        r("GET", r"/app/installations/(?P<installation_id>\d+)", self.get_app_installation, app=True)
-        r("POST", r"/app/installations/(?P<installation_id>\d+)/access_tokens", self.create_access_token, app=True)
-        r("GET", rf"/orgs/(?P<org>{seg})/installation", self.get_org_installation, app=True)
-        r("GET", r"/app/hook/config", self.get_hook_config, app=True)
-        r("GET", r"/app/hook/deliveries", self.list_deliveries, app=True)
-        r("GET", r"/app/hook/deliveries/(?P<delivery_id>\d+)", self.get_delivery, app=True)
-        r("POST", r"/app/hook/deliveries/(?P<delivery_id>\d+)/attempts", self.redeliver_delivery, app=True)
-        r("GET", r"/installation/repositories", self.list_installation_repositories)
-        r("GET", rf"/repos/(?P<owner>{seg})/(?P<repo>{seg})/installation", self.get_repo_installation, app=True)
-        # A repository has two addresses: by name, and by id (which survives a rename or a transfer).
-        for repo in (rf"/repos/(?P<owner>{seg})/(?P<repo>{seg})", r"/repositories/(?P<repository_id>\d+)"):
-            r("GET", repo, self.get_repo)
-            r("GET", repo + rf"/collaborators/(?P<login>{seg})/permission", self.get_collaborator_permission)
-            r("GET", repo + r"/compare/(?P<basehead>.+)", self.compare)
-            r("GET", repo + r"/contents", self.get_contents)
-            r("GET", repo + r"/contents/(?P<path>.*)", self.get_contents)
-            r("GET", repo + r"/commits", self.list_commits)
-            r("GET", repo + r"/commits/(?P<ref>.+)/statuses", self.list_commit_statuses)
-            r("GET", repo + r"/commits/(?P<ref>.+)/status", self.get_combined_status)
-            r("GET", repo + r"/commits/(?P<ref>.+)", self.get_commit)
-            r("GET", repo + r"/statuses/(?P<ref>.+)", self.list_commit_statuses)  # the legacy address
-            r("POST", repo + r"/statuses/(?P<sha>[^/]+)", self.create_commit_status)
-            r("GET", repo + r"/deployments", self.list_deployments)
-            r("POST", repo + r"/deployments", self.create_deployment)
-            r("GET", repo + r"/deployments/(?P<deployment_id>\d+)", self.get_deployment)
-            r("GET", repo + r"/deployments/(?P<deployment_id>\d+)/statuses", self.list_deployment_statuses)
-            r("POST", repo + r"/deployments/(?P<deployment_id>\d+)/statuses", self.create_deployment_status)
-            r(
-                "GET",
-                repo + r"/deployments/(?P<deployment_id>\d+)/statuses/(?P<status_id>\d+)",
-                self.get_deployment_status,
-            )
-        r("DELETE", r"/installation/token", self.revoke_installation_token)
+        for line in ROUTES.splitlines():
+            row = line.split("#", 1)[0].split()
+            if not row:
+                continue
+            method, path, handler, *flags = row
+            address = re.match(r"<(\w+)>", path)
+            for prefix in ADDRESSES[address[1]] if address else ("",):
+                pattern = _route_pattern(prefix + path.removeprefix(address[0] if address else ""))
+                self.route(method, pattern, getattr(self, handler), auth="public" not in flags, app="app" in flags)
 
     # ------------------------------------------------ HTTP
 
