@@ -62,6 +62,13 @@ class ApiRequest:
         except ValueError:
             raise ApiError(400, "Problems parsing JSON") from None
 
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object (an empty body: ``{}``); anything else answers 400, as GitHub."""
+        body = self.json()
+        if not isinstance(body, dict):
+            raise ApiError(400, "Problems parsing JSON")
+        return body
+
 
 @dataclass
 class ApiResponse:

@@ -55,9 +55,7 @@ class AppsMixin:
         installation = self._installation_param(req)
         if installation.suspended_at is not None:
             raise ApiError(403, "This installation has been suspended")
-        body = req.json()
-        if not isinstance(body, dict):
-            raise ApiError(400, "Problems parsing JSON")
+        body = req.json_object()
         if body.get("repositories") or body.get("repository_ids"):
             raise ApiError(
                 422,

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import unquote
 
 from localcloud.standins.github.api import ApiError, ApiRequest, ApiResponse, _validation_failed, not_found
@@ -19,9 +20,7 @@ class DeploymentsMixin:
 
     def create_deployment(self, req: ApiRequest) -> ApiResponse:
         repo = self._repo(req, permission="deployments", level="write")
-        body = req.json()
-        if not isinstance(body, dict):
-            raise ApiError(400, "Problems parsing JSON")
+        body = req.json_object()
         ref = body.get("ref")
         if not isinstance(ref, str) or not ref:
             raise _validation_failed("ref", ref)
@@ -55,7 +54,6 @@ class DeploymentsMixin:
                 payload = json.loads(payload)
             except ValueError:
                 pass
-        assert req.caller is not None
         deployment = Deployment(
             id=self._next_deployment_id,
             repo_id=repo.id,
@@ -68,13 +66,17 @@ class DeploymentsMixin:
             payload=payload if payload is not None else {},
             transient_environment=bool(body.get("transient_environment", False)),
             production_environment=bool(production) if production is not None else environment == "production",
-            creator=req.caller,
-            via_app=req.installation is not None,
-            created_at=_iso(self.clock.now()),
+            **self._made_by(req),
         )
         self._next_deployment_id += 1
         self.state.deployments[deployment.id] = deployment
         return ApiResponse(201, self.deployment_body(deployment, req.api))
+
+    def _made_by(self, req: ApiRequest) -> dict[str, Any]:
+        """Who made a deployment or a deployment status (the caller: a user, or the app's bot for an
+        installation token), whether through the app (``performed_via_github_app``), and when."""
+        assert req.caller is not None
+        return {"creator": req.caller, "via_app": req.installation is not None, "created_at": _iso(self.clock.now())}
 
     def list_deployments(self, req: ApiRequest) -> ApiResponse:
         repo = self._repo(req, permission="deployments")
@@ -99,29 +101,20 @@ class DeploymentsMixin:
     def create_deployment_status(self, req: ApiRequest) -> ApiResponse:
         repo = self._repo(req, permission="deployments", level="write")
         d = self._deployment(req, repo)
-        body = req.json()
-        if not isinstance(body, dict):
-            raise ApiError(400, "Problems parsing JSON")
+        body = req.json_object()
         state = body.get("state")
         if state not in DEPLOYMENT_STATES:
             raise _validation_failed("state", state)
         if body.get("environment"):
             d.environment = str(body["environment"])
-        assert req.caller is not None
-        status = DeploymentStatus(
-            id=self._next_deployment_status_id,
-            deployment_id=d.id,
-            state=state,
+        status = self._add_deployment_status(
+            req,
+            d,
+            state,
             description=str(body.get("description") or ""),
-            environment=d.environment,
             log_url=str(body.get("log_url") or body.get("target_url") or ""),
             environment_url=str(body.get("environment_url") or ""),
-            creator=req.caller,
-            via_app=req.installation is not None,
-            created_at=_iso(self.clock.now()),
         )
-        self._next_deployment_status_id += 1
-        self.state.deployment_statuses.append(status)
         if state == "success" and body.get("auto_inactive", True):
             self._inactivate_previous(d, req)
         return ApiResponse(201, self.deployment_status_body(status, req.api))
@@ -129,7 +122,6 @@ class DeploymentsMixin:
     def _inactivate_previous(self, current: Deployment, req: ApiRequest) -> None:
         """GitHub's ``auto_inactive``: earlier successful deployments to the same non-transient,
         non-production environment get an ``inactive`` status."""
-        assert req.caller is not None
         for d in self.state.deployments.values():
             if d.id >= current.id or d.repo_id != current.repo_id or d.environment != current.environment:
                 continue
@@ -137,21 +129,31 @@ class DeploymentsMixin:
                 continue
             latest = [s for s in self.state.deployment_statuses if s.deployment_id == d.id]
             if latest and latest[-1].state == "success":
-                self.state.deployment_statuses.append(
-                    DeploymentStatus(
-                        id=self._next_deployment_status_id,
-                        deployment_id=d.id,
-                        state="inactive",
-                        description="",
-                        environment=d.environment,
-                        log_url="",
-                        environment_url="",
-                        creator=req.caller,
-                        via_app=req.installation is not None,
-                        created_at=_iso(self.clock.now()),
-                    )
-                )
-                self._next_deployment_status_id += 1
+                self._add_deployment_status(req, d, "inactive")
+
+    def _add_deployment_status(
+        self,
+        req: ApiRequest,
+        d: Deployment,
+        state: str,
+        description: str = "",
+        log_url: str = "",
+        environment_url: str = "",
+    ) -> DeploymentStatus:
+        """A new status of ``d`` by the caller, now, with the next id."""
+        status = DeploymentStatus(
+            id=self._next_deployment_status_id,
+            deployment_id=d.id,
+            state=state,
+            description=description,
+            environment=d.environment,
+            log_url=log_url,
+            environment_url=environment_url,
+            **self._made_by(req),
+        )
+        self._next_deployment_status_id += 1
+        self.state.deployment_statuses.append(status)
+        return status
 
     def list_deployment_statuses(self, req: ApiRequest) -> ApiResponse:
         repo = self._repo(req, permission="deployments")
@@ -174,9 +176,7 @@ class DeploymentsMixin:
         sha = self.bare(repo).resolve(ref)
         if sha is None or not sha.startswith(ref.lower()):
             raise ApiError(422, f"No commit found for SHA: {ref}")
-        body = req.json()
-        if not isinstance(body, dict):
-            raise ApiError(400, "Problems parsing JSON")
+        body = req.json_object()
         state = body.get("state")
         if state not in COMMIT_STATES:
             raise _validation_failed("state", state)
@@ -213,10 +213,7 @@ class DeploymentsMixin:
 
     def get_combined_status(self, req: ApiRequest) -> ApiResponse:
         repo = self._repo(req, permission="statuses")
-        ref = unquote(req.params["ref"])
-        sha = self.bare(repo).resolve(ref)
-        if sha is None:
-            raise ApiError(404, f"No commit found for SHA: {ref}")
+        sha = self._resolve(repo, unquote(req.params["ref"]))
         latest = sorted(self._latest_statuses(repo, sha).values(), key=lambda s: -s.id)
         states = {s.state for s in latest}
         if states & {"error", "failure"}:

@@ -20,7 +20,6 @@ from localcloud.standins.github.common import (
     REPO_ROLES,
     ROLE_NAMES,
 )
-from localcloud.standins.github.git import BareRepo
 from localcloud.standins.github.state import Repo, User
 
 
@@ -98,13 +97,11 @@ class RepoApiMixin:
             return True
         return self.repo_role(repo, req.caller.login if req.caller else None) is not None
 
-    def _bare_for(self, repo: Repo) -> BareRepo:
-        return self.bare(repo)
-
-    def _resolve(self, repo: Repo, ref: str) -> str:
+    def _resolve(self, repo: Repo, ref: str, status: int = 404) -> str:
+        """The commit ``ref`` names, else GitHub's ``No commit found for SHA`` (404, or 422 where GitHub says so)."""
         sha = self.bare(repo).resolve(ref)
         if sha is None:
-            raise ApiError(404, f"No commit found for SHA: {ref}")
+            raise ApiError(status, f"No commit found for SHA: {ref}")
         return sha
 
     def _repo_answer(self, req: ApiRequest, repo: Repo) -> ApiResponse:
@@ -226,10 +223,7 @@ class RepoApiMixin:
 
     def get_commit(self, req: ApiRequest) -> ApiResponse:
         repo = self._repo(req, permission="contents")
-        ref = unquote(req.params["ref"])
-        sha = self.bare(repo).resolve(ref)
-        if sha is None:
-            raise ApiError(422, f"No commit found for SHA: {ref}")
+        sha = self._resolve(repo, unquote(req.params["ref"]), 422)
         return ApiResponse(200, self.commit_body(repo, sha, req.api))
 
     def list_commits(self, req: ApiRequest) -> ApiResponse:

@@ -29,10 +29,8 @@ class ShapesMixin:
     def user_simple(self, user: User, api: str) -> dict[str, Any]:
         u = f"{api}/users/{user.login}"
         return {
-            "login": user.login,
-            "id": user.id,
-            "node_id": _node_id("User", user.id),
-            "avatar_url": f"https://avatars.githubusercontent.com/u/{user.id}?v=4",
+            **_account_ids("User", user.login, user.id),
+            "avatar_url": _avatar_url(user.id),
             "gravatar_id": "",
             "url": u,
             "html_url": f"{HTML_BASE}/{user.login}",
@@ -51,30 +49,13 @@ class ShapesMixin:
         }
 
     def user_full(self, user: User, api: str) -> dict[str, Any]:
-        return {
-            **self.user_simple(user, api),
-            "name": user.name,
-            "company": None,
-            "blog": "",
-            "location": None,
-            "email": user.email,
-            "hireable": None,
-            "bio": None,
-            "twitter_username": None,
-            "public_repos": 0,
-            "public_gists": 0,
-            "followers": 0,
-            "following": 0,
-            "created_at": user.created_at,
-            "updated_at": user.created_at,
-        }
+        middle = {"hireable": None, "bio": None, "twitter_username": None}
+        return {**self.user_simple(user, api), **_profile(user.name, user.email, user.created_at, middle)}
 
     def org_simple(self, org: Org, api: str) -> dict[str, Any]:
         o = f"{api}/orgs/{org.login}"
         return {
-            "login": org.login,
-            "id": org.id,
-            "node_id": _node_id("Organization", org.id),
+            **_account_ids("Organization", org.login, org.id),
             "url": o,
             "repos_url": f"{o}/repos",
             "events_url": f"{o}/events",
@@ -82,29 +63,20 @@ class ShapesMixin:
             "issues_url": f"{o}/issues",
             "members_url": f"{o}/members{{/member}}",
             "public_members_url": f"{o}/public_members{{/member}}",
-            "avatar_url": f"https://avatars.githubusercontent.com/u/{org.id}?v=4",
+            "avatar_url": _avatar_url(org.id),
             "description": org.description,
         }
 
     def org_full(self, org: Org, api: str) -> dict[str, Any]:
-        return {
-            **self.org_simple(org, api),
-            "name": org.name,
-            "company": None,
-            "blog": "",
-            "location": None,
-            "email": None,
+        middle = {
             "twitter_username": None,
             "is_verified": False,
             "has_organization_projects": True,
             "has_repository_projects": True,
-            "public_repos": 0,
-            "public_gists": 0,
-            "followers": 0,
-            "following": 0,
-            "html_url": f"{HTML_BASE}/{org.login}",
-            "created_at": org.created_at,
-            "updated_at": org.created_at,
+        }
+        return {
+            **self.org_simple(org, api),
+            **_profile(org.name, None, org.created_at, middle, {"html_url": f"{HTML_BASE}/{org.login}"}),
             "archived_at": None,
             "type": "Organization",
         }
@@ -389,11 +361,15 @@ class ShapesMixin:
             files.append(entry)
         return files
 
+    def _deployment_urls(self, d: Deployment, api: str) -> tuple[str, str]:
+        """A deployment's repository URL and its own."""
+        r = f"{api}/repos/{self.state.repos[d.repo_id].full_name}"
+        return r, f"{r}/deployments/{d.id}"
+
     def deployment_body(self, d: Deployment, api: str) -> dict[str, Any]:
-        repo = self.state.repos[d.repo_id]
-        r = f"{api}/repos/{repo.full_name}"
+        r, url = self._deployment_urls(d, api)
         return {
-            "url": f"{r}/deployments/{d.id}",
+            "url": url,
             "id": d.id,
             "node_id": _node_id("Deployment", d.id),
             "sha": d.sha,
@@ -406,7 +382,7 @@ class ShapesMixin:
             "creator": self.user_simple(d.creator, api),
             "created_at": d.created_at,
             "updated_at": d.created_at,
-            "statuses_url": f"{r}/deployments/{d.id}/statuses",
+            "statuses_url": f"{url}/statuses",
             "repository_url": r,
             "transient_environment": d.transient_environment,
             "production_environment": d.production_environment,
@@ -414,11 +390,9 @@ class ShapesMixin:
         }
 
     def deployment_status_body(self, s: DeploymentStatus, api: str) -> dict[str, Any]:
-        d = self.state.deployments[s.deployment_id]
-        repo = self.state.repos[d.repo_id]
-        r = f"{api}/repos/{repo.full_name}"
+        r, deployment_url = self._deployment_urls(self.state.deployments[s.deployment_id], api)
         return {
-            "url": f"{r}/deployments/{d.id}/statuses/{s.id}",
+            "url": f"{deployment_url}/statuses/{s.id}",
             "id": s.id,
             "node_id": _node_id("DeploymentStatus", s.id),
             "state": s.state,
@@ -428,7 +402,7 @@ class ShapesMixin:
             "target_url": s.log_url,
             "created_at": s.created_at,
             "updated_at": s.created_at,
-            "deployment_url": f"{r}/deployments/{d.id}",
+            "deployment_url": deployment_url,
             "repository_url": r,
             "environment_url": s.environment_url,
             "log_url": s.log_url,
@@ -439,7 +413,7 @@ class ShapesMixin:
         repo = self.state.repos[s.repo_id]
         return {
             "url": f"{api}/repos/{repo.full_name}/statuses/{s.sha}",
-            "avatar_url": f"https://avatars.githubusercontent.com/u/{s.creator.id}?v=4",
+            "avatar_url": _avatar_url(s.creator.id),
             "id": s.id,
             "node_id": _node_id("StatusContext", s.id),
             "state": s.state,
@@ -450,3 +424,34 @@ class ShapesMixin:
             "updated_at": s.created_at,
             "creator": self.user_simple(s.creator, api),
         }
+
+
+def _profile(
+    name: str | None, email: str | None, created_at: str, middle: dict[str, Any], late: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The profile fields a full user and a full organization share, in GitHub's order: the stand-in keeps no
+    profile (no company, blog, location) and counts nothing (0 repositories, gists, followers)."""
+    return {
+        "name": name,
+        "company": None,
+        "blog": "",
+        "location": None,
+        "email": email,
+        **middle,
+        "public_repos": 0,
+        "public_gists": 0,
+        "followers": 0,
+        "following": 0,
+        **(late or {}),
+        "created_at": created_at,
+        "updated_at": created_at,
+    }
+
+
+def _account_ids(kind: str, login: str, account_id: int) -> dict[str, Any]:
+    """The first fields of a user's or an organization's shape."""
+    return {"login": login, "id": account_id, "node_id": _node_id(kind, account_id)}
+
+
+def _avatar_url(account_id: int) -> str:
+    return f"https://avatars.githubusercontent.com/u/{account_id}?v=4"
