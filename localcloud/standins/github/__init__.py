@@ -92,7 +92,7 @@ The package, by concern (:class:`GitHubStandIn` combines the mixins; each module
 - :mod:`.state`: the model (:class:`GitHubState` and its records), built from the seed;
 - :mod:`.common`: constants and small helpers; :mod:`.api`: request, response, error and route types;
 - :mod:`.server`: construction, the route table, dispatch, authentication, rate-limit headers, the request
-  log, the ``/_stand-in/`` routes;
+  log; :mod:`.standin_routes`: the ``/_stand-in/`` routes;
 - :mod:`.shapes`: the JSON shapes (users, organizations, teams, installations, repositories, commits, ...);
 - :mod:`.orgs`, :mod:`.apps`, :mod:`.repo_api`, :mod:`.deployments`: the REST handlers by API area;
 - :mod:`.oauth`: github.com's device and web flows;
@@ -101,8 +101,8 @@ The package, by concern (:class:`GitHubStandIn` combines the mixins; each module
   (the payloads: :mod:`localcloud.standins.github_webhooks`).
 
 To add endpoints: add state to :class:`GitHubState`, a handler method (in the mixin of its API area) taking an
-:class:`ApiRequest` and returning an :class:`ApiResponse` (or raising :class:`ApiError`), and register it in
-:meth:`GitHubStandIn._register_routes` with :meth:`GitHubStandIn.route`.
+:class:`ApiRequest` and returning an :class:`ApiResponse` (or raising :class:`ApiError`), and add a row to the
+route table (``ROUTES`` in :mod:`.server`), or call :meth:`GitHubStandIn.route` on a stand-in.
 """
 
 from __future__ import annotations
