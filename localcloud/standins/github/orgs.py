@@ -180,9 +180,7 @@ class OrgsMixin:
 
     def list_org_members(self, req: ApiRequest) -> ApiResponse:
         org = self._org(req)
-        role = req.arg("role", "all")
-        if role not in ("all", "admin", "member"):
-            raise _validation_failed("role", role)
+        role = _role_filter(req, ("admin", "member"))
         insider = self._insider(req, org)  # outsiders see public members only
         logins = [
             login
@@ -238,10 +236,7 @@ class OrgsMixin:
         org = self._org(req)
         self._require_owner(req, org)
         user = self._user(req.params["login"])
-        body = req.json()
-        role = body.get("role", "member") if isinstance(body, dict) else None
-        if role not in ("admin", "member"):
-            raise _validation_failed("role", role)
+        role = _role(req, ("admin", "member"))
         membership = org.members.get(user.login.lower())
         if membership is None:
             org.members[user.login.lower()] = OrgMembership(role=role, state="pending")
@@ -277,9 +272,7 @@ class OrgsMixin:
 
     def list_team_members(self, req: ApiRequest) -> ApiResponse:
         team = self._team(req)
-        role = req.arg("role", "all")
-        if role not in ("all", "member", "maintainer"):
-            raise _validation_failed("role", role)
+        role = _role_filter(req, ("member", "maintainer"))
         logins = [k for k, m in team.members.items() if m.state == "active" and role in ("all", m.role)]
         return self.paginate(req, [self.user_simple(u, req.api) for u in self._active_users(logins)])
 
@@ -323,22 +316,21 @@ class OrgsMixin:
         elif role is not None:
             existing.role = role
 
-    def put_team_membership(self, req: ApiRequest) -> ApiResponse:
+    def _team_write(self, req: ApiRequest) -> tuple[Team, User]:
+        """The team and the user a team membership write names, once the caller may write it."""
         team = self._team(req)
         self._require_team_admin(req, team)
-        user = self._user(req.params["login"])
-        body = req.json()
-        role = body.get("role", "member") if isinstance(body, dict) else None
-        if role not in ("member", "maintainer"):
-            raise _validation_failed("role", role)
+        return team, self._user(req.params["login"])
+
+    def put_team_membership(self, req: ApiRequest) -> ApiResponse:
+        team, user = self._team_write(req)
+        role = _role(req, ("member", "maintainer"))
         assert req.caller is not None
         self._add_to_team(team, user, role, req.caller)
         return ApiResponse(200, self.team_membership_body(team, user.login, req.api))
 
     def legacy_add_team_member(self, req: ApiRequest) -> ApiResponse:
-        team = self._team(req)
-        self._require_team_admin(req, team)
-        user = self._user(req.params["login"])
+        team, user = self._team_write(req)
         if not self.is_active_member(self.state.org(team.org), user.login):
             raise not_found()  # the legacy endpoint does not invite
         assert req.caller is not None
@@ -346,9 +338,25 @@ class OrgsMixin:
         return ApiResponse(204)
 
     def delete_team_membership(self, req: ApiRequest) -> ApiResponse:
-        team = self._team(req)
-        self._require_team_admin(req, team)
-        user = self._user(req.params["login"])
+        team, user = self._team_write(req)
         assert req.caller is not None
         self._remove_team_member(self.state.org(team.org), team, user.login, req.caller)
         return ApiResponse(204)
+
+
+def _role(req: ApiRequest, allowed: tuple[str, ...]) -> str:
+    """The ``role`` a membership write asks for (``member`` when it names none); another value, or a body that
+    is not a JSON object, answers 422 ``Validation Failed``."""
+    body = req.json()
+    role = body.get("role", "member") if isinstance(body, dict) else None
+    if role not in allowed:
+        raise _validation_failed("role", role)
+    return str(role)
+
+
+def _role_filter(req: ApiRequest, roles: tuple[str, ...]) -> str:
+    """A member list's ``?role=`` (``all`` when absent); another value answers 422 ``Validation Failed``."""
+    role = req.arg("role", "all")
+    if role not in ("all", *roles):
+        raise _validation_failed("role", role)
+    return str(role)

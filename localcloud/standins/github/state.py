@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from localcloud.standins.github.common import (
     CREATED_AT,
@@ -96,8 +96,19 @@ class App:
         return User(id=self.bot_user_id, login=f"{self.slug}[bot]", type="Bot")
 
 
+class _Node:
+    """A record GitHub gives a global ``node_id`` (of its kind and id)."""
+
+    id: int
+    node_kind: ClassVar[str]
+
+    @property
+    def node_id(self) -> str:
+        return _node_id(self.node_kind, self.id)
+
+
 @dataclass
-class Installation:
+class Installation(_Node):
     id: int
     account: str  # the organization's login
     permissions: dict[str, str]
@@ -107,9 +118,7 @@ class Installation:
     suspended_at: str | None = None
     repository_ids: list[int] = field(default_factory=list)  # when repository_selection is "selected"
 
-    @property
-    def node_id(self) -> str:
-        return _node_id("IntegrationInstallation", self.id)
+    node_kind: ClassVar[str] = "IntegrationInstallation"
 
 
 @dataclass
@@ -180,7 +189,7 @@ class Delivery:
 
 
 @dataclass
-class Repo:
+class Repo(_Node):
     """A repository: its metadata here, its git data in a bare repository under the stand-in's ``repos_dir``."""
 
     id: int
@@ -198,9 +207,7 @@ class Repo:
     def full_name(self) -> str:
         return f"{self.owner}/{self.name}"
 
-    @property
-    def node_id(self) -> str:
-        return _node_id("Repository", self.id)
+    node_kind: ClassVar[str] = "Repository"
 
 
 @dataclass
