@@ -408,7 +408,7 @@ class NamespaceService:
                 undone.append("runtime_namespace")
             except NotFoundError:
                 pass
-            self._placement.release_capacity(ns.region, ns.cluster_id, self._plans[ns.plan])
+            self._placement.release_capacity(ns.region, ns.cluster_id, self._plans[ns.plan], placement_id(ns))
             undone.append("placement")
         if ns.subscription_id:
             with contextlib.suppress(NotFoundError, ConflictError):
@@ -465,7 +465,7 @@ class NamespaceService:
         if ns.status == "deleted":
             return
         if ns.cluster_id:
-            self._placement.release_capacity(ns.region, ns.cluster_id, self._plans[ns.plan])
+            self._placement.release_capacity(ns.region, ns.cluster_id, self._plans[ns.plan], placement_id(ns))
         self._accounts.forget_all(ns_id)
         members = self._members.list(ns_id)
         if members:
@@ -492,6 +492,11 @@ class NamespaceService:
 
 
 RESUMED = "-resume"  # the suffix of the execution that resumes a stuck one
+
+
+def placement_id(ns: Namespace) -> str:
+    """The namespace's placement of this onboarding attempt: its capacity is given back once."""
+    return f"{ns.id}#{ns.attempt}"
 
 
 def onboarding_execution(ns: Namespace) -> str:
