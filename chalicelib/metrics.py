@@ -8,7 +8,9 @@ extra latency). Namespace ``MicroPlatform`` (``POWERTOOLS_METRICS_NAMESPACE`` ov
 - ``WebhookDeliveries`` by ``outcome`` (processed; duplicate: an offloaded payload settled already; failed),
   by the github-events consumer;
 - ``DeadLetteredMessages`` by ``queue``: a message failed on its last receive, bound for the DLQ;
-- ``Onboardings`` by ``outcome`` (active, failed), by the onboarding state machine's last steps.
+- ``Onboardings`` by ``outcome`` (active, failed), by the onboarding state machine's last steps and
+  by the namespace sweeper for an onboarding it compensated itself (one it resumed is counted by the
+  new execution's steps): once per namespace.
 
 Powertools is imported on first use (cold starts); a metric that cannot be written never fails the
 work it counts."""

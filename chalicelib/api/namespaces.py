@@ -73,9 +73,17 @@ def me(call: Call) -> dict[str, Any]:
     summary="The regions a namespace can be placed in",
 )
 def list_regions(call: Call) -> dict[str, Any]:
+    from chalicelib.domain.services.regions import region_health
+
     return {
         "regions": [
-            {"name": r.name, "display_name": r.display_name, "cloud": r.cloud, "status": r.status}
+            {
+                "name": r.name,
+                "display_name": r.display_name,
+                "cloud": r.cloud,
+                "status": r.status,
+                "health": region_health(r),
+            }
             for r in get_container().regions.list()
         ]
     }

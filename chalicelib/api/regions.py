@@ -35,6 +35,7 @@ def region_view(region: Region) -> dict[str, Any]:
         "cloud_region": region.cloud_region,
         "size": region.size,
         "status": region.status,
+        "health": totals["health"],
         "status_at": region.status_at,
         "managed": region.managed,
         "require_approval": region.require_approval,

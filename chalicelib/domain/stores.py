@@ -219,7 +219,13 @@ class PlacementStore(Protocol):
         capacity, atomically; answer its id. NoCapacityError when none has room for it."""
         ...
 
-    def release_capacity(self, region: str, cluster_id: str, quota: ResourceQuota) -> None: ...
+    def release_capacity(
+        self, region: str, cluster_id: str, quota: ResourceQuota, placement: str | None = None
+    ) -> None:
+        """Give ``quota`` back to the cluster; with ``placement`` (``placement_id``), once however
+        often it is called (a compensation or offboarding re-run after a crash)."""
+        ...
+
     def api_address(self, region: str, cluster_id: str) -> str:
         """micro's HTTP API gateway of the cluster (what the runtime adapter calls)."""
         ...

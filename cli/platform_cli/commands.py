@@ -469,8 +469,11 @@ def cmd_env(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_regions_list(ctx: Context, args: argparse.Namespace) -> int:
     answer = ctx.api().request("GET", "/v1/regions")
-    rows = [[r.get("name"), r.get("display_name"), r.get("cloud"), r.get("status")] for r in _list(answer, "regions")]
-    ctx.emit(answer, table(["name", "display name", "cloud", "status"], rows) if rows else "No regions.\n")
+    rows = [
+        [r.get("name"), r.get("display_name"), r.get("cloud"), r.get("status"), r.get("health") or "-"]
+        for r in _list(answer, "regions")
+    ]
+    ctx.emit(answer, table(["name", "display name", "cloud", "status", "health"], rows) if rows else "No regions.\n")
     return EXIT_OK
 
 

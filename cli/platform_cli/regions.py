@@ -33,6 +33,7 @@ def region_text(r: dict[str, Any]) -> str:
     rows = [
         ("name", r.get("name")),
         ("status", r.get("status")),
+        ("health", r.get("health") or "-"),
         ("cloud", f"{r.get('cloud')} {r.get('cloud_region') or ''}".strip()),
         ("size", r.get("size") or "-"),
         ("capacity", _capacity(r.get("capacity"))),

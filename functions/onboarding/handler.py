@@ -1,7 +1,8 @@
 """The onboarding state machine's tasks (statemachines/onboarding.asl.json), one per state. Each takes
 ``{"namespace": id}``, calls one NamespaceService step, and passes the input on. And the namespace
 sweeper (at the local cloud's start and on a schedule), which settles onboardings and offboardings
-whose execution no longer runs. Each onboarding's outcome is counted (``Onboardings``: chalicelib/metrics.py)."""
+whose execution no longer runs. Each onboarding's outcome is counted once (``Onboardings``: chalicelib/metrics.py),
+the sweeper's compensations included."""
 
 from __future__ import annotations
 
@@ -52,4 +53,10 @@ def sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``{"grace_seconds": n}`` (optional): how long a namespace must have been stuck; 0 at a local start."""
     grace = event.get("grace_seconds")
     service = get_container().namespaces
-    return service.sweep() if grace is None else service.sweep(timedelta(seconds=int(grace)))
+    done = service.sweep() if grace is None else service.sweep(timedelta(seconds=int(grace)))
+    # An onboarding the sweeper compensated itself is counted here, once (only the sweep whose
+    # compensation moved it to failed lists it); one it resumed is counted by its new execution's
+    # Activate or Compensate task.
+    if done.get("compensated"):
+        count("Onboardings", "outcome", "failed", len(done["compensated"]))
+    return done

@@ -164,6 +164,12 @@ def test_moving_the_clock_three_hours_closes_each_hour_once_and_bills_it(
     assert sum(int(e["value"]) for e in events.values() if e["event_name"] == "requests") == BURST * MICROS
     seats = [int(e["value"]) for e in events.values() if e["event_name"] == "seats"]
     assert seats and set(seats) == {3 * MICROS}  # ada, linus, grace
+    # every hour the jump skipped has its seats (the current members), not only the last one
+    r = api("GET", f"/v1/namespaces/{NS}/usage", meter="seats", **{"from": start.isoformat(), "to": end.isoformat()})
+    assert r.status_code == 200, r.text
+    hourly = {s["start"][:13]: s["quantity"] for s in r.json()["series"]}
+    every_hour = int((end - start) / timedelta(hours=1))
+    assert hourly == {hour_key(start + timedelta(hours=i)): "3" for i in range(every_hour)}
 
     # the same hour again (a redelivered message, a second execution): nothing more is reported
     sent = cloud.stripe.meter_events()

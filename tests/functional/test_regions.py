@@ -165,7 +165,9 @@ def test_a_local_region_is_planned_approved_applied_registered_and_active(platfo
     # the credential stays where the configuration keeps it: only its reference was registered
     assert "secret" not in json.dumps(active)
     listed = requests.get(f"{p['api']}/v1/regions", headers=p["ada"], timeout=10).json()["regions"]
-    assert {"name": REGION, "status": "active"}.items() <= next(x for x in listed if x["name"] == REGION).items()
+    assert {"name": REGION, "status": "active", "health": "healthy"}.items() <= next(
+        x for x in listed if x["name"] == REGION
+    ).items()
 
 
 def test_a_namespace_is_placed_there_and_a_push_deploys_on_it(platform: dict[str, Any]) -> None:
@@ -229,6 +231,10 @@ def test_a_stopped_runtime_is_unhealthy_after_consecutive_checks_and_recovers(pl
     [c] = region(p)["clusters"]
     assert c["status"] == "unhealthy" and c["health_failures"] >= 2 and c["unhealthy_since"]
     assert "does not answer" in (c["last_check_error"] or "") or c["last_check_error"]
+    # the region's admin state stays active; what it shows says it cannot take a namespace now
+    assert (region(p)["status"], region(p)["health"]) == ("active", "unavailable")
+    [row] = [line.split() for line in cli(p, "regions").stdout.splitlines() if line.startswith(f"{REGION} ")]
+    assert row[-2:] == ["active", "unavailable"]
     # no new placements there: onboarding into the region finds no room
     from chalicelib.composition import get_container
     from chalicelib.domain.errors import NoCapacityError
@@ -241,7 +247,7 @@ def test_a_stopped_runtime_is_unhealthy_after_consecutive_checks_and_recovers(pl
     advance(p)
     result, error = router.invoke("region-health-check", {})
     assert error is None and f"{REGION}-1" in result.get("recovered", []), result
-    assert region(p)["clusters"][0]["status"] == "active"
+    assert region(p)["clusters"][0]["status"] == "active" and region(p)["health"] == "healthy"
 
 
 def test_once_the_namespace_is_gone_the_delete_drains_and_destroys(platform: dict[str, Any]) -> None:

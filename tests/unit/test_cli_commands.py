@@ -131,7 +131,18 @@ class FakeApi:
                 ],
             }
         if route == "/v1/regions":
-            return {"regions": [{"name": "local", "display_name": "Local", "cloud": "local", "status": "active"}]}
+            return {
+                "regions": [
+                    {
+                        "name": "local",
+                        "display_name": "Local",
+                        "cloud": "local",
+                        "status": "active",
+                        "health": "healthy",
+                    },
+                    {"name": "eu", "display_name": "EU", "cloud": "aws", "status": "active", "health": "unavailable"},
+                ]
+            }
         if route == "/v1/namespaces" and method == "POST":
             missing = [k for k in ("github_org", "github_team", "region", "plan") if not body.get(k)]
             if missing:
@@ -798,6 +809,9 @@ def test_audit_without_a_namespace_exits_2(cli: Cli) -> None:
 def test_regions_list(cli: Cli) -> None:
     cli.log_in("ada")
     assert cli("regions", "list", "-o", "json").json()["regions"][0]["name"] == "local"
+    rows = [line.split() for line in cli("regions", "list").out.splitlines()]
+    assert rows[0][-2:] == ["STATUS", "HEALTH"]
+    assert ["eu", "EU", "aws", "active", "unavailable"] in rows  # active, but no healthy cluster
 
 
 # -- output ---------------------------------------------------------------------------------------------

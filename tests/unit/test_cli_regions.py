@@ -25,6 +25,7 @@ def region_answer(name: str, status: str, **extra: Any) -> dict[str, Any]:
         "cloud_region": "us-east-1",
         "size": "small",
         "status": status,
+        "health": "healthy" if status == "active" else "unavailable",
         "status_at": "2026-11-10T00:00:00Z",
         "managed": True,
         "require_approval": True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from typing import Any
@@ -185,3 +186,43 @@ def test_the_local_regions_are_seeded_with_both_addresses_which_follow_the_confi
     [micro] = container.regions.get("micro-local").clusters
     assert (micro.api_address, micro.proxy_address, micro.used) == ("http://127.0.0.1:9012", "127.0.0.1:9013", 1)
     assert placement.api_address("local", "local-1") == "http://127.0.0.1:9000"
+
+
+class Killed(BaseException):
+    """The process dies here (a BaseException: nothing in the code under test may swallow it)."""
+
+
+def test_a_compensation_interrupted_after_freeing_the_slot_and_run_again_frees_it_once(
+    container: Any, clock: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """A failed onboarding's compensation gives the namespace's room back; the Lambda dies right after
+    (before the namespace is marked failed), and Step Functions' retry runs the whole compensation
+    again. The cluster's counters go back once, not twice (a second release would hand the room of
+    another namespace placed there to the next onboarding)."""
+    from chalicelib.domain.model import Namespace
+
+    monkeypatch.setenv("PLATFORM_LOCAL_KEY", "unit-test-local-key")
+    monkeypatch.setattr(container, "settings", dataclasses.replace(container.settings, runtime_dir=str(tmp_path)))
+    container.region_service.seed_local(container.settings.local_cluster_address)
+    placement, namespaces = container.stores.placement, container.stores.namespaces
+    team = container.catalog.quotas()["team"]
+    placement.take_capacity("local", team)  # another namespace, already there
+    ns = Namespace("acme-data", "acme", 1, "data", 3, "local", "team", "provisioning", clock.now(), "ada")
+    namespaces.create(ns, [])
+    container.namespaces.step_place("acme-data")
+    [cluster] = container.regions.get("local").clusters
+    assert (cluster.used, cluster.taken.cpu_millicores) == (2, 2 * team.cpu_millicores)
+
+    release_team = namespaces.release_team
+    monkeypatch.setattr(namespaces, "release_team", lambda ns: (_ for _ in ()).throw(Killed("after the release")))
+    with pytest.raises(Killed):
+        container.namespaces.compensate("acme-data", {"Error": "X", "Cause": "y"})
+    monkeypatch.setattr(namespaces, "release_team", release_team)
+    done = container.namespaces.compensate("acme-data", {"Error": "X", "Cause": "y"})  # the retry
+    assert "placement" in done["undone"] and container.namespaces.get("acme-data").status == "failed"
+    [cluster] = container.regions.get("local").clusters
+    assert (cluster.used, cluster.taken.cpu_millicores, cluster.taken.memory_mib) == (
+        1,
+        team.cpu_millicores,
+        team.memory_mib,
+    )

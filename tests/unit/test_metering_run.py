@@ -256,6 +256,20 @@ def test_seats_are_the_members_kept_as_a_maximum(world: World) -> None:
     assert seats == [(at(0), 3 * MICROS), (at(1), 3 * MICROS)]
 
 
+@on_both_ledgers
+def test_a_catch_up_after_a_clock_jump_records_seats_in_every_hour_it_closes(world: World) -> None:
+    """``localcloud.clock advance 3d``: the next run closes three days of hours at once; each of them
+    has its seats (the current membership: members keep no history), so a daily view has no zero day."""
+    world.clock.set(at(1) + timedelta(minutes=5))
+    world.close(at(0))
+    world.clock.set(at(1 + 72) + timedelta(minutes=5))
+    result = world.close(at(72))
+    assert len(result.hours) == 72
+    seats = world.totals("seats")
+    assert seats == {(hour_key(at(h)), ""): 3 * MICROS for h in range(73)}
+    assert world.ledger.unreported(NS) == []  # and each hour was reported
+
+
 # --------------------------------------------------------------------------- reporting
 
 

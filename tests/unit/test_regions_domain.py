@@ -421,3 +421,28 @@ def test_seeded_regions_are_not_managed_here(world: dict[str, Any]) -> None:
     with pytest.raises(ConflictError) as refused:
         world["service"].delete("local", OPS)
     assert "seeded" in refused.value.message
+
+
+def test_a_region_shows_its_health_apart_from_its_admin_status(world: dict[str, Any]) -> None:
+    """``status`` is what an admin set (active, draining); ``health`` says whether a namespace can be
+    placed there now: an active region whose only cluster is unhealthy is ``unavailable``."""
+    service, registry = world["service"], world["registry"]
+
+    def seeded(name: str, *statuses: str, status: str = "active") -> str:
+        clusters = tuple(
+            Cluster(f"{name}-{i}", name, "aws", f"{name}-{i}.proxy:8081", s, 4)  # type: ignore[arg-type]
+            for i, s in enumerate(statuses, start=1)
+        )
+        registry.seed(Region(name, "aws", name, status, clusters))  # type: ignore[arg-type]
+        return str(service.view(registry.get(name))["health"])
+
+    assert seeded("fine", "active", "active") == "healthy"
+    assert seeded("half", "active", "unhealthy") == "degraded"
+    assert seeded("sick", "unhealthy") == "unavailable"
+    assert seeded("empty") == "unavailable"
+    assert seeded("leaving", "draining", status="draining") == "unavailable"
+    assert seeded("retiring", "active", "retired") == "healthy"
+    sick = registry.get("sick")
+    assert sick.status == "active"  # the stored admin state is left as it is
+    with pytest.raises(NoCapacityError):  # and placement agrees with what is shown
+        world["placement"].take_capacity("sick", STARTER)

@@ -137,3 +137,54 @@ def test_a_failed_onboarding_is_counted(
     compensate({"namespace": "acme-data", "error": {"Error": "X", "Cause": "y"}}, None)  # again: counted once
     counted = emf(capsys.readouterr().out)
     assert [(m["name"], m["outcome"]) for m in counted] == [("Onboardings", "failed")]
+
+
+class Executions:
+    """Step Functions as the sweeper sees it (``WorkflowPort``): execution names are unique per state
+    machine (a second start of one raises ConflictError, as ``ExecutionAlreadyExists``), and none of
+    them runs (the local cloud restarted, or they stopped short)."""
+
+    def __init__(self) -> None:
+        self.started: set[tuple[str, str]] = set()
+
+    def start(self, machine: str, name: str, payload: dict[str, Any]) -> str:
+        from chalicelib.domain.errors import ConflictError
+
+        if (machine, name) in self.started:
+            raise ConflictError(f"an execution named {name!r} exists", {"execution": name})
+        self.started.add((machine, name))
+        return f"arn:aws:states:us-east-1:123456789012:execution:{machine}:{name}"
+
+    def status(self, machine: str, name: str) -> str | None:
+        return "FAILED" if (machine, name) in self.started else None
+
+
+def test_onboardings_the_sweeper_settles_are_counted_once_each(
+    container: Any, clock: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stuck onboarding is resumed once (its new execution's Activate or Compensate task counts it),
+    then, if that stopped short too, compensated by the sweeper itself: counted ``failed``, once."""
+    from datetime import timedelta
+
+    from chalicelib.domain.model import Namespace
+    from functions.onboarding.handler import activate, sweep
+
+    monkeypatch.setenv("PLATFORM_LOCAL_KEY", "unit-test-local-key")
+    container.__dict__["workflows"] = Executions()
+    for team, uid in (("data", 3), ("web", 4)):
+        ns = Namespace(f"acme-{team}", "acme", 1, team, uid, "local", "starter", "provisioning", clock.now(), "ada")
+        container.stores.namespaces.create(ns, [])
+    clock.advance(timedelta(minutes=5))
+    capsys.readouterr()
+
+    assert sweep({}, context("platform-test-namespace-sweep")) == {"resumed": ["acme-data", "acme-web"]}
+    activate({"namespace": "acme-web"}, None)  # acme-web's resumed execution gets to the end
+    clock.advance(timedelta(minutes=5))
+    assert sweep({}, None) == {"compensated": ["acme-data"]}  # acme-data's stopped short again
+    assert sweep({}, None) == {}
+    assert container.namespaces.get("acme-data").status == "failed"
+    counted = emf(capsys.readouterr().out)
+    assert sorted((m["name"], m["outcome"], m["value"]) for m in counted) == [
+        ("Onboardings", "active", [1.0]),
+        ("Onboardings", "failed", [1.0]),
+    ]

@@ -448,6 +448,15 @@ class DynamoRegionRegistry:
             self.add_cluster(cluster)  # a cluster the region did not have yet
 
 
+class ReleasedItem(BaseItem, discriminator="PlacementReleased"):
+    """That a namespace's placement (one onboarding attempt) on a cluster was given back: written in
+    the same transaction as the cluster's decrement, on the condition that it does not exist yet."""
+
+    @staticmethod
+    def key(placement: str, region: str, cluster_id: str) -> tuple[str, str]:
+        return f"PLACEMENT#{placement}", f"RELEASED#{region}#{cluster_id}"
+
+
 class DynamoPlacementStore:
     """Placement: the region's active clusters (one Query), the one with the most free room taken with
     a conditional update that adds the namespace's quota only while it still fits (the condition is
@@ -507,28 +516,47 @@ class DynamoPlacementStore:
             {"region": region, "cpu_millicores": quota.cpu_millicores, "memory_mib": quota.memory_mib},
         )
 
-    def release_capacity(self, region: str, cluster_id: str, quota: ResourceQuota) -> None:
-        pk, sk = ClusterItem.key(region, cluster_id)
-        try:
-            ClusterItem(PK=pk, SK=sk).update(
-                actions=[
-                    ClusterItem.used.add(-1),
-                    ClusterItem.cpu_used.add(-quota.cpu_millicores),
-                    ClusterItem.memory_used.add(-quota.memory_mib),
-                ],
-                condition=(ClusterItem.used > 0)
-                & (ClusterItem.cpu_used >= quota.cpu_millicores)
-                & (ClusterItem.memory_used >= quota.memory_mib),
-            )
-        except UpdateError as e:
-            if not condition_failed(e):
-                raise
-            # A namespace placed before room was counted by quota: the count alone goes back.
+    def release_capacity(
+        self, region: str, cluster_id: str, quota: ResourceQuota, placement: str | None = None
+    ) -> None:
+        """Give ``quota`` back to the cluster. With ``placement`` (``<namespace>#<attempt>``) it is
+        given back once however often this runs: the decrement and a marker of the release (condition:
+        no marker yet) are one transaction, so a compensation or an offboarding re-run after a crash
+        frees the slot once."""
+        by_quota = (
+            [
+                ClusterItem.used.add(-1),
+                ClusterItem.cpu_used.add(-quota.cpu_millicores),
+                ClusterItem.memory_used.add(-quota.memory_mib),
+            ],
+            (ClusterItem.used > 0)
+            & (ClusterItem.cpu_used >= quota.cpu_millicores)
+            & (ClusterItem.memory_used >= quota.memory_mib),
+        )
+        # A namespace placed before room was counted by quota: the count alone goes back.
+        by_count = ([ClusterItem.used.add(-1)], ClusterItem.used > 0)
+        for actions, condition in (by_quota, by_count):
+            if self._release(region, cluster_id, actions, condition, placement):
+                return
+
+    def _release(self, region: str, cluster_id: str, actions: list[Any], condition: Any, placement: str | None) -> bool:
+        """True when done (released now, or by an earlier run); False when the cluster's condition failed."""
+        cluster = ClusterItem(*ClusterItem.key(region, cluster_id))
+        if placement is None:
             try:
-                ClusterItem(PK=pk, SK=sk).update(actions=[ClusterItem.used.add(-1)], condition=ClusterItem.used > 0)
-            except UpdateError as again:
-                if not condition_failed(again):
+                cluster.update(actions=actions, condition=condition)
+                return True
+            except UpdateError as e:
+                if not condition_failed(e):
                     raise
+                return False
+        marker = ReleasedItem(*ReleasedItem.key(placement, region, cluster_id))
+        try:
+            write_with_events([(marker, ReleasedItem.PK.does_not_exist())], [], updates=[(cluster, actions, condition)])
+            return True
+        except ConditionFailedError as e:
+            failed = e.details.get("failed") or []
+            return 0 in failed  # the marker exists: released already, nothing more to give back
 
     def cluster(self, region: str, cluster_id: str) -> Cluster:
         try:

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from chalicelib.api.schemas import ApiInput, ApiModel
+from chalicelib.domain.services.regions import RegionHealth
 
 DnsLabel = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", min_length=1, max_length=63)
 GitHubName = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", min_length=1, max_length=100)
@@ -58,7 +59,12 @@ class RegionOut(ApiModel):
     name: str
     display_name: str
     cloud: str
-    status: str
+    status: str = Field(description="the admin state: active, draining, ...")
+    health: RegionHealth = Field(
+        description="derived from the clusters, apart from the admin `status`: healthy (every cluster in service is), "
+        "degraded (some are unhealthy; the healthy ones take namespaces), unavailable (not active, or no healthy "
+        "cluster: no namespace can be placed there)"
+    )
 
 
 class RegionsOut(ApiModel):

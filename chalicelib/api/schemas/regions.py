@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from chalicelib.api.schemas import ApiInput, ApiModel
+from chalicelib.domain.services.regions import RegionHealth
 
 
 class RegionIn(ApiInput):
@@ -58,6 +59,11 @@ class RegionDetailOut(ApiModel):
     cloud_region: str
     size: str
     status: str
+    health: RegionHealth = Field(
+        description="derived from the clusters, apart from the admin `status`: healthy (every cluster in service is), "
+        "degraded (some are unhealthy; the healthy ones take namespaces), unavailable (not active, or no healthy "
+        "cluster: no namespace can be placed there)"
+    )
     status_at: datetime | None
     managed: bool
     require_approval: bool

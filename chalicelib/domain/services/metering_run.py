@@ -10,9 +10,10 @@ namespace's billing. Three steps, each safe to repeat after a crash anywhere:
    ``requests`` from the runtime proxy's counter checkpoint (event id
    ``requests:<checkpoint id>:<service>:<hour>``; the checkpoint is acknowledged only after ingestion,
    so a crash in between ingests the same checkpoint again, as duplicates); ``seats`` = the
-   namespace's members now, in the last hour collected (a ``max`` meter: the ledger keeps the
-   maximum). Every event goes through ingestion (``IngestionService.ingest_internal``: the API's
-   validation and write path). Then the cursor moves to ``until``, conditionally on its old value.
+   namespace's members now, in every hour collected (membership keeps no history, so each missed
+   hour of a catch-up is given the current count; a ``max`` meter: the ledger keeps the maximum).
+   Every event goes through ingestion (``IngestionService.ingest_internal``: the API's validation and
+   write path). Then the cursor moves to ``until``, conditionally on its old value.
 2. **Report** every bucket with something unreported through the billing port, as Stripe will be
    driven: the intent (identifier and value) is written on the bucket before the call and the result
    after it; a run that finds an intent sends exactly that again (same identifier: the provider
@@ -223,16 +224,17 @@ class MeteringService:
             result.notes.append("another run moved the cursor meanwhile")
 
     def _seats(self, ns: Namespace, first: datetime, last: datetime) -> list[UsageEvent]:
-        """Seats now, in the last hour of each period the hours touch (membership has no history: a
-        past hour is not given a count it never had). A ``max`` meter: recorded as the bucket's
-        maximum, so a repeat changes nothing."""
+        """Seats in every hour collected, ``first`` to ``last``: a run that catches up after missed
+        hours (a clock jump, a schedule that did not fire) records each of them, so a daily or weekly
+        view has no hole. Membership keeps no history (a member record has no join or leave time),
+        so each missed hour is given the current membership. A ``max`` meter: recorded as the
+        bucket's maximum, so a repeat changes nothing."""
         seats = len(self._members.list(ns.id)) * MICROS
-        events = []
-        hour = last
-        while hour >= first:
-            events.append(UsageEvent(f"seats:{hour_key(hour)}", ns.id, "seats", seats, hour))
-            hour = hour.replace(day=1, hour=0) - HOUR  # the last hour of the period before
-        return events
+        hours = int((last - first) / HOUR) + 1
+        return [
+            UsageEvent(f"seats:{hour_key(hour)}", ns.id, "seats", seats, hour)
+            for hour in (first + HOUR * i for i in range(hours))
+        ]
 
     # ------------------------------------------------------------------ 2. report
 

@@ -237,9 +237,10 @@ class NamespaceService:
         machine, name = _execution_of(ns)
         return all(self._workflows.status(machine, n) != "RUNNING" for n in (name, name + RESUMED))
 
-    def _settle(self, ns: Namespace, actor: str) -> str:
+    def _settle(self, ns: Namespace, actor: str) -> str | None:
         """Resume a stuck onboarding or offboarding once, with a new execution; when that one stopped
-        short too, compensate the onboarding, or finish the offboarding here, with the same steps."""
+        short too, compensate the onboarding, or finish the offboarding here, with the same steps.
+        The outcome: ``compensated`` only when this call moved the namespace to ``failed``."""
         machine, name = _execution_of(ns)
         payload = {"namespace": ns.id} if machine == "onboarding" else {"namespace": ns.id, "actor": actor}
         try:
@@ -248,8 +249,9 @@ class NamespaceService:
         except ConflictError:
             pass  # resumed once already
         if ns.status == "provisioning":
-            self.compensate(ns.id, INTERRUPTED)
-            return "compensated"
+            done = self.compensate(ns.id, INTERRUPTED)
+            # with a status: settled meanwhile by someone else (who counts it), not by this sweep
+            return None if "status" in done else "compensated"
         self.offboard_runtime(ns.id)
         if self._last_close is not None:  # the state machine's Usage step: metered up to now, once stopped
             self._last_close(ns.id)
@@ -406,7 +408,7 @@ class NamespaceService:
                 undone.append("runtime_namespace")
             except NotFoundError:
                 pass
-            self._placement.release_capacity(ns.region, ns.cluster_id, self._plans[ns.plan])
+            self._placement.release_capacity(ns.region, ns.cluster_id, self._plans[ns.plan], placement_id(ns))
             undone.append("placement")
         if ns.subscription_id:
             with contextlib.suppress(NotFoundError, ConflictError):
@@ -463,7 +465,7 @@ class NamespaceService:
         if ns.status == "deleted":
             return
         if ns.cluster_id:
-            self._placement.release_capacity(ns.region, ns.cluster_id, self._plans[ns.plan])
+            self._placement.release_capacity(ns.region, ns.cluster_id, self._plans[ns.plan], placement_id(ns))
         self._accounts.forget_all(ns_id)
         members = self._members.list(ns_id)
         if members:
@@ -490,6 +492,11 @@ class NamespaceService:
 
 
 RESUMED = "-resume"  # the suffix of the execution that resumes a stuck one
+
+
+def placement_id(ns: Namespace) -> str:
+    """The namespace's placement of this onboarding attempt: its capacity is given back once."""
+    return f"{ns.id}#{ns.attempt}"
 
 
 def onboarding_execution(ns: Namespace) -> str:

@@ -15,7 +15,12 @@ Terraform's state, kept per region, makes it resume where the last run stopped.
 Health: ``check_health`` (a schedule) probes every registered cluster's runtime API; after
 ``health_failures`` consecutive failed checks a cluster is ``unhealthy`` (no placements there;
 ``region.unhealthy``), and the first check that passes makes it ``active`` again (``region.recovered``).
-A check sooner than half the interval after the last one is not counted (two schedulers, a retry)."""
+A check sooner than half the interval after the last one is not counted (two schedulers, a retry).
+
+A region's ``status`` is its stored admin state (``active``, ``draining``, ...); ``region_health`` is
+derived from its clusters, and says whether it can take a namespace now: ``healthy`` (every cluster
+in service is), ``degraded`` (some are unhealthy, the healthy ones take placements), ``unavailable``
+(not ``active``, or no healthy cluster: placement refuses it)."""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from chalicelib.domain.clock import Clock
 from chalicelib.domain.errors import (
@@ -121,6 +126,19 @@ def micro_local_region(api_address: str, proxy_address: str, capacity: int = 100
 class HealthSettings:
     failures: int = 3  # consecutive failed checks before a cluster is unhealthy
     interval: timedelta = timedelta(minutes=1)  # the schedule's rate
+
+
+RegionHealth = Literal["healthy", "degraded", "unavailable"]
+
+
+def region_health(region: Region) -> RegionHealth:
+    """Whether the region can take a namespace now, from its clusters in service (``active`` or
+    ``unhealthy``; placement takes only ``active`` ones), apart from its stored admin ``status``."""
+    in_service = [c for c in region.clusters if c.status in ("active", "unhealthy")]
+    healthy = [c for c in in_service if c.status == "active"]
+    if region.status != "active" or not healthy:
+        return "unavailable"
+    return "degraded" if len(healthy) < len(in_service) else "healthy"
 
 
 def cluster_id_of(region: str) -> str:
@@ -350,7 +368,7 @@ class RegionService:
         return sorted({ns for c in region.clusters for ns in self._namespaces.on_cluster(c.id)})
 
     def view(self, region: Region) -> dict[str, Any]:
-        """What ``GET /v1/regions/{region}`` shows: status, capacity used and free, the plan, the failure."""
+        """What ``GET /v1/regions/{region}`` shows: status, health, capacity used and free, the plan, the failure."""
         total = [c.total for c in region.clusters if c.status not in ("retired",)]
         taken = [c.taken for c in region.clusters if c.status not in ("retired",)]
         used = Capacity(sum(t.cpu_millicores for t in taken), sum(t.memory_mib for t in taken))
@@ -363,6 +381,7 @@ class RegionService:
                 max(0, cap.cpu_millicores - used.cpu_millicores), max(0, cap.memory_mib - used.memory_mib)
             ),
             "namespaces": sum(c.used for c in region.clusters),
+            "health": region_health(region),
         }
 
     # ------------------------------------------------------------------ the state machine's steps

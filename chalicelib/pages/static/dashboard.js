@@ -97,9 +97,9 @@ export function describe(error) {
 
 // A status in words with a symbol, never colour alone.
 const KINDS = {
-  ok: ["active", "running", "succeeded", "ok", "linked", "enabled", "sent", "paid"],
-  bad: ["failed", "error", "suspended", "disabled", "crashed", "refused", "uncollectible", "past_due"],
-  warn: ["rolled_back", "superseded", "stopped", "paused", "deleting", "stopping"],
+  ok: ["active", "running", "succeeded", "ok", "linked", "enabled", "sent", "paid", "healthy"],
+  bad: ["failed", "error", "suspended", "disabled", "crashed", "refused", "uncollectible", "past_due", "unavailable"],
+  warn: ["rolled_back", "superseded", "stopped", "paused", "deleting", "stopping", "degraded"],
   run: ["queued", "provisioning", "starting", "building", "deploying", "started", "waiting", "pending", "in_progress", "gathered", "sending"],
 };
 const SYMBOLS = { ok: "\u2713", bad: "\u2715", warn: "\u21BA", run: "\u2026", idle: "\u2022" };

@@ -4,7 +4,8 @@ import { $, api, badge, ctx, el, enc, onSubmit, poll, replace, sayError, when } 
 
 async function options() {
   const [regions, plans] = await Promise.all([api("GET", "/v1/regions"), api("GET", "/v1/plans")]);
-  const active = regions.regions.filter((r) => r.status === "active");
+  // an active region with no healthy cluster cannot place a namespace: not offered
+  const active = regions.regions.filter((r) => r.status === "active" && r.health !== "unavailable");
   replace(
     "#region",
     active.length

@@ -1,4 +1,4 @@
-// Regions (platform admins): each region's status, capacity and namespaces, and its ingest tokens
+// Regions (platform admins): each region's status, its health (can it take a namespace now), capacity and namespaces, and its ingest tokens
 // (mint one, its secret shown once; revoke).
 import { api, badge, confirmAction, el, enc, facts, replace, say, sayError, table, when } from "./dashboard.js";
 
@@ -18,6 +18,7 @@ async function regionPanel(r) {
     el("h2", { id: `region-${r.name}` }, `${detail.display_name} (${detail.name})`),
     el("dl", { class: "facts" }, facts([
       ["Status", [badge(detail.status), detail.status_at ? [" since ", when(detail.status_at)] : null]],
+      ["Health", badge(detail.health)],
       ["Cloud", [detail.cloud, detail.cloud_region, detail.size ? `size ${detail.size}` : ""].filter(Boolean).join(", ")],
       ["Namespaces", String(detail.namespaces)],
       ["CPU", `${detail.used.cpu_millicores} of ${detail.capacity.cpu_millicores} millicores used`],
