@@ -1,8 +1,10 @@
 """The local cloud: every piece started in one process, in order, and stopped in reverse.
 
     moto server (DynamoDB serialised) -> resources from infra/resources.json -> the table's snapshot
-    and journal (replayed, then every write journalled) -> Lambda router -> stand-ins (GitHub, Slack)
-    -> startup functions (seed, sweepers) -> queue consumers -> scheduler -> snapshotter -> API front end
+    and journal (replayed, then every write journalled) -> Lambda router -> stand-ins (GitHub, Slack,
+    the webhook receiver, micro and its proxy placeholder, Stripe) -> startup functions (seed, catalog
+    sync, runtime restore, sweepers, outbox relay) -> queue consumers and task workers -> scheduler ->
+    snapshotter -> API front end
 
 It knows the declaration and the handlers' names, never the domain."""
 

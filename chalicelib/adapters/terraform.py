@@ -1,8 +1,9 @@
 """The ``TerraformPort`` over python-terraform: the one place that runs the ``terraform`` binary.
 
-python-terraform 0.10.1 is stale (../STACK-NOTES: ``apply()`` asks for approval unless ``skip_plan``,
-``output("name")`` raises TypeError, ``destroy()`` needs ``force=IsNotFlagged``, ``plan`` answers 2 on
-changes with ``-detailed-exitcode``), so every command goes through ``Terraform.cmd`` with its flags
+python-terraform 0.10.1 (its last release) lags Terraform (its ``python_terraform/__init__.py``: ``apply()``
+asks for approval unless ``skip_plan``, ``output("name")`` raises TypeError, ``destroy()`` passes ``-force``,
+which Terraform 0.15 removed, unless ``force=IsNotFlagged``, ``plan`` answers 2 on changes with
+``-detailed-exitcode``), so every command goes through ``Terraform.cmd`` with its flags
 spelled out (``-input=false``, ``-no-color``), output captured, and every return code checked here.
 
 A region's working directory is ``<work root>/<region>/``: a copy of the configuration tree (``infra/``:

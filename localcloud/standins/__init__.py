@@ -1,14 +1,26 @@
 """Local stand-ins for third parties: real HTTP servers on loopback speaking the third party's wire
-protocol, started by the local cloud and reused by the tests.
+protocol for the calls the platform makes, started by the local cloud (``make run``) and reused by the
+tests. Each module's docstring says which real system and version it mirrors, with the documentation
+page or source file of each behaviour, what it implements and what it leaves out.
 
-- ``localcloud.standins.github.GitHubStandIn``: a GitHub REST API v3 subset under ``/api/v3`` (PyGithub
-  takes it as a GitHub Enterprise ``base_url``), with seeded users, an organization and teams.
-- ``localcloud.standins.slack.SlackStandIn``: a Slack incoming-webhook receiver.
+- ``localcloud.standins.github`` (``GitHubStandIn``): the GitHub REST API (a subset, under ``/api/v3``,
+  which PyGithub takes as a GitHub Enterprise ``base_url``), the GitHub App's OAuth, git hosting of the
+  seeded organization's repositories and signed webhook deliveries to the platform.
+- ``localcloud.standins.slack`` (``SlackStandIn``): Slack's incoming webhooks, as a receiver.
+- ``localcloud.standins.webhooks`` (``WebhookReceiverStandIn``): a user's endpoint for the platform's
+  signed alert webhooks, verifying them as the Standard Webhooks specification says.
+- ``localcloud.standins.micro`` (``MicroStandIn``, ``NoProxy``): a micro v3.19.0 cluster's HTTP API
+  gateway with its runtime, auth and api services (the region ``micro-local``); ``micro.cluster`` runs
+  one as a process of its own, for the local cloud's regions.
+- ``localcloud.standins.stripe`` (``StripeStandIn``): the Stripe API endpoints the platform calls, and
+  Stripe's signed webhooks.
 
-Every stand-in is a :class:`StandIn`: ``start()`` serves in a daemon thread (port 0 picks a free port),
-``stop()`` closes the listener and every open connection, ``url`` is ``http://HOST:PORT``. Each one
-answers its stand-in-only routes under ``/_stand-in/`` (outside the third party's own paths).
-Only the standard library is used.
+Every stand-in is a :class:`StandIn`: ``start()`` serves in a daemon thread (port 0 picks a free port;
+a port in use is an ``OSError`` naming it), ``stop()`` closes the listener and every open connection,
+``url`` is ``http://HOST:PORT``. Each one answers its stand-in-only routes under ``/_stand-in/``
+(outside the third party's own paths). The server is the standard library's ``ThreadingHTTPServer``
+(HTTP/1.1, no TLS); the stand-ins use the project's pinned libraries where the real formats need them
+(PyJWT and cryptography for tokens and keys, requests for deliveries, standardwebhooks to verify).
 """
 
 from __future__ import annotations

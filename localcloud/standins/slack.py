@@ -1,13 +1,25 @@
 """A Slack stand-in: an incoming-webhook receiver on loopback answering as Slack does.
 
+It mirrors Slack's incoming webhooks as documented in "Sending messages using incoming webhooks"
+(docs.slack.dev/messaging/sending-messages-using-incoming-webhooks, formerly
+api.slack.com/messaging/webhooks), its "Handling errors" table: answers are plain text, ``ok`` or an
+error code, with the HTTP status. What the platform sends through ``slack_sdk``'s ``WebhookClient``
+(``slack_sdk`` 3.47.0) is what it receives.
+
 ``POST /services/{T}/{B}/{X}`` with a JSON body (``Content-Type: application/json``, or a form field
 ``payload=<json>`` as Slack also accepts):
 
 - 200 ``ok`` (text/plain) when the message has a non-empty ``text``, ``blocks`` or ``attachments``;
 - 400 ``invalid_payload`` when the body is not a JSON object;
-- 400 ``no_text`` when it has none of them;
-- 404 ``no_service`` when the last path segment is ``gone`` (a revoked webhook), or the path is not
-  ``/services/T/B/X``; 500 ``rollup_error`` when it is ``fail500``.
+- 400 ``no_text`` when it has none of them (what Slack answers such a message);
+- 404 ``no_service`` when the last path segment is ``gone`` (a revoked webhook), the path is not
+  ``/services/T/B/X``, or the method is not POST; 500 ``rollup_error`` (Slack's internal error) when
+  the last segment is ``fail500``.
+
+Not implemented: the message itself is not checked further (no block validation, no
+``too_many_attachments``, no ``channel_not_found``/``channel_is_archived``/``action_prohibited``,
+which need a workspace), any path of that shape is a live webhook (only ``gone`` is revoked), there is
+no rate limit (Slack's 1 message a second per webhook, 429) and nothing is posted anywhere.
 
 Accepted messages are kept with their path and time: ``received()`` and ``GET /_stand-in/received``
 (``?path=`` filters) read them, ``clear()`` and ``DELETE /_stand-in/received`` clear them.

@@ -16,6 +16,11 @@ webhooks, as the Standard Webhooks specification describes a receiver
   ``slow_seconds`` before answering (longer than the platform's timeout);
 - ``GET /_stand-in/received`` (``?endpoint=`` filters) lists what arrived: endpoint, time, the three
   headers, the body, ``verified``, ``error``, ``duplicate``; ``DELETE`` clears it.
+
+Verification is the ``standardwebhooks`` package's, version 1.1.0 (pinned in ``requirements.txt``), the
+specification's reference library. Not implemented: asymmetric (``v1a``, ed25519) signatures, which
+the platform does not send; TLS (the local stage posts over http to loopback only); any rate limit a
+real endpoint may have.
 """
 
 from __future__ import annotations

@@ -11,6 +11,17 @@ every call the platform makes. Split by concern:
 - :mod:`.auth`: accounts per issuer, JWT tokens, refresh, inspect (``service/auth/handler``).
 - :mod:`.source`: how micro fetches a git source (``service/runtime/source/git/git.go``).
 - :mod:`.wire`: micro's error shape, jsonpb reading and writing.
+- :mod:`.cluster`: the stand-in as a long-lived process of its own, a "cluster" the local cloud's
+  regions (``infra/examples/local``) start and stop with Terraform.
+
+The endpoints it serves are the ones the platform calls: ``Runtime.Create``, ``Read``, ``Update``,
+``Delete``, ``Logs``; ``Auth.Generate``, ``Token``, ``Inspect``; ``Accounts.List``, ``Delete``,
+``ChangeSecret``; ``Api.AddToBlockList``, ``RemoveFromBlockList``, ``ReadBlockList``. Not implemented:
+every other service (registry, store, config, broker, events, network, ...) answers 500 ``service not
+found`` as an unregistered one does; auth rules (``Rules.*``, not served: every cluster keeps micro's default
+public rule); the gRPC proxy (:8081: :class:`NoProxy` answers 501 saying so, so the ``micro`` CLI cannot
+be pointed at it); Kubernetes and the Go build (see :mod:`.runtime`'s liberties: a pod is a local
+process); TLS. Its state is in memory: a restart starts it empty.
 
 For tests and ``make run`` (``/_stand-in/`` routes, outside micro's paths): ``GET /_stand-in/requests``
 (every request: method, path, headers without ``authorization``, the account the token carried, the

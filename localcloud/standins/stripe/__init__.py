@@ -29,6 +29,14 @@ does), ``POST /_stand-in/customers/<id>/payments`` (``{"fail": true}``: its char
 ``POST /_stand-in/subscriptions/<id>/renew`` (close its period now), ``POST /_stand-in/events`` (
 ``{"type": "invoice.payment_failed", "customer": "cus_..."}``: make and send such an event),
 ``POST /_stand-in/events/<id>/resend``, ``GET /_stand-in/events``, ``GET /_stand-in/state``.
+
+The API version is the one stripe 16.1.0 sends (``2026-10-28.endive``, its ``_ApiVersion.CURRENT``),
+echoed in ``Stripe-Version``; answers have that version's shapes whatever version a request names. Not
+implemented: every endpoint the adapter does not call (payment methods, PaymentIntents and charges as
+objects: an invoice is paid unless its customer's payments are set to fail; Checkout, coupons and
+discounts, tax, credit notes, refunds, test clocks, Connect), the v2 meter event stream, ``expand[]``
+(not read: related objects stay ids), Stripe's refusal of unknown parameters (they are ignored) and live
+mode. The state lives in memory and is not kept across restarts.
 """
 
 from __future__ import annotations
