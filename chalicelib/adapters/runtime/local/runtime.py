@@ -268,7 +268,7 @@ class LocalRuntime:
         if limit is not None:
             metadata["memory_limit_mib"] = str(limit)
         if inst.status == "running":
-            metadata["health_checked"] = "true"  # running: its health path answered (chalicelib/domain/deploys.py)
+            metadata["health_checked"] = "true"  # its health path answered (domain/services/deploys.py)
         if inst.error is not None:
             metadata["error"] = inst.error
         if inst.exit_code is not None:
