@@ -17,7 +17,7 @@ from tests.helpers import ROOT
 NOT_CONFIGURATION = {"CONTENT_LENGTH", "HOME", "LANG", "PATH", "PYTHONPATH", "HTTP_AUTHORIZATION", "HTTP_X_AMZ_TARGET"}
 ENV_NAMES = {"e", "env", "environ"}
 # Read by a library, not by our code.
-READ_BY_LIBRARIES = {"PYDANTIC_DISABLE_PLUGINS"}
+READ_BY_LIBRARIES = {"PYDANTIC_DISABLE_PLUGINS", "POWERTOOLS_LOG_LEVEL"}
 
 
 def _is_environment(node: ast.expr) -> bool:
