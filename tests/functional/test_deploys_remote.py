@@ -180,6 +180,13 @@ def test_a_removed_member_s_runtime_token_is_refused(remote: dict[str, Any]) -> 
         lambda: requests.get(f"{api}/v1/namespaces/{NS}", headers=grace, timeout=10).status_code == 404,
         what="grace's removal",
     )
+    # the runtime's accounts are reconciled right after the platform's records (membership.py): wait for it
+    wait_for(
+        lambda: (
+            requests.post(f"{micro.url}/runtime/Runtime/Read", json=read, headers=her, timeout=10).status_code == 401
+        ),
+        what="grace's runtime account removed",
+    )
     refused = requests.post(f"{micro.url}/runtime/Runtime/Read", json=read, headers=her, timeout=10)
     assert refused.status_code == 401 and refused.text == "unauthorized request\n"
     assert access["account"] not in {a.id for a in micro.auth.accounts.values()}
